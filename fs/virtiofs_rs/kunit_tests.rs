@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! KUnit suite `virtiofs_rs`: runs in the guest when the module loads.
+//!
+//! The same logic is covered on the host by `cargo test` in `proto/`; running
+//! it here proves the kernel build of those files behaves identically.
+
+use crate::proto::config::{self, ConfigError};
+use crate::proto::options::{self, DaxMode, OptionError};
+use kernel::bindings;
+use kernel::c_str;
+use kernel::kunit_suite::{kunit_case, kunit_case_null};
+
+/// Fails the running test if `$cond` is false.
+macro_rules! kexpect {
+    ($cond:expr) => {
+        kernel::kunit_assert!("virtiofs_rs", "fs/virtiofs_rs/kunit_tests.rs", 0, $cond)
+    };
+}
+
+unsafe extern "C" fn tag_rules(_test: *mut bindings::kunit) {
+    let mut raw = [0u8; config::TAG_SIZE];
+    raw[..4].copy_from_slice(b"myfs");
+    kexpect!(config::parse_tag(&raw) == Ok(&b"myfs"[..]));
+
+    kexpect!(config::parse_tag(&[0u8; config::TAG_SIZE]) == Err(ConfigError::EmptyTag));
+
+    raw[1] = b'\n';
+    kexpect!(config::parse_tag(&raw) == Err(ConfigError::NewlineInTag));
+
+    let full = [b'x'; config::TAG_SIZE];
+    kexpect!(config::parse_tag(&full).map(|t| t.len()) == Ok(config::TAG_SIZE));
+}
+
+unsafe extern "C" fn queue_count_rules(_test: *mut bindings::kunit) {
+    kexpect!(config::request_queue_count(0, 2) == Err(ConfigError::NoRequestQueues));
+    kexpect!(config::request_queue_count(8, 2) == Ok(2));
+    kexpect!(config::request_queue_count(1, 2) == Ok(1));
+}
+
+unsafe extern "C" fn dax_option_rules(_test: *mut bindings::kunit) {
+    kexpect!(options::parse_option(b"dax", None) == Ok(DaxMode::Always));
+    kexpect!(options::parse_option(b"dax", Some(b"inode")) == Ok(DaxMode::Inode));
+    kexpect!(options::parse_option(b"dax", Some(b"sometimes")) == Err(OptionError::BadDaxValue));
+    kexpect!(options::parse_option(b"user_id", Some(b"0")) == Err(OptionError::Unknown));
+}
+
+static mut CASES: [bindings::kunit_case; 4] = [
+    kunit_case(c_str!("tag_rules"), tag_rules),
+    kunit_case(c_str!("queue_count_rules"), queue_count_rules),
+    kunit_case(c_str!("dax_option_rules"), dax_option_rules),
+    kunit_case_null(),
+];
+
+kernel::kunit_unsafe_test_suite!(virtiofs_rs, CASES);

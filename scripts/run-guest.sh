@@ -1,0 +1,200 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot one QEMU guest against one virtio-fs host, run a test plan inside it
+# and report TAP.
+#
+# usage: scripts/run-guest.sh [--driver c|rust] [--host virtiofsd|dax]
+#          [--transport pci|mmio] [--plan NAME] [--opts MOUNT_OPTS]
+#          [--cycles N] [--timeout SECONDS] [--flavor test|bench]
+#          [--cache-size SIZE] [--inject SPEC]... [--out DIR] [--label TEXT]
+#
+# It builds the kernel and initramfs if needed, prepares a temporary shared
+# directory, starts the host daemon and QEMU (TCG, from the trixie chroot),
+# waits for the guest to power off (or kills it after --timeout and names
+# the test that hung), stops everything it started, runs the plan's host
+# checks, scans the guest log for kernel splats, and prints one TAP stream.
+# Results matching tests/expect/<driver>.xfail are expected failures.
+#
+# Exit status: 0 if nothing failed, 1 otherwise. The last line reads
+# "<label>: N passed, N failed, N xfail, N skipped" and $OUT/summary holds
+# "passed failed xfail skipped".
+. "$(dirname "$0")/lib.sh"
+
+DRIVER=c HOST=virtiofsd TRANSPORT=pci PLAN=basic OPTS= CYCLES=1 TIMEOUT=600
+FLAVOR=test CACHE_SIZE=64M OUT= LABEL= TAG=vfsrs MEM=1G
+INJECT=()
+usage() { sed -n 's/^# usage: //p; s/^#          /  /p' "$0" | head -5 >&2; exit 2; }
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--driver) DRIVER=$2; shift ;;
+	--host) HOST=$2; shift ;;
+	--transport) TRANSPORT=$2; shift ;;
+	--plan) PLAN=$2; shift ;;
+	--opts) OPTS=$2; shift ;;
+	--cycles) CYCLES=$2; shift ;;
+	--timeout) TIMEOUT=$2; shift ;;
+	--flavor) FLAVOR=$2; shift ;;
+	--cache-size) CACHE_SIZE=$2; shift ;;
+	--inject) INJECT+=("$2"); shift ;;
+	--out) OUT=$2; shift ;;
+	--label) LABEL=$2; shift ;;
+	-h|--help) usage ;;
+	*) echo "unknown argument: $1" >&2; usage ;;
+	esac
+	shift
+done
+case "$DRIVER" in c|rust) ;; *) die "--driver must be c or rust" ;; esac
+case "$HOST" in virtiofsd|dax) ;; *) die "--host must be virtiofsd or dax" ;; esac
+case "$TRANSPORT" in pci|mmio) ;; *) die "--transport must be pci or mmio" ;; esac
+[ -f "$VFSRS_ROOT/tests/guest/plans/$PLAN.plan" ] || die "no plan tests/guest/plans/$PLAN.plan"
+[[ "$CYCLES" =~ ^[0-9]+$ && "$TIMEOUT" =~ ^[0-9]+$ ]] || die "--cycles and --timeout take numbers"
+LABEL=${LABEL:-$DRIVER/$HOST/$TRANSPORT/$PLAN}
+[ -f "$QEMU_CHROOT/.vfsrs-ready" ] || die "QEMU chroot missing or incomplete at $QEMU_CHROOT (run scripts/setup.sh)"
+
+B=$("$VFSRS_ROOT/scripts/kernel.sh" "$FLAVOR")
+IMG=$("$VFSRS_ROOT/scripts/initramfs.sh" "$B")
+TESTS=$(readlink -f "$VFSRS_CACHE/initramfs/tests-current")
+
+case "$HOST" in
+virtiofsd)
+	[ -x "$VIRTIOFSD" ] || die "virtiofsd not found at $VIRTIOFSD (run scripts/setup.sh)" ;;
+dax)
+	DAXD=$("$VFSRS_ROOT/scripts/build-dax-host.sh") ;;
+esac
+
+OUT=${OUT:-$VFSRS_CACHE/runs/$(date +%Y%m%d-%H%M%S)-$DRIVER-$HOST-$TRANSPORT-$PLAN}
+mkdir -p "$OUT"
+RUN=$(mktemp -d "$QEMU_CHROOT/tmp/vfsrs-run.XXXXXX")
+RUNC=/tmp/$(basename "$RUN")
+SHARED=$(mktemp -d /tmp/vfsrs-shared.XXXXXX)
+DAEMON_PID= QEMU_PID=
+
+stop_pid() {
+	local pid=$1 i
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	stop_pid "$QEMU_PID"
+	stop_pid "$DAEMON_PID"
+	QEMU_PID= DAEMON_PID=
+	rm -rf "$RUN" "$SHARED"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The host side of the shared directory: what the guest must find.
+prepare_shared() {
+	mkdir -p "$SHARED/host/subdir"
+	printf 'hello from the host\n' >"$SHARED/host/hello.txt"
+	"$TESTS/host/vfs_pattern" $((1024 * 1024 + 17)) 2 >"$SHARED/host/data.bin"
+}
+
+start_daemon() {
+	local sock=$RUN/vfs.sock i
+	case "$HOST" in
+	virtiofsd)
+		"$VIRTIOFSD" --socket-path="$sock" --shared-dir="$SHARED" --tag="$TAG" \
+			--cache=auto --sandbox=none --log-level=info >"$OUT/host.log" 2>&1 &
+		;;
+	dax)
+		local inj=() s
+		for s in "${INJECT[@]}"; do inj+=(--inject "$s"); done
+		"$DAXD" --socket "$sock" --shared-dir "$SHARED" --tag "$TAG" \
+			--cache-size "$CACHE_SIZE" "${inj[@]}" >"$OUT/host.log" 2>&1 &
+		;;
+	esac
+	DAEMON_PID=$!
+	for i in $(seq 100); do
+		[ -S "$sock" ] && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || die "$HOST exited at start, see $OUT/host.log"
+		sleep 0.1
+	done
+	die "$HOST did not create $sock within 10 s, see $OUT/host.log"
+}
+
+start_qemu() {
+	local machine serial fsdev cmdline
+	cmdline="console=ttyS0 panic=-1 loglevel=7 vfsrs.driver=$DRIVER vfsrs.plan=$PLAN"
+	cmdline+=" vfsrs.tag=$TAG vfsrs.cycles=$CYCLES"
+	[ -n "$OPTS" ] && cmdline+=" vfsrs.opts=$OPTS"
+	case "$TRANSPORT" in
+	pci) machine=q35 serial=virtio-serial-pci ;;
+	mmio) machine=microvm serial=virtio-serial-device ;;
+	esac
+	case "$HOST/$TRANSPORT" in
+	virtiofsd/pci) fsdev="vhost-user-fs-pci,chardev=vfs,tag=$TAG" ;;
+	virtiofsd/mmio) fsdev="vhost-user-fs-device,chardev=vfs,tag=$TAG" ;;
+	dax/pci) fsdev="vhost-user-test-device-pci,chardev=vfs,virtio-id=26,num_vqs=2,config_size=40" ;;
+	dax/mmio) fsdev="vhost-user-test-device,chardev=vfs,virtio-id=26,num_vqs=2,config_size=40" ;;
+	esac
+	cp "$B/arch/x86/boot/bzImage" "$RUN/bzImage"
+	cp "$IMG" "$RUN/initrd.gz"
+	: >"$RUN/console.log"
+	: >"$RUN/tap.log"
+	chroot "$QEMU_CHROOT" qemu-system-x86_64 \
+		-M "$machine,memory-backend=mem" -accel tcg -smp 2 -m "$MEM" \
+		-nodefaults -no-user-config -display none -no-reboot \
+		-object "memory-backend-memfd,id=mem,size=$MEM,share=on" \
+		-chardev "socket,id=vfs,path=$RUNC/vfs.sock" -device "$fsdev" \
+		-serial "file:$RUNC/console.log" \
+		-chardev "file,id=tap,path=$RUNC/tap.log" \
+		-device "$serial" -device virtconsole,chardev=tap \
+		-kernel "$RUNC/bzImage" -initrd "$RUNC/initrd.gz" -append "$cmdline" \
+		>"$OUT/qemu.log" 2>&1 &
+	QEMU_PID=$!
+}
+
+# Names the suite and test running when the guest stopped answering.
+hung_test() {
+	local suite test
+	suite=$(sed -n 's/^# suite: //p' "$RUN/tap.log" | tail -n1)
+	grep -q "^# exit: $suite " "$RUN/tap.log" && suite="(between suites)"
+	test=$(sed -n 's/^#  RUN  *\([^ ]*\).*/\1/p' "$RUN/tap.log" | tail -n1)
+	echo "suite ${suite:-(none: the guest never started a suite)}, last started test ${test:-(none)}"
+}
+
+wait_guest() {
+	local start=$SECONDS
+	while kill -0 "$QEMU_PID" 2>/dev/null; do
+		if [ $((SECONDS - start)) -ge "$TIMEOUT" ]; then
+			TIMED_OUT="timeout after ${TIMEOUT}s in $(hung_test)"
+			log "$LABEL: $TIMED_OUT"
+			stop_pid "$QEMU_PID"
+			break
+		fi
+		sleep 1
+	done
+	wait "$QEMU_PID" 2>/dev/null || true
+	QEMU_PID=
+	GUEST_SECONDS=$((SECONDS - start))
+}
+
+TIMED_OUT=
+prepare_shared
+start_daemon
+start_qemu
+log "$LABEL: guest running (timeout ${TIMEOUT}s, logs in $OUT)"
+wait_guest
+cp "$RUN/console.log" "$RUN/tap.log" "$OUT/"
+stop_pid "$DAEMON_PID"
+DAEMON_PID=
+
+# Host-side checks of what the guest left in the shared directory.
+HOSTCHECK=$VFSRS_ROOT/tests/guest/plans/$PLAN.hostcheck
+: >"$OUT/hostcheck.tap"
+if [ -x "$HOSTCHECK" ] && grep -q '^# done' "$OUT/tap.log"; then
+	VFS_PATTERN="$TESTS/host/vfs_pattern" "$HOSTCHECK" "$SHARED" >"$OUT/hostcheck.tap" 2>&1 || true
+fi
+
+"$VFSRS_ROOT/scripts/tap-report.py" --label "$LABEL" --driver "$DRIVER" \
+	--expect "$VFSRS_ROOT/tests/expect/$DRIVER.xfail" \
+	--tap "$OUT/tap.log" --console "$OUT/console.log" --hostcheck "$OUT/hostcheck.tap" \
+	--timeout "$TIMED_OUT" --seconds "$GUEST_SECONDS" --summary "$OUT/summary"

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtiofs mount interface: mounting by tag, refused mounts, sysfs, statfs
+ * and umount. Runs against the C driver (the oracle) and virtiofs-rs.
+ */
+#include <dirent.h>
+#include <sys/statfs.h>
+
+#include "kselftest_harness.h"
+#include "vfs_util.h"
+
+#define FUSE_SUPER_MAGIC 0x65735546
+
+/* Returns 1 if /proc/mounts has "@src @mnt virtiofs". */
+static int mounted(const char *src, const char *mnt)
+{
+	char line[512], want[300];
+	FILE *f = fopen("/proc/mounts", "r");
+	int found = 0;
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "%s %s %s ", src, mnt, VFS_FS_TYPE);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, want, strlen(want)))
+			found = 1;
+	fclose(f);
+	return found;
+}
+
+TEST(mount_by_tag)
+{
+	char mnt[64];
+	struct stat st, parent;
+
+	ASSERT_EQ(0, vfs_mount_fresh(mnt, sizeof(mnt))) TH_LOG("mount: %s", strerror(errno));
+	EXPECT_EQ(1, mounted(vfs_tag(), mnt));
+	ASSERT_EQ(0, stat(mnt, &st));
+	ASSERT_EQ(0, stat("/tmp", &parent));
+	EXPECT_TRUE(S_ISDIR(st.st_mode));
+	EXPECT_NE(parent.st_dev, st.st_dev);
+	vfs_umount(mnt);
+}
+
+TEST(mount_without_source_fails_einval)
+{
+	ASSERT_EQ(0, mkdir("/tmp/vfs-nosrc", 0755) && errno != EEXIST);
+	EXPECT_EQ(-1, mount(NULL, "/tmp/vfs-nosrc", VFS_FS_TYPE, 0, NULL));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, mounted("none", "/tmp/vfs-nosrc"));
+	rmdir("/tmp/vfs-nosrc");
+}
+
+TEST(mount_unknown_tag_fails_einval)
+{
+	ASSERT_EQ(0, mkdir("/tmp/vfs-badtag", 0755) && errno != EEXIST);
+	EXPECT_EQ(-1, mount("no-such-tag", "/tmp/vfs-badtag", VFS_FS_TYPE, 0, NULL));
+	EXPECT_EQ(EINVAL, errno);
+	rmdir("/tmp/vfs-badtag");
+}
+
+TEST(mount_bad_options_fail_einval)
+{
+	static const char * const bad[] = { "dax=sometimes", "user_id=0", "rootmode=040000" };
+	unsigned int i;
+
+	ASSERT_EQ(0, mkdir("/tmp/vfs-badopt", 0755) && errno != EEXIST);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		EXPECT_EQ(-1, mount(vfs_tag(), "/tmp/vfs-badopt", VFS_FS_TYPE, 0, bad[i]))
+			TH_LOG("option %s was accepted", bad[i]);
+		EXPECT_EQ(EINVAL, errno) TH_LOG("option %s", bad[i]);
+		if (!errno)
+			umount("/tmp/vfs-badopt");
+	}
+	rmdir("/tmp/vfs-badopt");
+}
+
+TEST(sysfs_tag)
+{
+	char path[300], buf[64], want[64];
+	struct dirent *de;
+	int found = 0;
+	DIR *d = opendir("/sys/fs/virtiofs");
+
+	ASSERT_NE(NULL, d) TH_LOG("/sys/fs/virtiofs: %s", strerror(errno));
+	snprintf(want, sizeof(want), "%s\n", vfs_tag());
+	while ((de = readdir(d))) {
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/tag", de->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			if (!strcmp(buf, want))
+				found++;
+		}
+	}
+	closedir(d);
+	EXPECT_EQ(1, found) TH_LOG("no /sys/fs/virtiofs/*/tag reads \"%s\\n\"", vfs_tag());
+}
+
+TEST(statfs)
+{
+	char mnt[64];
+	struct statfs sf;
+
+	ASSERT_EQ(0, vfs_mount_fresh(mnt, sizeof(mnt)));
+	ASSERT_EQ(0, statfs(mnt, &sf)) TH_LOG("statfs: %s", strerror(errno));
+	EXPECT_EQ(FUSE_SUPER_MAGIC, sf.f_type);
+	EXPECT_GT(sf.f_bsize, 0);
+	EXPECT_GT(sf.f_blocks, 0);
+	EXPECT_LE(sf.f_bfree, sf.f_blocks);
+	EXPECT_LE(sf.f_bavail, sf.f_bfree);
+	EXPECT_GT(sf.f_files, 0);
+	EXPECT_EQ(255, sf.f_namelen);
+	vfs_umount(mnt);
+}
+
+TEST(umount)
+{
+	char mnt[64];
+
+	ASSERT_EQ(0, vfs_mount_fresh(mnt, sizeof(mnt)));
+	ASSERT_EQ(1, mounted(vfs_tag(), mnt));
+	EXPECT_EQ(0, umount(mnt)) TH_LOG("umount: %s", strerror(errno));
+	EXPECT_EQ(0, mounted(vfs_tag(), mnt));
+	EXPECT_EQ(-1, umount(mnt));
+	EXPECT_EQ(EINVAL, errno);
+	rmdir(mnt);
+}
+
+TEST_HARNESS_MAIN

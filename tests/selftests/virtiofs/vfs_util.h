@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the virtiofs kselftests.
+ *
+ * The tests take their parameters from the environment the guest init sets:
+ *   VFS_TAG         the virtio-fs tag to mount (default "vfsrs")
+ *   VFS_MOUNT_OPTS  mount data, e.g. "dax=always" (default none)
+ */
+#ifndef VFS_UTIL_H
+#define VFS_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define VFS_FS_TYPE "virtiofs"
+
+/* Files the runner creates on the host before boot (scripts/run-guest.sh). */
+#define VFS_HOST_HELLO "host/hello.txt"
+#define VFS_HOST_HELLO_TEXT "hello from the host\n"
+#define VFS_HOST_DATA "host/data.bin"
+#define VFS_HOST_DATA_SIZE (1024 * 1024 + 17)
+#define VFS_HOST_DATA_SEED 2
+
+/* Files the guest leaves for the runner's host-side checks. */
+#define VFS_GUEST_WRITTEN "guest/written.bin"
+#define VFS_GUEST_WRITTEN_SIZE (3 * 1024 * 1024 + 123)
+#define VFS_GUEST_WRITTEN_SEED 1
+
+static inline const char *vfs_tag(void)
+{
+	const char *t = getenv("VFS_TAG");
+
+	return t && *t ? t : "vfsrs";
+}
+
+static inline const char *vfs_mount_opts(void)
+{
+	const char *o = getenv("VFS_MOUNT_OPTS");
+
+	return o && *o ? o : NULL;
+}
+
+/*
+ * Deterministic content: byte @off of the stream for @seed. The host-side
+ * tool vfs_pattern produces the same bytes, so either side can check the
+ * other's writes.
+ */
+static inline unsigned char vfs_pattern_byte(uint64_t off, uint32_t seed)
+{
+	uint64_t x = (off >> 3) * 0x9E3779B97F4A7C15ull + seed;
+
+	x ^= x >> 29;
+	x *= 0xBF58476D1CE4E5B9ull;
+	x ^= x >> 32;
+	return (unsigned char)(x >> ((off & 7) * 8));
+}
+
+static inline void vfs_pattern_fill(unsigned char *buf, size_t len,
+				    uint64_t off, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = vfs_pattern_byte(off + i, seed);
+}
+
+/* Returns the offset of the first mismatch, or -1 if @buf matches. */
+static inline long long vfs_pattern_check(const unsigned char *buf, size_t len,
+					  uint64_t off, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (buf[i] != vfs_pattern_byte(off + i, seed))
+			return (long long)i;
+	return -1;
+}
+
+/* Creates a fresh mount point under /tmp and mounts the tag on it. */
+static inline int vfs_mount_fresh(char *mnt, size_t len)
+{
+	static int seq;
+
+	snprintf(mnt, len, "/tmp/vfs-%d-%d", (int)getpid(), seq++);
+	if (mkdir(mnt, 0755) && errno != EEXIST)
+		return -1;
+	return mount(vfs_tag(), mnt, VFS_FS_TYPE, 0, vfs_mount_opts());
+}
+
+static inline void vfs_umount(const char *mnt)
+{
+	umount2(mnt, 0);
+	rmdir(mnt);
+}
+
+/* Reads all of @path into a malloc'd buffer; returns its size or -1. */
+static inline ssize_t vfs_read_file(const char *path, unsigned char **out)
+{
+	struct stat st;
+	ssize_t done = 0, n;
+	unsigned char *buf;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st)) {
+		close(fd);
+		return -1;
+	}
+	buf = malloc(st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -1;
+	}
+	while (done < st.st_size) {
+		n = read(fd, buf + done, st.st_size - done);
+		if (n <= 0)
+			break;
+		done += n;
+	}
+	close(fd);
+	*out = buf;
+	return done;
+}
+
+/* Writes @len pattern bytes of @seed to @path (created or truncated). */
+static inline int vfs_write_pattern(const char *path, size_t len, uint32_t seed)
+{
+	unsigned char buf[65536];
+	size_t done = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0)
+		return -1;
+	while (done < len) {
+		size_t n = len - done < sizeof(buf) ? len - done : sizeof(buf);
+
+		vfs_pattern_fill(buf, n, done, seed);
+		if (write(fd, buf, n) != (ssize_t)n) {
+			close(fd);
+			return -1;
+		}
+		done += n;
+	}
+	return close(fd);
+}
+
+#endif /* VFS_UTIL_H */
