@@ -27,7 +27,7 @@ build_tests() {
 		rm -rf "$dir"
 		mkdir -p "$dir/host"
 		for t in "$SELFTESTS"/*_test.c; do
-			gcc -static -O2 -Wall -Werror -I"$KSRC/tools/testing/selftests" \
+			gcc -static -O2 -Wall -Werror -Wno-format-truncation -I"$KSRC/tools/testing/selftests" \
 				-o "$dir/$(basename "$t" .c)" "$t" -lpthread ||
 				die "building $(basename "$t") failed"
 		done

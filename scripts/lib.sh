@@ -34,8 +34,12 @@ hash_files() {
 
 # hash_tree DIR...: hash of every tracked-or-untracked file under DIRs.
 hash_tree() {
-	local files
-	files=$(cd "$VFSRS_ROOT" && find "$@" -type f ! -path '*/target/*' 2>/dev/null | LC_ALL=C sort)
+	local files d dirs=()
+	for d in "$@"; do
+		[ -e "$VFSRS_ROOT/$d" ] && dirs+=("$d")
+	done
+	[ ${#dirs[@]} -gt 0 ] || { echo empty; return; }
+	files=$(cd "$VFSRS_ROOT" && find "${dirs[@]}" -type f ! -path '*/target/*' | LC_ALL=C sort)
 	[ -n "$files" ] || { echo empty; return; }
 	(cd "$VFSRS_ROOT" && hash_files $files)
 }

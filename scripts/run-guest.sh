@@ -49,6 +49,27 @@ case "$TRANSPORT" in pci|mmio) ;; *) die "--transport must be pci or mmio" ;; es
 [ -f "$VFSRS_ROOT/tests/guest/plans/$PLAN.plan" ] || die "no plan tests/guest/plans/$PLAN.plan"
 [[ "$CYCLES" =~ ^[0-9]+$ && "$TIMEOUT" =~ ^[0-9]+$ ]] || die "--cycles and --timeout take numbers"
 LABEL=${LABEL:-$DRIVER/$HOST/$TRANSPORT/$PLAN}
+PLANFILE=$VFSRS_ROOT/tests/guest/plans/$PLAN.plan
+
+# Plan directives for the host side: "opts", "inject", "cache-size".
+# Command-line options win over the plan's.
+plan_value() { sed -n "s/^$1[[:space:]]\{1,\}//p" "$PLANFILE"; }
+[ -n "$OPTS" ] || OPTS=$(plan_value opts | tail -n1)
+if [ ${#INJECT[@]} -eq 0 ]; then
+	while read -r s; do [ -n "$s" ] && INJECT+=("$s"); done < <(plan_value inject)
+fi
+[ -z "$(plan_value cache-size)" ] || CACHE_SIZE=$(plan_value cache-size | tail -n1)
+to_bytes() {
+	local v=$1 n=${1%[KMGkmg]}
+	[[ "$n" =~ ^[0-9]+$ ]] || die "bad size $v"
+	case "$v" in
+	*[Kk]) echo $((n << 10)) ;;
+	*[Mm]) echo $((n << 20)) ;;
+	*[Gg]) echo $((n << 30)) ;;
+	*) echo "$n" ;;
+	esac
+}
+CACHE_BYTES=$(to_bytes "$CACHE_SIZE")
 [ -f "$QEMU_CHROOT/.vfsrs-ready" ] || die "QEMU chroot missing or incomplete at $QEMU_CHROOT (run scripts/setup.sh)"
 
 B=$("$VFSRS_ROOT/scripts/kernel.sh" "$FLAVOR")
@@ -90,11 +111,33 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The host side of the shared directory: what the guest must find.
+# The host side of the shared directory: what the guest must find, plus
+# what the plan's own .prepare script adds.
 prepare_shared() {
-	mkdir -p "$SHARED/host/subdir"
+	local prep=$VFSRS_ROOT/tests/guest/plans/$PLAN.prepare
+	mkdir -p "$SHARED/host/subdir" "$SHARED/agent"
 	printf 'hello from the host\n' >"$SHARED/host/hello.txt"
 	"$TESTS/host/vfs_pattern" $((1024 * 1024 + 17)) 2 >"$SHARED/host/data.bin"
+	if [ -x "$prep" ]; then
+		VFS_PATTERN="$TESTS/host/vfs_pattern" "$prep" "$SHARED" ||
+			die "$PLAN.prepare failed"
+	fi
+}
+
+# The host agent: a guest test creates agent/NAME in the shared directory;
+# the plan's .hostagent script acts on it on the host, then agent/NAME.done
+# appears. This is how a test asks for a host-side change mid-run.
+host_agent_poll() {
+	local agent=$VFSRS_ROOT/tests/guest/plans/$PLAN.hostagent f
+	[ -x "$agent" ] || return 0
+	for f in "$SHARED"/agent/*; do
+		[ -f "$f" ] || continue
+		case "$f" in *.done) continue ;; esac
+		[ -e "$f.done" ] && continue
+		VFS_PATTERN="$TESTS/host/vfs_pattern" "$agent" "$SHARED" "$(basename "$f")" \
+			>>"$OUT/hostagent.log" 2>&1 || true
+		touch "$f.done"
+	done
 }
 
 start_daemon() {
@@ -123,7 +166,7 @@ start_daemon() {
 start_qemu() {
 	local machine serial fsdev cmdline
 	cmdline="console=ttyS0 panic=-1 loglevel=7 vfsrs.driver=$DRIVER vfsrs.plan=$PLAN"
-	cmdline+=" vfsrs.tag=$TAG vfsrs.cycles=$CYCLES"
+	cmdline+=" vfsrs.tag=$TAG vfsrs.cycles=$CYCLES vfsrs.cache=$CACHE_BYTES"
 	[ -n "$OPTS" ] && cmdline+=" vfsrs.opts=$OPTS"
 	case "$TRANSPORT" in
 	pci) machine=q35 serial=virtio-serial-pci ;;
@@ -170,7 +213,8 @@ wait_guest() {
 			stop_pid "$QEMU_PID"
 			break
 		fi
-		sleep 1
+		host_agent_poll
+		sleep 0.5
 	done
 	wait "$QEMU_PID" 2>/dev/null || true
 	QEMU_PID=

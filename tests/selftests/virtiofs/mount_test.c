@@ -107,7 +107,7 @@ TEST(sysfs_tag)
 	EXPECT_EQ(1, found) TH_LOG("no /sys/fs/virtiofs/*/tag reads \"%s\\n\"", vfs_tag());
 }
 
-TEST(statfs)
+TEST(statfs_reports_fuse)
 {
 	char mnt[64];
 	struct statfs sf;
@@ -124,7 +124,7 @@ TEST(statfs)
 	vfs_umount(mnt);
 }
 
-TEST(umount)
+TEST(umount_detaches)
 {
 	char mnt[64];
 
