@@ -22,6 +22,8 @@
 
 DRIVER=c HOST=virtiofsd TRANSPORT=pci PLAN=basic OPTS= CYCLES=1 TIMEOUT=600
 FLAVOR=test CACHE_SIZE=64M OUT= LABEL= TAG=vfsrs MEM=1G
+# TIMEOUT: a guest that has not started its first suite by then is stuck.
+BOOT_TIMEOUT=150
 INJECT=()
 usage() { sed -n 's/^# usage: //p; s/^#          /  /p' "$0" | head -5 >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -166,11 +168,13 @@ start_daemon() {
 start_qemu() {
 	local machine serial fsdev cmdline
 	cmdline="console=ttyS0 panic=-1 loglevel=7 vfsrs.driver=$DRIVER vfsrs.plan=$PLAN"
-	cmdline+=" vfsrs.tag=$TAG vfsrs.cycles=$CYCLES vfsrs.cache=$CACHE_BYTES"
+	cmdline+=" vfsrs.tag=$TAG vfsrs.cycles=$CYCLES vfsrs.cache=$CACHE_BYTES vfsrs.transport=$TRANSPORT"
 	[ -n "$OPTS" ] && cmdline+=" vfsrs.opts=$OPTS"
 	case "$TRANSPORT" in
 	pci) machine=q35 serial=virtio-serial-pci ;;
-	mmio) machine=microvm serial=virtio-serial-device ;;
+	# Without a PIT the TSC cannot be calibrated under TCG and boot may
+	# stall; microvm leaves the PIT out unless asked.
+	mmio) machine=microvm,pit=on,pic=on,rtc=on serial=virtio-serial-device ;;
 	esac
 	case "$HOST/$TRANSPORT" in
 	virtiofsd/pci) fsdev="vhost-user-fs-pci,chardev=vfs,tag=$TAG" ;;
@@ -207,6 +211,12 @@ hung_test() {
 wait_guest() {
 	local start=$SECONDS
 	while kill -0 "$QEMU_PID" 2>/dev/null; do
+		if [ $((SECONDS - start)) -ge "$BOOT_TIMEOUT" ] && ! grep -q '^# suite:' "$RUN/tap.log"; then
+			TIMED_OUT="the guest did not reach /init within ${BOOT_TIMEOUT}s (see console.log)"
+			log "$LABEL: $TIMED_OUT"
+			stop_pid "$QEMU_PID"
+			break
+		fi
 		if [ $((SECONDS - start)) -ge "$TIMEOUT" ]; then
 			TIMED_OUT="timeout after ${TIMEOUT}s in $(hung_test)"
 			log "$LABEL: $TIMED_OUT"

@@ -123,6 +123,11 @@ TEST_F(vfs, unlink)
 	DIR *d;
 	int fd;
 
+	/* The survivor tells the host check that this test ran. */
+	path_in(path, sizeof(path), self->dir, "survivor");
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	ASSERT_LE(0, fd);
+	close(fd);
 	path_in(path, sizeof(path), self->dir, "victim");
 	fd = open(path, O_CREAT | O_WRONLY, 0644);
 	ASSERT_LE(0, fd);
@@ -141,9 +146,12 @@ TEST_F(vfs, unlink)
 
 TEST_F(vfs, mkdir_rmdir)
 {
-	char dir[300], child[300];
+	char dir[300], child[300], kept[300];
 	struct stat st;
 
+	/* The kept directory tells the host check that this test ran. */
+	path_in(kept, sizeof(kept), self->dir, "kept");
+	ASSERT_EQ(0, mkdir(kept, 0755) && errno != EEXIST);
 	path_in(dir, sizeof(dir), self->dir, "d");
 	path_in(child, sizeof(child), dir, "child");
 	ASSERT_EQ(0, mkdir(dir, 0750)) TH_LOG("mkdir: %s", strerror(errno));

@@ -4,6 +4,7 @@
  * and umount. Runs against the C driver (the oracle) and virtiofs-rs.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <sys/statfs.h>
 
 #include "kselftest_harness.h"
@@ -105,6 +106,51 @@ TEST(sysfs_tag)
 	}
 	closedir(d);
 	EXPECT_EQ(1, found) TH_LOG("no /sys/fs/virtiofs/*/tag reads \"%s\\n\"", vfs_tag());
+}
+
+/*
+ * /sys/fs/virtiofs/<index>/device leads to the virtio device, whose parent
+ * is the transport the runner booted with (VFS_TRANSPORT=pci|mmio).
+ */
+TEST(device_on_expected_transport)
+{
+	const char *want = getenv("VFS_TRANSPORT");
+	char path[300], buf[64], real[PATH_MAX];
+	struct dirent *de;
+	int found = 0;
+	DIR *d;
+
+	if (!want)
+		SKIP(return, "VFS_TRANSPORT not set");
+	d = opendir("/sys/fs/virtiofs");
+	ASSERT_NE(NULL, d);
+	while ((de = readdir(d))) {
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/tag", de->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n - 1 : 0] = 0;
+		if (strcmp(buf, vfs_tag()))
+			continue;
+		snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/device", de->d_name);
+		ASSERT_NE(NULL, realpath(path, real)) TH_LOG("%s: %s", path, strerror(errno));
+		TH_LOG("device: %s", real);
+		if (!strcmp(want, "pci")) {
+			EXPECT_NE(NULL, strstr(real, "/pci"));
+		} else {
+			EXPECT_TRUE(strstr(real, "virtio-mmio") || strstr(real, "LNRO0005"));
+		}
+		found++;
+	}
+	closedir(d);
+	EXPECT_EQ(1, found);
 }
 
 TEST(statfs_reports_fuse)
