@@ -70,9 +70,18 @@ mod tests {
 
     #[test]
     fn refused() {
-        assert_eq!(parse_option(b"dax", Some(b"")), Err(OptionError::BadDaxValue));
-        assert_eq!(parse_option(b"dax", Some(b"ALWAYS")), Err(OptionError::BadDaxValue));
-        assert_eq!(parse_option(b"rootmode", Some(b"040000")), Err(OptionError::Unknown));
+        assert_eq!(
+            parse_option(b"dax", Some(b"")),
+            Err(OptionError::BadDaxValue)
+        );
+        assert_eq!(
+            parse_option(b"dax", Some(b"ALWAYS")),
+            Err(OptionError::BadDaxValue)
+        );
+        assert_eq!(
+            parse_option(b"rootmode", Some(b"040000")),
+            Err(OptionError::Unknown)
+        );
         assert_eq!(parse_option(b"", None), Err(OptionError::Unknown));
     }
 
