@@ -10,4 +10,5 @@
 #![no_std]
 
 pub mod config;
+pub mod fuse;
 pub mod options;
