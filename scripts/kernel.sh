@@ -91,7 +91,8 @@ sync_overlay() {
 	# Files we owned before but no longer do: back to pristine, or gone.
 	LC_ALL=C comm -23 "$K/src/.vfsrs-manifest" "$K/manifest.new" | while read -r f; do
 		if [ -f "$K/pristine/$f" ]; then
-			cp -p "$K/pristine/$f" "$K/src/$f"
+			# A fresh mtime, so make rebuilds what depends on it.
+			cp "$K/pristine/$f" "$K/src/$f"
 		else
 			rm -f "$K/src/$f"
 		fi
