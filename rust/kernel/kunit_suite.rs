@@ -48,7 +48,10 @@ pub const fn kunit_case_null() -> bindings::kunit_case {
 /// `cases` must point to an array of [`bindings::kunit_case`] terminated by
 /// [`kunit_case_null`] that lives for as long as the suite may run (for a
 /// module, until it is unloaded), and that nothing but KUnit mutates.
-pub const unsafe fn kunit_suite(name: &[u8], cases: *mut bindings::kunit_case) -> bindings::kunit_suite {
+pub const unsafe fn kunit_suite(
+    name: &[u8],
+    cases: *mut bindings::kunit_case,
+) -> bindings::kunit_suite {
     // SAFETY: `kunit_suite` is a plain C struct for which all-zeroes is a
     // valid value.
     let mut suite: bindings::kunit_suite = unsafe { core::mem::zeroed() };
