@@ -82,7 +82,11 @@ impl Device {
     pub fn name(&self) -> &CStr {
         // SAFETY: `dev_name` of a registered device is a valid NUL-terminated
         // string that lives as long as the device.
-        unsafe { CStr::from_char_ptr(bindings::dev_name(core::ptr::addr_of!((*self.as_raw()).dev))) }
+        unsafe {
+            CStr::from_char_ptr(bindings::dev_name(core::ptr::addr_of!(
+                (*self.as_raw()).dev
+            )))
+        }
     }
 
     /// Reads `buf.len()` bytes of the device-specific configuration space at
@@ -310,7 +314,9 @@ impl<T: ForeignOwnable> Virtqueue<T> {
             Err(_) => return Err((ENOMEM, token)),
         };
         let outs = out.iter().map(|&(p, l)| (p.cast::<c_void>(), l));
-        let ins = inb.iter().map(|&(p, l)| (p.cast_const().cast::<c_void>(), l));
+        let ins = inb
+            .iter()
+            .map(|&(p, l)| (p.cast_const().cast::<c_void>(), l));
         for (ptr, len) in Iterator::chain(outs, ins) {
             // SAFETY: All-zeroes is a valid `scatterlist` before
             // `sg_init_one` initialises it.

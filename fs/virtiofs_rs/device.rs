@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! The virtio-fs device: probe, queues, the cache window, remove.
+//!
+//! Probe follows the C driver's order (fs/fuse/virtio_fs.c,
+//! `virtio_fs_probe()`): read and check the tag, find the virtqueues (0 is
+//! "hiprio", then "requests.N"), map CPUs to request queues, discover the
+//! DAX cache window, mark the device ready, and list it (sysfs + tag
+//! lookup). Remove undoes it in reverse, resetting the device before its
+//! queues are deleted.
+//!
+//! Deliberate differences from C:
+//! - CPUs map to request queues round-robin (`cpu % nr_request_queues`); C
+//!   uses the transport's IRQ affinity when it has one.
+//! - A cache window the driver cannot use (zero or too short, misaligned,
+//!   overflowing, or overlapping another resource) turns DAX off with a
+//!   message instead of failing the probe.
+
+use crate::proto::config::{self, ConfigError};
+use crate::sysfs;
+use kernel::{
+    bindings, c_str,
+    ffi::{c_char, c_uint, c_void},
+    fmt,
+    prelude::*,
+    str::CString,
+    sync::{new_spinlock, Arc, ArcBorrow, SpinLock},
+    virtio::{self, ShmRegion, VqCallback},
+};
+
+/// `VIRTIO_FS_SHMCAP_ID_CACHE`: the shared-memory region id of the window.
+const SHMCAP_ID_CACHE: u8 = 0;
+
+/// DAX ranges are 2 MiB (`FUSE_DAX_SHIFT`); memremap_pages also needs the
+/// window aligned to 2 MiB sections on x86-64.
+const DAX_RANGE: u64 = 1 << 21;
+
+/// A token on a virtqueue: what the completion path gets back.
+pub(crate) type Token = Arc<Request>;
+
+/// A request in flight (filled in by the transport).
+pub(crate) struct Request {
+    _private: (),
+}
+
+/// One virtqueue and its state.
+#[pin_data]
+pub(crate) struct FsQueue {
+    /// The queue's index in the device (0 = hiprio).
+    index: u32,
+    /// The ring; every ring operation happens under this lock.
+    #[pin]
+    vq: SpinLock<Option<virtio::Virtqueue<Token>>>,
+}
+
+/// The interrupt callback of every queue.
+struct Callback;
+
+impl VqCallback for Callback {
+    fn callback(_index: u32, priv_data: *mut c_void) {
+        if priv_data.is_null() {
+            return;
+        }
+        // SAFETY: `priv_data` is the `FsQueue` set in `probe`, which the
+        // device keeps alive until its queues are deleted in `remove`.
+        let _queue = unsafe { ArcBorrow::<FsQueue>::from_raw(priv_data.cast_const().cast()) };
+    }
+}
+
+/// The cache window, as discovered and checked.
+#[derive(Clone, Copy)]
+pub(crate) struct Window {
+    /// The guest-physical range of the window.
+    pub(crate) region: ShmRegion,
+}
+
+/// A bound virtio-fs device.
+pub(crate) struct VirtioFs {
+    /// The device's tag (checked: non-empty, no newline).
+    pub(crate) tag: CString,
+    /// How many request queues are in use (queues 1..=nr_request_queues).
+    pub(crate) nr_request_queues: u32,
+    /// The virtqueues: hiprio first, then the request queues.
+    pub(crate) queues: KVec<Arc<FsQueue>>,
+    /// CPU -> request queue (0-based).
+    pub(crate) mq_map: KVec<c_uint>,
+    /// The DAX cache window, if the device has a usable one.
+    pub(crate) window: Option<Window>,
+    /// Virtqueue names; the virtio core points at them until `del_vqs`.
+    _vq_names: KVec<CString>,
+}
+
+/// What the device owns while bound (`vdev->priv`).
+pub(crate) struct Bound {
+    fs: Arc<VirtioFs>,
+    /// Dropped first on remove: unlists the device.
+    instance: Option<sysfs::Instance>,
+}
+
+/// The virtio driver.
+pub(crate) struct Driver;
+
+fn read_tag(dev: &virtio::Device) -> Result<CString> {
+    let mut raw = [0u8; config::TAG_SIZE];
+    dev.cread_bytes(0, &mut raw);
+    let tag = config::parse_tag(&raw).map_err(|e| {
+        match e {
+            ConfigError::EmptyTag => pr_err!("{}: refusing an empty tag\n", dev.name()),
+            ConfigError::NewlineInTag => {
+                pr_err!("{}: refusing a tag with a newline\n", dev.name())
+            }
+            ConfigError::NoRequestQueues => {}
+        }
+        EINVAL
+    })?;
+    let mut bytes = KVec::with_capacity(tag.len() + 1, GFP_KERNEL)?;
+    bytes.extend_from_slice(tag, GFP_KERNEL)?;
+    bytes.push(0, GFP_KERNEL)?;
+    let tag = CStr::from_bytes_with_nul(&bytes).map_err(|_| EINVAL)?;
+    CString::try_from_fmt(fmt!("{}", tag))
+}
+
+/// Checks the window the transport reported; `None` means DAX off.
+fn check_window(dev: &virtio::Device, region: ShmRegion) -> Option<Window> {
+    let name = dev.name();
+    let end = region.addr.checked_add(region.len);
+    if region.len == 0 || end.is_none() {
+        pr_warn!(
+            "{}: cache window {:#x}+{:#x} is empty or overflows; DAX off\n",
+            name,
+            region.addr,
+            region.len
+        );
+        return None;
+    }
+    if region.len < DAX_RANGE {
+        pr_warn!(
+            "{}: cache window of {:#x} bytes is smaller than one 2 MiB range; DAX off\n",
+            name,
+            region.len
+        );
+        return None;
+    }
+    if region.addr % DAX_RANGE != 0 || region.len % DAX_RANGE != 0 {
+        pr_warn!(
+            "{}: cache window {:#x}+{:#x} is not 2 MiB aligned; DAX off\n",
+            name,
+            region.addr,
+            region.len
+        );
+        return None;
+    }
+    Some(Window { region })
+}
+
+/// Puts each virtqueue in its own lock.
+fn wrap_queues(vqs: KVec<virtio::Virtqueue<Token>>) -> Result<KVec<Arc<FsQueue>>> {
+    let mut queues = KVec::with_capacity(vqs.len(), GFP_KERNEL)?;
+    for vq in vqs {
+        let index = vq.index();
+        let q = Arc::pin_init(
+            pin_init!(FsQueue {
+                index,
+                vq <- new_spinlock!(Some(vq), "virtiofs_rs::FsQueue::vq"),
+            }),
+            GFP_KERNEL,
+        )?;
+        queues.push(q, GFP_KERNEL)?;
+    }
+    Ok(queues)
+}
+
+/// Round-robin CPU to request-queue map.
+fn map_queues(nr_request_queues: u32) -> Result<KVec<c_uint>> {
+    // SAFETY: `nr_cpu_ids` is set during early boot and never changes after.
+    let nr_cpus = unsafe { bindings::nr_cpu_ids };
+    let mut map = KVec::with_capacity(nr_cpus as usize, GFP_KERNEL)?;
+    for cpu in 0..nr_cpus {
+        map.push(cpu % nr_request_queues.max(1), GFP_KERNEL)?;
+    }
+    Ok(map)
+}
+
+impl virtio::Driver for Driver {
+    type Data = KBox<Bound>;
+
+    const NAME: &'static CStr = c_str!("virtiofs_rs");
+    const DEVICE_IDS: &'static [u32] = &[bindings::VIRTIO_ID_FS];
+
+    fn probe(dev: &virtio::Device) -> Result<KBox<Bound>> {
+        let tag = read_tag(dev)?;
+        let advertised = dev.cread_le32(config::NUM_REQUEST_QUEUES_OFFSET);
+        // SAFETY: See `map_queues`.
+        let nr_cpus = unsafe { bindings::nr_cpu_ids };
+        let nr_request_queues = config::request_queue_count(advertised, nr_cpus).map_err(|_| {
+            pr_err!("{}: the device offers no request queue\n", dev.name());
+            EINVAL
+        })?;
+
+        let nvqs = nr_request_queues as usize + 1;
+        let mut vq_names = KVec::with_capacity(nvqs, GFP_KERNEL)?;
+        vq_names.push(CString::try_from_fmt(fmt!("hiprio"))?, GFP_KERNEL)?;
+        for i in 0..nr_request_queues {
+            vq_names.push(CString::try_from_fmt(fmt!("requests.{}", i))?, GFP_KERNEL)?;
+        }
+        let mut names: KVec<&CStr> = KVec::with_capacity(nvqs, GFP_KERNEL)?;
+        for n in vq_names.iter() {
+            names.push(n, GFP_KERNEL)?;
+        }
+        // SAFETY: The names live in `VirtioFs::_vq_names`, which outlives
+        // the queues: `remove` deletes them before dropping it.
+        let vqs = unsafe { dev.find_vqs::<Callback, Token>(&names) }?;
+        drop(names);
+        let queues = match wrap_queues(vqs) {
+            Ok(q) => q,
+            Err(e) => {
+                dev.reset();
+                // SAFETY: The device is reset and every queue handle was
+                // dropped by `wrap_queues`; no token was ever queued.
+                unsafe { dev.del_vqs() };
+                return Err(e);
+            }
+        };
+        for q in queues.iter() {
+            let ptr: *const FsQueue = &**q;
+            let mut guard = q.vq.lock();
+            if let Some(vq) = guard.as_mut() {
+                // SAFETY: `ptr` stays valid until the queues are deleted:
+                // `VirtioFs` holds the `Arc` until `remove` has deleted them.
+                unsafe { vq.set_priv(ptr.cast_mut().cast()) };
+            }
+        }
+        let mq_map = map_queues(nr_request_queues)?;
+
+        let window = match dev.get_shm_region(SHMCAP_ID_CACHE) {
+            None => {
+                pr_notice!("{}: no cache capability; DAX unavailable\n", dev.name());
+                None
+            }
+            Some(region) => check_window(dev, region),
+        };
+        if let Some(w) = window {
+            pr_notice!(
+                "{}: cache len: {:#x} @ {:#x}\n",
+                dev.name(),
+                w.region.len,
+                w.region.addr
+            );
+        }
+
+        let fs = Arc::new(
+            VirtioFs {
+                tag,
+                nr_request_queues,
+                queues,
+                mq_map,
+                window,
+                _vq_names: vq_names,
+            },
+            GFP_KERNEL,
+        )?;
+        dev.ready();
+
+        let mut name_ptrs: KVec<*const c_char> = KVec::with_capacity(nvqs, GFP_KERNEL)?;
+        for n in fs._vq_names.iter() {
+            name_ptrs.push(n.as_char_ptr(), GFP_KERNEL)?;
+        }
+        // SAFETY: `dev` stays bound until `remove`, which drops the instance
+        // first; the data pointer is the `VirtioFs` kept alive by `Bound`.
+        let instance = unsafe {
+            sysfs::Instance::add(
+                dev.as_raw(),
+                &fs.tag,
+                &name_ptrs,
+                &fs.mq_map,
+                (&*fs as *const VirtioFs).cast_mut().cast(),
+            )
+        };
+        let instance = match instance {
+            Ok(i) => i,
+            Err(e) => {
+                if e == EEXIST {
+                    pr_err!("{}: tag <{}> is already in use\n", dev.name(), &*fs.tag);
+                }
+                teardown(dev, &fs);
+                return Err(e);
+            }
+        };
+        pr_info!(
+            "{}: tag <{}>, {} request queue(s), DAX window: {}\n",
+            dev.name(),
+            &*fs.tag,
+            fs.nr_request_queues,
+            if fs.window.is_some() { "yes" } else { "no" }
+        );
+        Ok(KBox::new(
+            Bound {
+                fs,
+                instance: Some(instance),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn remove(dev: &virtio::Device, mut data: KBox<Bound>) {
+        // Unlist first, so no new mount finds the device.
+        drop(data.instance.take());
+        teardown(dev, &data.fs);
+    }
+}
+
+/// Resets the device, takes back every token and deletes the queues.
+fn teardown(dev: &virtio::Device, fs: &VirtioFs) {
+    dev.reset();
+    for q in fs.queues.iter() {
+        let mut guard = q.vq.lock();
+        if let Some(mut vq) = guard.take() {
+            while vq.detach_unused_buf().is_some() {}
+        }
+    }
+    // SAFETY: The device is reset, every queue handle was taken out of its
+    // lock and dropped above, and every token was detached.
+    unsafe { dev.del_vqs() };
+}

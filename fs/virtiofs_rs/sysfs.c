@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * virtiofs-rs: sysfs and the instance list, the parts where C is the
+ * natural side (kobjects, attribute groups, uevents).
+ *
+ * Layout, as the C driver's: /sys/fs/virtiofs/<vdev index>/
+ *   tag          the device's tag
+ *   device ->    the virtio device
+ *   mqs/<i>/     one per virtqueue: name, cpu_list
+ * and a KOBJ_ADD uevent carrying TAG=<tag>.
+ *
+ * The Rust side (device.rs) owns the device state; it hands this file a
+ * copy of what sysfs shows and an opaque pointer that mount looks up by
+ * tag (vfsrs_instance_find()). Tags are unique: adding a duplicate fails
+ * with -EEXIST, like the C driver.
+ */
+#include <linux/kobject.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
+#include <linux/virtio.h>
+
+#include "sysfs.h"
+
+struct vfsrs_vq_sysfs {
+	struct kobject *kobj;
+	char *name;
+};
+
+struct vfsrs_instance {
+	struct kobject kobj;
+	struct kobject *mqs_kobj;
+	struct list_head list;
+	char *tag;
+	unsigned int nvqs;
+	unsigned int nr_cpus;
+	unsigned int *mq_map;		/* cpu -> request queue (0-based) */
+	struct vfsrs_vq_sysfs *vqs;
+	void *data;			/* the Rust device, see sysfs.h */
+};
+
+static struct kset *vfsrs_kset;
+static DEFINE_MUTEX(vfsrs_mutex);
+static LIST_HEAD(vfsrs_instances);
+
+static ssize_t tag_show(struct kobject *kobj, struct kobj_attribute *attr,
+			char *buf)
+{
+	struct vfsrs_instance *inst = container_of(kobj, struct vfsrs_instance, kobj);
+
+	return sysfs_emit(buf, "%s\n", inst->tag);
+}
+
+static struct kobj_attribute vfsrs_tag_attr = __ATTR_RO(tag);
+
+static struct attribute *vfsrs_attrs[] = {
+	&vfsrs_tag_attr.attr,
+	NULL
+};
+ATTRIBUTE_GROUPS(vfsrs);
+
+static void vfsrs_release(struct kobject *kobj)
+{
+	struct vfsrs_instance *inst = container_of(kobj, struct vfsrs_instance, kobj);
+	unsigned int i;
+
+	for (i = 0; i < inst->nvqs; i++)
+		kfree(inst->vqs[i].name);
+	kfree(inst->vqs);
+	kfree(inst->mq_map);
+	kfree(inst->tag);
+	kfree(inst);
+}
+
+static const struct kobj_type vfsrs_ktype = {
+	.release = vfsrs_release,
+	.sysfs_ops = &kobj_sysfs_ops,
+	.default_groups = vfsrs_groups,
+};
+
+/* mqs/<i>/ belongs to mqs/, which belongs to the instance. */
+static struct vfsrs_instance *vq_instance(struct kobject *kobj, unsigned int *qid)
+{
+	struct vfsrs_instance *inst = container_of(kobj->parent->parent,
+						   struct vfsrs_instance, kobj);
+	unsigned int i;
+
+	for (i = 0; i < inst->nvqs; i++) {
+		if (inst->vqs[i].kobj == kobj) {
+			*qid = i;
+			return inst;
+		}
+	}
+	return NULL;
+}
+
+static ssize_t name_show(struct kobject *kobj, struct kobj_attribute *attr,
+			 char *buf)
+{
+	unsigned int qid;
+	struct vfsrs_instance *inst = vq_instance(kobj, &qid);
+
+	if (!inst)
+		return -EINVAL;
+	return sysfs_emit(buf, "%s\n", inst->vqs[qid].name);
+}
+
+static struct kobj_attribute vfsrs_vq_name_attr = __ATTR_RO(name);
+
+static ssize_t cpu_list_show(struct kobject *kobj, struct kobj_attribute *attr,
+			     char *buf)
+{
+	unsigned int qid, cpu;
+	struct vfsrs_instance *inst = vq_instance(kobj, &qid);
+	bool first = true;
+	int pos = 0;
+
+	if (!inst)
+		return -EINVAL;
+	for (cpu = 0; cpu < inst->nr_cpus; cpu++) {
+		/* The hiprio queue (0) serves every CPU. */
+		if (qid == 0 || inst->mq_map[cpu] == qid - 1) {
+			pos += sysfs_emit_at(buf, pos, first ? "%u" : ", %u", cpu);
+			first = false;
+		}
+	}
+	pos += sysfs_emit_at(buf, pos, "\n");
+	return pos;
+}
+
+static struct kobj_attribute vfsrs_vq_cpu_list_attr = __ATTR_RO(cpu_list);
+
+static struct attribute *vfsrs_vq_attrs[] = {
+	&vfsrs_vq_name_attr.attr,
+	&vfsrs_vq_cpu_list_attr.attr,
+	NULL
+};
+
+static const struct attribute_group vfsrs_vq_attr_group = {
+	.attrs = vfsrs_vq_attrs,
+};
+
+static int vfsrs_uevent(const struct kobject *kobj, struct kobj_uevent_env *env)
+{
+	const struct vfsrs_instance *inst = container_of(kobj, struct vfsrs_instance, kobj);
+
+	return add_uevent_var(env, "TAG=%s", inst->tag);
+}
+
+static const struct kset_uevent_ops vfsrs_uevent_ops = {
+	.uevent = vfsrs_uevent,
+};
+
+int vfsrs_sysfs_init(void)
+{
+	vfsrs_kset = kset_create_and_add("virtiofs", &vfsrs_uevent_ops, fs_kobj);
+	return vfsrs_kset ? 0 : -ENOMEM;
+}
+
+void vfsrs_sysfs_exit(void)
+{
+	kset_unregister(vfsrs_kset);
+}
+
+static void vfsrs_del_queues(struct vfsrs_instance *inst)
+{
+	unsigned int i;
+
+	for (i = 0; i < inst->nvqs; i++) {
+		if (!inst->vqs[i].kobj)
+			continue;
+		sysfs_remove_group(inst->vqs[i].kobj, &vfsrs_vq_attr_group);
+		kobject_put(inst->vqs[i].kobj);
+		inst->vqs[i].kobj = NULL;
+	}
+}
+
+static int vfsrs_add_queues(struct vfsrs_instance *inst)
+{
+	char buf[12];
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < inst->nvqs; i++) {
+		snprintf(buf, sizeof(buf), "%u", i);
+		inst->vqs[i].kobj = kobject_create_and_add(buf, inst->mqs_kobj);
+		if (!inst->vqs[i].kobj) {
+			ret = -ENOMEM;
+			goto err;
+		}
+		ret = sysfs_create_group(inst->vqs[i].kobj, &vfsrs_vq_attr_group);
+		if (ret) {
+			kobject_put(inst->vqs[i].kobj);
+			inst->vqs[i].kobj = NULL;
+			goto err;
+		}
+	}
+	return 0;
+err:
+	vfsrs_del_queues(inst);
+	return ret;
+}
+
+struct vfsrs_instance *vfsrs_instance_add(struct virtio_device *vdev,
+					  const char *tag, unsigned int nvqs,
+					  const char *const *vq_names,
+					  const unsigned int *mq_map,
+					  unsigned int nr_cpus, void *data)
+{
+	struct vfsrs_instance *inst, *other;
+	unsigned int i;
+	int ret;
+
+	inst = kzalloc(sizeof(*inst), GFP_KERNEL);
+	if (!inst)
+		return ERR_PTR(-ENOMEM);
+	kobject_init(&inst->kobj, &vfsrs_ktype);
+	INIT_LIST_HEAD(&inst->list);
+	inst->data = data;
+	inst->nr_cpus = nr_cpus;
+	inst->tag = kstrdup(tag, GFP_KERNEL);
+	inst->mq_map = kmemdup(mq_map, nr_cpus * sizeof(*mq_map), GFP_KERNEL);
+	inst->vqs = kcalloc(nvqs, sizeof(*inst->vqs), GFP_KERNEL);
+	if (!inst->tag || !inst->mq_map || !inst->vqs) {
+		kobject_put(&inst->kobj);
+		return ERR_PTR(-ENOMEM);
+	}
+	for (i = 0; i < nvqs; i++) {
+		inst->vqs[i].name = kstrdup(vq_names[i], GFP_KERNEL);
+		inst->nvqs = i + 1;
+		if (!inst->vqs[i].name) {
+			kobject_put(&inst->kobj);
+			return ERR_PTR(-ENOMEM);
+		}
+	}
+
+	mutex_lock(&vfsrs_mutex);
+	list_for_each_entry(other, &vfsrs_instances, list) {
+		if (!strcmp(other->tag, inst->tag)) {
+			ret = -EEXIST;
+			goto err_unlock;
+		}
+	}
+	inst->kobj.kset = vfsrs_kset;
+	ret = kobject_add(&inst->kobj, NULL, "%u", vdev->index);
+	if (ret < 0)
+		goto err_unlock;
+	inst->mqs_kobj = kobject_create_and_add("mqs", &inst->kobj);
+	if (!inst->mqs_kobj) {
+		ret = -ENOMEM;
+		goto err_del;
+	}
+	ret = sysfs_create_link(&inst->kobj, &vdev->dev.kobj, "device");
+	if (ret < 0)
+		goto err_mqs;
+	ret = vfsrs_add_queues(inst);
+	if (ret)
+		goto err_link;
+	list_add_tail(&inst->list, &vfsrs_instances);
+	mutex_unlock(&vfsrs_mutex);
+
+	kobject_uevent(&inst->kobj, KOBJ_ADD);
+	return inst;
+
+err_link:
+	sysfs_remove_link(&inst->kobj, "device");
+err_mqs:
+	kobject_put(inst->mqs_kobj);
+err_del:
+	kobject_del(&inst->kobj);
+err_unlock:
+	mutex_unlock(&vfsrs_mutex);
+	kobject_put(&inst->kobj);
+	return ERR_PTR(ret);
+}
+
+void vfsrs_instance_del(struct vfsrs_instance *inst)
+{
+	mutex_lock(&vfsrs_mutex);
+	list_del_init(&inst->list);
+	mutex_unlock(&vfsrs_mutex);
+
+	vfsrs_del_queues(inst);
+	sysfs_remove_link(&inst->kobj, "device");
+	kobject_put(inst->mqs_kobj);
+	kobject_del(&inst->kobj);
+	kobject_put(&inst->kobj);
+}
+
+void *vfsrs_instance_find(const char *tag, void (*get)(void *data))
+{
+	struct vfsrs_instance *inst;
+	void *data = NULL;
+
+	mutex_lock(&vfsrs_mutex);
+	list_for_each_entry(inst, &vfsrs_instances, list) {
+		if (!strcmp(inst->tag, tag)) {
+			get(inst->data);
+			data = inst->data;
+			break;
+		}
+	}
+	mutex_unlock(&vfsrs_mutex);
+	return data;
+}
