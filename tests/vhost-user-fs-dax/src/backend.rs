@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The vhost-user device: virtqueues in, FUSE through fuse-backend-rs, replies out.
+//!
+//! CAVEAT (crate versions): QEMU 11.1.3 announces VHOST_USER_PROTOCOL_F_SHMEM as bit 22,
+//! which `vhost` >= 0.17 uses (0.16 used bit 21). `vhost` 0.18 / `vhost-user-backend` 0.24
+//! need `vm-memory` 0.18 and `virtio-queue` 0.18, while `fuse-backend-rs` 0.14 pins
+//! `vm-memory` =0.17.1 and `virtio-queue` 0.17 for its virtio-fs descriptor-chain transport.
+//! This daemon therefore never hands guest memory to fuse-backend-rs: it copies the readable
+//! part of each descriptor chain into a flat buffer (read through fuse-backend-rs's
+//! `Reader::from_fuse_buffer`), lets the `Server` write its reply through the `fusedev`
+//! transport's `FuseDevWriter` into a per-thread memfd (exactly the bytes a `/dev/fuse`
+//! would receive), and copies the reply into the writable descriptors. The two vm-memory
+//! versions coexist in the build and never meet; no third-party crate is patched.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use fuse_backend_rs::api::server::Server;
+use fuse_backend_rs::passthrough::PassthroughFs;
+use fuse_backend_rs::transport::{FuseBuf, FuseDevWriter, Reader, Writer};
+use log::{debug, error, trace, warn};
+use vhost::vhost_user::message::{
+    VhostUserProtocolFeatures, VhostUserShMemConfig, VhostUserVirtioFeatures,
+};
+use vhost::vhost_user::Backend;
+use vhost_user_backend::{VhostUserBackend, VringRwLock, VringT};
+use virtio_queue::{DescriptorChain, QueueOwnedT};
+use vm_memory::{
+    Bytes, GuestAddressSpace, GuestMemoryAtomic, GuestMemoryLoadGuard, GuestMemoryMmap,
+};
+use vmm_sys_util::epoll::EventSet;
+use vmm_sys_util::event::{
+    new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier,
+};
+
+use crate::dax::{CacheReqHandler, Dax};
+use crate::inject::{opcode_name, Field, Injector, OP_REMOVEMAPPING};
+use crate::window::{check_removemapping_count, WindowError};
+
+/// Descriptors in each virtqueue at most.
+const QUEUE_SIZE: usize = 1024;
+/// Bytes of one request or reply we accept at most (FUSE max_pages 256 = 1 MiB of data plus
+/// headers); a longer chain is capped, the guest's excess is ignored.
+const MAX_MSG: usize = (1 << 20) + (64 << 10);
+/// sizeof(struct fuse_in_header).
+const IN_HEADER_LEN: usize = 40;
+/// sizeof(struct fuse_out_header).
+const OUT_HEADER_LEN: usize = 16;
+const FUSE_FORGET: u32 = 2;
+const FUSE_BATCH_FORGET: u32 = 42;
+
+const VIRTIO_F_VERSION_1: u64 = 1 << 32;
+const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
+const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
+
+type GuestMem = GuestMemoryMmap<()>;
+type Mem = GuestMemoryLoadGuard<GuestMem>;
+
+/// The filesystem device.
+pub struct FsBackend {
+    server: Server<PassthroughFs<()>>,
+    mem: GuestMemoryAtomic<GuestMem>,
+    event_idx: AtomicBool,
+    num_queues: usize,
+    config: [u8; 40],
+    window_size: u64,
+    dax: Arc<Dax>,
+    inject: Injector,
+}
+
+thread_local! {
+    /// Per worker thread: where `FuseDevWriter` writes replies (see the crate-version caveat).
+    static SINK: RefCell<Option<File>> = const { RefCell::new(None) };
+}
+
+fn new_sink() -> io::Result<File> {
+    // SAFETY: memfd_create with a valid NUL-terminated name; the returned fd is owned by us.
+    let fd = unsafe { libc::memfd_create(c"vufs-reply".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Builds a reply carrying only an errno.
+fn error_reply(unique: u64, errno: i32) -> Vec<u8> {
+    let mut v = Vec::with_capacity(OUT_HEADER_LEN);
+    v.extend_from_slice(&(OUT_HEADER_LEN as u32).to_le_bytes());
+    v.extend_from_slice(&(-errno).to_le_bytes());
+    v.extend_from_slice(&unique.to_le_bytes());
+    v
+}
+
+impl FsBackend {
+    /// A device serving `fs` with `num_request_queues` request queues and a `window_size`
+    /// byte cache window.
+    pub fn new(
+        fs: PassthroughFs<()>,
+        tag: &str,
+        num_request_queues: u32,
+        window_size: u64,
+        inject: Injector,
+    ) -> Self {
+        let mut config = [0u8; 40];
+        config[..tag.len()].copy_from_slice(tag.as_bytes());
+        config[36..].copy_from_slice(&num_request_queues.to_le_bytes());
+        FsBackend {
+            server: Server::new(fs),
+            mem: GuestMemoryAtomic::new(GuestMemoryMmap::new()),
+            event_idx: AtomicBool::new(false),
+            num_queues: 1 + num_request_queues as usize,
+            config,
+            window_size,
+            dax: Arc::new(Dax::new(window_size)),
+            inject,
+        }
+    }
+
+    /// The memory object to hand to `VhostUserDaemon::new` (shared with this backend).
+    pub fn memory(&self) -> GuestMemoryAtomic<GuestMem> {
+        self.mem.clone()
+    }
+
+    /// Runs one FUSE request (flat bytes) and returns the reply bytes (empty: no reply).
+    fn serve(&self, mut req: Vec<u8>, reply_cap: usize) -> Vec<u8> {
+        if req.len() < IN_HEADER_LEN {
+            warn!(
+                "request of {} bytes is shorter than fuse_in_header",
+                req.len()
+            );
+            return Vec::new();
+        }
+        let hlen = u32::from_le_bytes(req[0..4].try_into().unwrap()) as usize;
+        let opcode = u32::from_le_bytes(req[4..8].try_into().unwrap());
+        let unique = u64::from_le_bytes(req[8..16].try_into().unwrap());
+        let no_reply = opcode == FUSE_FORGET || opcode == FUSE_BATCH_FORGET;
+        trace!("req {} unique {unique} len {hlen}", opcode_name(opcode));
+        if hlen < IN_HEADER_LEN || hlen > req.len() {
+            warn!(
+                "{} unique {unique}: header len {hlen} vs {} bytes in the chain",
+                opcode_name(opcode),
+                req.len()
+            );
+            return if no_reply {
+                Vec::new()
+            } else {
+                error_reply(unique, libc::EINVAL)
+            };
+        }
+        req.truncate(hlen);
+
+        let decision = self.inject.on_request(opcode);
+        let mut reply = if let Some(e) = decision.fail {
+            error_reply(unique, e)
+        } else if let Err(e) = self.precheck(opcode, &req) {
+            error_reply(unique, e.errno())
+        } else {
+            self.dispatch(req, reply_cap, opcode, unique, no_reply)
+        };
+
+        if reply.len() >= OUT_HEADER_LEN {
+            for f in &decision.corrupt {
+                match f {
+                    Field::Len => {
+                        let l = u32::from_le_bytes(reply[0..4].try_into().unwrap());
+                        reply[0..4].copy_from_slice(&l.wrapping_add(4096).to_le_bytes());
+                    }
+                    Field::Unique => {
+                        let u = u64::from_le_bytes(reply[8..16].try_into().unwrap());
+                        reply[8..16].copy_from_slice(&(u ^ (1 << 63)).to_le_bytes());
+                    }
+                }
+            }
+        }
+        if let Some(d) = decision.delay {
+            std::thread::sleep(d);
+        }
+        reply
+    }
+
+    /// Checks the daemon does beyond fuse-backend-rs: REMOVEMAPPING count vs message length.
+    fn precheck(&self, opcode: u32, req: &[u8]) -> Result<(), WindowError> {
+        if opcode == OP_REMOVEMAPPING {
+            let body = &req[IN_HEADER_LEN..];
+            let count = body
+                .get(0..4)
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+                .ok_or(WindowError::BadCount)?;
+            check_removemapping_count(count, body.len()).inspect_err(|_| {
+                warn!("REMOVEMAPPING count {count} with {} body bytes", body.len())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn dispatch(
+        &self,
+        mut req: Vec<u8>,
+        reply_cap: usize,
+        opcode: u32,
+        unique: u64,
+        no_reply: bool,
+    ) -> Vec<u8> {
+        SINK.with(|sink| {
+            let mut sink = sink.borrow_mut();
+            if sink.is_none() {
+                match new_sink() {
+                    Ok(f) => *sink = Some(f),
+                    Err(e) => {
+                        error!("memfd_create: {e}");
+                        return error_reply(unique, libc::ENOMEM);
+                    }
+                }
+            }
+            let sink = sink.as_mut().unwrap();
+            if let Err(e) = sink.seek(SeekFrom::Start(0)) {
+                error!("reply sink: {e}");
+                return error_reply(unique, libc::EIO);
+            }
+            let mut out = vec![0u8; reply_cap];
+            let reader = match Reader::<()>::from_fuse_buffer(FuseBuf::new(&mut req)) {
+                Ok(r) => r,
+                Err(e) => {
+                    error!("reader: {e}");
+                    return error_reply(unique, libc::EIO);
+                }
+            };
+            let writer = match FuseDevWriter::<()>::new(sink.as_raw_fd(), &mut out) {
+                Ok(w) => Writer::FuseDev(w),
+                Err(e) => {
+                    error!("writer: {e}");
+                    return error_reply(unique, libc::EIO);
+                }
+            };
+            let mut cache = CacheReqHandler {
+                dax: self.dax.clone(),
+            };
+            let res = self
+                .server
+                .handle_message(reader, writer, Some(&mut cache), None);
+            let written = sink.stream_position().unwrap_or(0) as usize;
+            let mut reply = vec![0u8; written];
+            let read_back = sink
+                .seek(SeekFrom::Start(0))
+                .and_then(|_| sink.read_exact(&mut reply));
+            if let Err(e) = read_back {
+                error!("reading back the reply: {e}");
+                return error_reply(unique, libc::EIO);
+            }
+            if let Err(e) = res {
+                debug!("{} unique {unique}: server error {e}", opcode_name(opcode));
+                if reply.is_empty() && !no_reply {
+                    // The server could not decode the request and wrote nothing: the guest
+                    // still needs an answer.
+                    return error_reply(unique, libc::EINVAL);
+                }
+            }
+            reply
+        })
+    }
+
+    /// Handles one descriptor chain; returns the bytes written to the guest.
+    fn process_chain(&self, mem: &Mem, chain: DescriptorChain<Mem>) -> u32 {
+        let mut req = Vec::new();
+        let mut writable = Vec::new();
+        let mut wcap = 0usize;
+        for desc in chain {
+            let len = desc.len() as usize;
+            if desc.is_write_only() {
+                let take = len.min(MAX_MSG - wcap);
+                if take > 0 {
+                    writable.push((desc.addr(), take));
+                    wcap += take;
+                }
+            } else {
+                let take = len.min(MAX_MSG - req.len());
+                let start = req.len();
+                req.resize(start + take, 0);
+                if let Err(e) = mem.read_slice(&mut req[start..], desc.addr()) {
+                    warn!("bad readable descriptor {:#x}+{len:#x}: {e}", desc.addr().0);
+                    return 0;
+                }
+            }
+        }
+        let reply = self.serve(req, wcap);
+        if reply.len() > wcap {
+            warn!(
+                "reply of {} bytes does not fit {wcap} writable bytes",
+                reply.len()
+            );
+        }
+        let mut done = 0usize;
+        for (addr, len) in writable {
+            if done >= reply.len() {
+                break;
+            }
+            let n = len.min(reply.len() - done);
+            if let Err(e) = mem.write_slice(&reply[done..done + n], addr) {
+                warn!("bad writable descriptor {:#x}: {e}", addr.0);
+                break;
+            }
+            done += n;
+        }
+        done as u32
+    }
+
+    fn process_queue(&self, vring: &VringRwLock) -> io::Result<()> {
+        let mem = self.mem.memory();
+        let chains: Vec<_> = vring
+            .get_mut()
+            .get_queue_mut()
+            .iter(mem.clone())
+            .map_err(io::Error::other)?
+            .collect();
+        for chain in chains {
+            let head = chain.head_index();
+            let used = self.process_chain(&mem, chain);
+            vring.add_used(head, used).map_err(io::Error::other)?;
+            if vring.needs_notification().map_err(io::Error::other)? {
+                vring.signal_used_queue()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl VhostUserBackend for FsBackend {
+    type Bitmap = ();
+    type Vring = VringRwLock;
+
+    fn num_queues(&self) -> usize {
+        self.num_queues
+    }
+
+    fn max_queue_size(&self) -> usize {
+        QUEUE_SIZE
+    }
+
+    fn features(&self) -> u64 {
+        VIRTIO_F_VERSION_1
+            | VIRTIO_RING_F_INDIRECT_DESC
+            | VIRTIO_RING_F_EVENT_IDX
+            | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits()
+    }
+
+    fn protocol_features(&self) -> VhostUserProtocolFeatures {
+        VhostUserProtocolFeatures::MQ
+            | VhostUserProtocolFeatures::REPLY_ACK
+            | VhostUserProtocolFeatures::BACKEND_REQ
+            | VhostUserProtocolFeatures::BACKEND_SEND_FD
+            | VhostUserProtocolFeatures::CONFIG
+            | VhostUserProtocolFeatures::SHMEM
+            // CAVEAT (memory table): every live DAX mapping is a file-backed RAM section of
+            // the guest address space, so QEMU puts it in the vhost-user memory table. With
+            // the classic SET_MEM_TABLE (8 regions) a handful of mappings overflow it
+            // ("vhost_set_mem_table failed: No buffer space available"). ADD/REM_MEM_REG
+            // lifts the limit to the slot count (QEMU: 256 on x86).
+            | VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS
+    }
+
+    fn queues_per_thread(&self) -> Vec<u64> {
+        // One worker thread per queue: a request waiting for QEMU (SHMEM_MAP ack, injected
+        // delay) does not hold up FORGETs on hiprio or the other request queues.
+        (0..self.num_queues).map(|i| 1u64 << i).collect()
+    }
+
+    fn exit_event(&self, _thread_index: usize) -> Option<(EventConsumer, EventNotifier)> {
+        // Lets the library stop each worker thread when the front-end disconnects, so the
+        // process exits instead of joining threads that never return.
+        new_event_consumer_and_notifier(EventFlag::NONBLOCK)
+            .inspect_err(|e| error!("exit eventfd: {e}"))
+            .ok()
+    }
+
+    fn reset_device(&self) {
+        self.dax.reset();
+    }
+
+    fn set_event_idx(&self, enabled: bool) {
+        self.event_idx.store(enabled, Ordering::Relaxed);
+    }
+
+    fn get_config(&self, offset: u32, size: u32) -> Vec<u8> {
+        let start = (offset as usize).min(self.config.len());
+        let end = start.saturating_add(size as usize).min(self.config.len());
+        self.config[start..end].to_vec()
+    }
+
+    fn update_memory(&self, _mem: GuestMemoryAtomic<GuestMem>) -> io::Result<()> {
+        // The handler replaced the memory inside the `GuestMemoryAtomic` we share with it.
+        Ok(())
+    }
+
+    fn set_backend_req_fd(&self, backend: Backend) {
+        debug!("backend-request channel installed");
+        self.dax.set_channel(backend);
+    }
+
+    fn get_shmem_config(&self) -> io::Result<VhostUserShMemConfig> {
+        debug!("GET_SHMEM_CONFIG: region 0 = {:#x} bytes", self.window_size);
+        Ok(VhostUserShMemConfig::new(1, &[self.window_size]))
+    }
+
+    fn handle_event(
+        &self,
+        device_event: u16,
+        evset: EventSet,
+        vrings: &[VringRwLock],
+        _thread_id: usize,
+    ) -> io::Result<()> {
+        if evset != EventSet::IN {
+            return Err(io::Error::other(format!("unexpected event set {evset:?}")));
+        }
+        let vring = vrings
+            .get(device_event as usize)
+            .ok_or_else(|| io::Error::other(format!("no queue {device_event}")))?;
+        if self.event_idx.load(Ordering::Relaxed) {
+            // Drain until the guest stops adding buffers (event-idx protocol).
+            loop {
+                vring.disable_notification().map_err(io::Error::other)?;
+                self.process_queue(vring)?;
+                if !vring.enable_notification().map_err(io::Error::other)? {
+                    break;
+                }
+            }
+        } else {
+            self.process_queue(vring)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Fault injection, off unless `--inject SPEC` is given (repeatable).
+//!
+//! SPEC grammar (fields separated by `:`; `nth` counts matching requests from 1; without
+//! `nth` a delay/corrupt rule applies to every matching request):
+//!
+//! ```text
+//! setupmapping:nth=N:errno=E          fail the Nth FUSE_SETUPMAPPING with errno E
+//! removemapping:nth=N:errno=E         fail the Nth FUSE_REMOVEMAPPING with errno E
+//! delay:opcode=OP:ms=M[:nth=N]        hold the reply of OP for M milliseconds
+//! corrupt:opcode=OP:field=len|unique[:nth=N]
+//!                                     corrupt the reply header of OP (len += 4096,
+//!                                     or unique ^= 1 << 63)
+//! ```
+//! E is a name (EIO, ENOSPC, ...) or a positive number; OP is a FUSE opcode name (READ,
+//! GETATTR, SETUPMAPPING, ...) or number.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// FUSE opcodes by name (include/uapi/linux/fuse.h, protocol 7.41).
+const OPCODES: &[(&str, u32)] = &[
+    ("LOOKUP", 1),
+    ("FORGET", 2),
+    ("GETATTR", 3),
+    ("SETATTR", 4),
+    ("READLINK", 5),
+    ("SYMLINK", 6),
+    ("MKNOD", 8),
+    ("MKDIR", 9),
+    ("UNLINK", 10),
+    ("RMDIR", 11),
+    ("RENAME", 12),
+    ("LINK", 13),
+    ("OPEN", 14),
+    ("READ", 15),
+    ("WRITE", 16),
+    ("STATFS", 17),
+    ("RELEASE", 18),
+    ("FSYNC", 20),
+    ("SETXATTR", 21),
+    ("GETXATTR", 22),
+    ("LISTXATTR", 23),
+    ("REMOVEXATTR", 24),
+    ("FLUSH", 25),
+    ("INIT", 26),
+    ("OPENDIR", 27),
+    ("READDIR", 28),
+    ("RELEASEDIR", 29),
+    ("FSYNCDIR", 30),
+    ("GETLK", 31),
+    ("SETLK", 32),
+    ("SETLKW", 33),
+    ("ACCESS", 34),
+    ("CREATE", 35),
+    ("INTERRUPT", 36),
+    ("BMAP", 37),
+    ("DESTROY", 38),
+    ("IOCTL", 39),
+    ("POLL", 40),
+    ("NOTIFY_REPLY", 41),
+    ("BATCH_FORGET", 42),
+    ("FALLOCATE", 43),
+    ("READDIRPLUS", 44),
+    ("RENAME2", 45),
+    ("LSEEK", 46),
+    ("COPY_FILE_RANGE", 47),
+    ("SETUPMAPPING", 48),
+    ("REMOVEMAPPING", 49),
+    ("SYNCFS", 50),
+    ("TMPFILE", 51),
+    ("STATX", 52),
+];
+
+/// FUSE_SETUPMAPPING.
+pub const OP_SETUPMAPPING: u32 = 48;
+/// FUSE_REMOVEMAPPING.
+pub const OP_REMOVEMAPPING: u32 = 49;
+
+const ERRNOS: &[(&str, i32)] = &[
+    ("EPERM", libc::EPERM),
+    ("ENOENT", libc::ENOENT),
+    ("EIO", libc::EIO),
+    ("ENXIO", libc::ENXIO),
+    ("EBADF", libc::EBADF),
+    ("EAGAIN", libc::EAGAIN),
+    ("ENOMEM", libc::ENOMEM),
+    ("EACCES", libc::EACCES),
+    ("EFAULT", libc::EFAULT),
+    ("EBUSY", libc::EBUSY),
+    ("EEXIST", libc::EEXIST),
+    ("EINVAL", libc::EINVAL),
+    ("ENOSPC", libc::ENOSPC),
+    ("EROFS", libc::EROFS),
+    ("ERANGE", libc::ERANGE),
+    ("ENOSYS", libc::ENOSYS),
+    ("EOPNOTSUPP", libc::EOPNOTSUPP),
+    ("ETIMEDOUT", libc::ETIMEDOUT),
+    ("ECONNREFUSED", libc::ECONNREFUSED),
+];
+
+/// Name of a FUSE opcode, for logs.
+pub fn opcode_name(op: u32) -> &'static str {
+    OPCODES
+        .iter()
+        .find(|(_, n)| *n == op)
+        .map(|(s, _)| *s)
+        .unwrap_or("?")
+}
+
+fn parse_opcode(s: &str) -> Result<u32, String> {
+    if let Ok(n) = s.parse::<u32>() {
+        return Ok(n);
+    }
+    let up = s.to_ascii_uppercase();
+    let up = up.strip_prefix("FUSE_").unwrap_or(&up);
+    OPCODES
+        .iter()
+        .find(|(name, _)| *name == up)
+        .map(|(_, n)| *n)
+        .ok_or_else(|| format!("unknown FUSE opcode `{s}`"))
+}
+
+fn parse_errno(s: &str) -> Result<i32, String> {
+    if let Ok(n) = s.parse::<i32>() {
+        return if n > 0 && n < 4096 {
+            Ok(n)
+        } else {
+            Err(format!("errno `{s}` out of range 1..4095"))
+        };
+    }
+    let up = s.to_ascii_uppercase();
+    ERRNOS
+        .iter()
+        .find(|(name, _)| *name == up)
+        .map(|(_, n)| *n)
+        .ok_or_else(|| format!("unknown errno `{s}`"))
+}
+
+fn parse_nth(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("nth must be a positive integer, got `{s}`")),
+    }
+}
+
+/// Reply-header field a `corrupt` rule damages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// `fuse_out_header.len` (+4096: claims more bytes than were written).
+    Len,
+    /// `fuse_out_header.unique` (top bit flipped: matches no request).
+    Unique,
+}
+
+/// What a rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Fail the Nth SETUPMAPPING (before any SHMEM_MAP) with `errno`.
+    FailSetupmapping { nth: u64, errno: i32 },
+    /// Fail the Nth REMOVEMAPPING (before any SHMEM_UNMAP) with `errno`.
+    FailRemovemapping { nth: u64, errno: i32 },
+    /// Delay the reply to `opcode`.
+    Delay {
+        opcode: u32,
+        delay: Duration,
+        nth: Option<u64>,
+    },
+    /// Corrupt the reply header of `opcode`.
+    Corrupt {
+        opcode: u32,
+        field: Field,
+        nth: Option<u64>,
+    },
+}
+
+impl Action {
+    fn opcode(&self) -> u32 {
+        match self {
+            Action::FailSetupmapping { .. } => OP_SETUPMAPPING,
+            Action::FailRemovemapping { .. } => OP_REMOVEMAPPING,
+            Action::Delay { opcode, .. } | Action::Corrupt { opcode, .. } => *opcode,
+        }
+    }
+
+    fn nth(&self) -> Option<u64> {
+        match self {
+            Action::FailSetupmapping { nth, .. } | Action::FailRemovemapping { nth, .. } => {
+                Some(*nth)
+            }
+            Action::Delay { nth, .. } | Action::Corrupt { nth, .. } => *nth,
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let mut parts = spec.split(':');
+        let kind = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let (mut nth, mut errno, mut opcode, mut ms, mut field) = (None, None, None, None, None);
+        for kv in parts {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("`{kv}` is not key=value in `{spec}`"))?;
+            let dup = |name: &str| format!("`{name}` given twice in `{spec}`");
+            match k {
+                "nth" if nth.is_none() => nth = Some(parse_nth(v)?),
+                "errno" if errno.is_none() => errno = Some(parse_errno(v)?),
+                "opcode" if opcode.is_none() => opcode = Some(parse_opcode(v)?),
+                "ms" if ms.is_none() => {
+                    ms = Some(
+                        v.parse::<u64>()
+                            .ok()
+                            .filter(|m| *m <= 600_000)
+                            .ok_or_else(|| format!("ms must be 0..=600000, got `{v}`"))?,
+                    )
+                }
+                "field" if field.is_none() => {
+                    field = Some(match v {
+                        "len" => Field::Len,
+                        "unique" => Field::Unique,
+                        _ => return Err(format!("field must be len or unique, got `{v}`")),
+                    })
+                }
+                "nth" | "errno" | "opcode" | "ms" | "field" => return Err(dup(k)),
+                _ => return Err(format!("unknown key `{k}` in `{spec}`")),
+            }
+        }
+        let unexpected = |what: &str, present: bool| {
+            if present {
+                Err(format!("`{what}` does not apply to `{kind}` in `{spec}`"))
+            } else {
+                Ok(())
+            }
+        };
+        let need = |what: &str| format!("`{kind}` needs `{what}=` in `{spec}`");
+        match kind.as_str() {
+            "setupmapping" | "removemapping" => {
+                unexpected("opcode", opcode.is_some())?;
+                unexpected("ms", ms.is_some())?;
+                unexpected("field", field.is_some())?;
+                let nth = nth.ok_or_else(|| need("nth"))?;
+                let errno = errno.ok_or_else(|| need("errno"))?;
+                Ok(if kind == "setupmapping" {
+                    Action::FailSetupmapping { nth, errno }
+                } else {
+                    Action::FailRemovemapping { nth, errno }
+                })
+            }
+            "delay" => {
+                unexpected("errno", errno.is_some())?;
+                unexpected("field", field.is_some())?;
+                Ok(Action::Delay {
+                    opcode: opcode.ok_or_else(|| need("opcode"))?,
+                    delay: Duration::from_millis(ms.ok_or_else(|| need("ms"))?),
+                    nth,
+                })
+            }
+            "corrupt" => {
+                unexpected("errno", errno.is_some())?;
+                unexpected("ms", ms.is_some())?;
+                Ok(Action::Corrupt {
+                    opcode: opcode.ok_or_else(|| need("opcode"))?,
+                    field: field.ok_or_else(|| need("field"))?,
+                    nth,
+                })
+            }
+            _ => Err(format!(
+                "unknown injection `{kind}` (setupmapping, removemapping, delay, corrupt)"
+            )),
+        }
+    }
+}
+
+/// A rule plus how many matching requests it has seen.
+#[derive(Debug)]
+struct Rule {
+    action: Action,
+    seen: AtomicU64,
+}
+
+/// What to do to one request/reply, decided by [`Injector::on_request`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Reply this errno instead of serving the request.
+    pub fail: Option<i32>,
+    /// Sleep before sending the reply.
+    pub delay: Option<Duration>,
+    /// Damage these reply-header fields.
+    pub corrupt: Vec<Field>,
+}
+
+/// All rules. Empty (the default) means no injection.
+#[derive(Debug, Default)]
+pub struct Injector {
+    rules: Vec<Rule>,
+}
+
+impl Injector {
+    /// Builds the injector from parsed rules.
+    pub fn new(actions: Vec<Action>) -> Self {
+        Injector {
+            rules: actions
+                .into_iter()
+                .map(|action| Rule {
+                    action,
+                    seen: AtomicU64::new(0),
+                })
+                .collect(),
+        }
+    }
+
+    /// Called once per incoming request with its opcode; counts and decides.
+    pub fn on_request(&self, opcode: u32) -> Decision {
+        let mut d = Decision::default();
+        for r in &self.rules {
+            if r.action.opcode() != opcode {
+                continue;
+            }
+            let n = r.seen.fetch_add(1, Ordering::Relaxed) + 1;
+            if r.action.nth().is_some_and(|nth| nth != n) {
+                continue;
+            }
+            log::warn!("inject: {} hits {} #{n}", r.action, opcode_name(opcode));
+            match r.action {
+                Action::FailSetupmapping { errno, .. }
+                | Action::FailRemovemapping { errno, .. } => {
+                    d.fail.get_or_insert(errno);
+                }
+                Action::Delay { delay, .. } => {
+                    d.delay = Some(d.delay.unwrap_or_default() + delay);
+                }
+                Action::Corrupt { field, .. } => d.corrupt.push(field),
+            }
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Action, String> {
+        s.parse()
+    }
+
+    #[test]
+    fn parses_the_documented_forms() {
+        assert_eq!(
+            p("setupmapping:nth=3:errno=EIO"),
+            Ok(Action::FailSetupmapping {
+                nth: 3,
+                errno: libc::EIO
+            })
+        );
+        assert_eq!(
+            p("removemapping:nth=1:errno=5"),
+            Ok(Action::FailRemovemapping { nth: 1, errno: 5 })
+        );
+        assert_eq!(
+            p("delay:opcode=READ:ms=200"),
+            Ok(Action::Delay {
+                opcode: 15,
+                delay: Duration::from_millis(200),
+                nth: None
+            })
+        );
+        assert_eq!(
+            p("corrupt:opcode=GETATTR:field=len:nth=1"),
+            Ok(Action::Corrupt {
+                opcode: 3,
+                field: Field::Len,
+                nth: Some(1)
+            })
+        );
+        assert_eq!(
+            p("corrupt:opcode=fuse_lookup:field=unique"),
+            Ok(Action::Corrupt {
+                opcode: 1,
+                field: Field::Unique,
+                nth: None
+            })
+        );
+        assert_eq!(
+            p("errno=EIO:nth=1:setupmapping").unwrap_err(),
+            "`setupmapping` is not key=value in `errno=EIO:nth=1:setupmapping`"
+        );
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        for bad in [
+            "",
+            "explode:nth=1",
+            "setupmapping:errno=EIO",
+            "setupmapping:nth=1",
+            "setupmapping:nth=0:errno=EIO",
+            "setupmapping:nth=1:errno=EWHAT",
+            "setupmapping:nth=1:errno=0",
+            "setupmapping:nth=1:errno=EIO:ms=3",
+            "setupmapping:nth=1:nth=2:errno=EIO",
+            "delay:opcode=READ",
+            "delay:ms=10",
+            "delay:opcode=NOPE:ms=1",
+            "delay:opcode=READ:ms=-1",
+            "delay:opcode=READ:ms=10:errno=EIO",
+            "corrupt:opcode=READ:field=error",
+            "corrupt:opcode=READ",
+            "corrupt:opcode=READ:field=len:color=red",
+        ] {
+            assert!(p(bad).is_err(), "{bad} parsed");
+        }
+    }
+
+    #[test]
+    fn nth_counts_matching_requests_only() {
+        let inj = Injector::new(vec![
+            p("setupmapping:nth=2:errno=ENOSPC").unwrap(),
+            p("delay:opcode=READ:ms=5").unwrap(),
+            p("corrupt:opcode=READ:field=unique:nth=2").unwrap(),
+        ]);
+        assert_eq!(inj.on_request(OP_SETUPMAPPING), Decision::default());
+        assert_eq!(inj.on_request(3), Decision::default());
+        assert_eq!(inj.on_request(OP_SETUPMAPPING).fail, Some(libc::ENOSPC));
+        assert_eq!(inj.on_request(OP_SETUPMAPPING), Decision::default());
+        let d1 = inj.on_request(15);
+        assert_eq!(d1.delay, Some(Duration::from_millis(5)));
+        assert!(d1.corrupt.is_empty());
+        let d2 = inj.on_request(15);
+        assert_eq!(d2.corrupt, vec![Field::Unique]);
+        assert_eq!(Injector::default().on_request(15), Decision::default());
+    }
+}
