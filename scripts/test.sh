@@ -60,10 +60,20 @@ guest() {
 	fi
 }
 
+# The gate: the C driver (the oracle) with the upstream host.
 guest c/virtiofsd/pci --driver c --host virtiofsd --transport pci --plan basic
 if [ "$QUICK" = 0 ]; then
 	guest c/virtiofsd/mmio --driver c --host virtiofsd --transport mmio --plan basic
+	# The project's DAX host, proven with the C driver. QEMU 11.1.3 exposes
+	# the cache window on virtio-pci only, so DAX plans run there.
+	guest c/dax/pci/dax-always --driver c --host dax --transport pci --plan dax-always
+	guest c/dax/pci/dax-never --driver c --host dax --transport pci --plan dax-never
+	guest c/dax/pci/dax-inject --driver c --host dax --transport pci --plan dax-inject
+	guest c/dax/mmio/basic --driver c --host dax --transport mmio --plan basic
+	# virtiofs-rs: expected failures are listed in tests/expect/rust.xfail.
 	guest rust/virtiofsd/pci --driver rust --host virtiofsd --transport pci --plan basic --cycles 3
+	guest rust/virtiofsd/mmio --driver rust --host virtiofsd --transport mmio --plan basic
+	guest rust/dax/pci/dax-always --driver rust --host dax --transport pci --plan dax-always
 fi
 
 echo

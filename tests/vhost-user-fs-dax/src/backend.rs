@@ -52,6 +52,8 @@ const IN_HEADER_LEN: usize = 40;
 const OUT_HEADER_LEN: usize = 16;
 const FUSE_FORGET: u32 = 2;
 const FUSE_BATCH_FORGET: u32 = 42;
+const FUSE_INIT: u32 = 26;
+const FUSE_DESTROY: u32 = 38;
 
 const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
@@ -154,6 +156,11 @@ impl FsBackend {
         }
         req.truncate(hlen);
 
+        match opcode {
+            FUSE_INIT => self.dax.end_session("FUSE_INIT"),
+            FUSE_DESTROY => self.dax.end_session("FUSE_DESTROY"),
+            _ => {}
+        }
         let decision = self.inject.on_request(opcode);
         let mut reply = if let Some(e) = decision.fail {
             error_reply(unique, e)

@@ -80,6 +80,40 @@ impl Dax {
         })
     }
 
+    /// Ends a FUSE session (FUSE_INIT of a new one, or FUSE_DESTROY): every
+    /// mapping the old session left is unmapped.
+    ///
+    /// A guest does not have to remove its mappings before it goes: the C
+    /// driver skips REMOVEMAPPING for inodes evicted at umount (after
+    /// FUSE_DESTROY), and the next mount starts with an empty window at the
+    /// same offsets. Without this, that mount's first SETUPMAPPING would
+    /// overlap a stale mapping and be refused.
+    pub fn end_session(&self, why: &str) {
+        let mut w = self.window.lock().unwrap();
+        if w.is_empty() {
+            return;
+        }
+        info!("{why}: unmapping {} mapping(s) left by the session", w.len());
+        let live: Vec<(u64, u64, u64)> = w
+            .iter()
+            .map(|(moffset, m)| (moffset, m.foffset, m.mapped_len))
+            .collect();
+        for (moffset, foffset, len) in live {
+            let msg = VhostUserMMap {
+                shmid: SHMID_CACHE,
+                fd_offset: foffset,
+                shm_offset: moffset,
+                len,
+                flags: 0,
+                ..Default::default()
+            };
+            // `send` logs a failure; the range is forgotten either way, as
+            // the session that owned it is gone.
+            let _ = self.send(None, &msg);
+        }
+        w.clear();
+    }
+
     /// Serves one FUSE_SETUPMAPPING whose file PassthroughFs opened as `fd`.
     pub fn map(
         &self,

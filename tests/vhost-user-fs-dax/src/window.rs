@@ -130,7 +130,6 @@ impl Window {
     }
 
     /// Iterates live mappings in window order.
-    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Mapping)> {
         self.live.iter().map(|(k, v)| (*k, v))
     }
