@@ -153,6 +153,24 @@ fn check_window(dev: &virtio::Device, region: ShmRegion) -> Option<Window> {
     Some(Window { region })
 }
 
+/// Claims the window in the iomem tree under the device's name, for as long
+/// as the device is bound (devres). Another owner means DAX off.
+fn request_window(dev: &virtio::Device, w: Window) -> Option<Window> {
+    if dev
+        .devm_request_mem_region(w.region.addr, w.region.len)
+        .is_err()
+    {
+        pr_warn!(
+            "{}: cache window {:#x}+{:#x} overlaps another resource; DAX off\n",
+            dev.name(),
+            w.region.addr,
+            w.region.len
+        );
+        return None;
+    }
+    Some(w)
+}
+
 /// Puts each virtqueue in its own lock.
 fn wrap_queues(vqs: KVec<virtio::Virtqueue<Token>>) -> Result<KVec<Arc<FsQueue>>> {
     let mut queues = KVec::with_capacity(vqs.len(), GFP_KERNEL)?;
@@ -239,6 +257,7 @@ impl virtio::Driver for Driver {
             }
             Some(region) => check_window(dev, region),
         };
+        let window = window.and_then(|w| request_window(dev, w));
         if let Some(w) = window {
             pr_notice!(
                 "{}: cache len: {:#x} @ {:#x}\n",

@@ -17,7 +17,6 @@ use crate::{
     bindings, device,
     error::{from_result, to_result},
     ffi::{c_int, c_uint, c_void},
-    init::PinnedDrop,
     prelude::*,
     types::{ForeignOwnable, Opaque},
 };
@@ -129,6 +128,29 @@ impl Device {
             addr: region.addr,
             len: region.len,
         })
+    }
+
+    /// Claims `start..start + len` of the iomem tree under the device's
+    /// name until the device is unbound (`devm_request_mem_region()`).
+    ///
+    /// Fails with `EBUSY` if another resource holds any of the range.
+    pub fn devm_request_mem_region(&self, start: u64, len: u64) -> Result {
+        // SAFETY: `self` is valid; the name is `dev_name()`, which lives as
+        // long as the device and so outlives the devres-managed resource;
+        // `iomem_resource` is the global iomem root.
+        let res = unsafe {
+            bindings::__devm_request_region(
+                core::ptr::addr_of_mut!((*self.as_raw()).dev),
+                core::ptr::addr_of_mut!(bindings::iomem_resource),
+                start,
+                len,
+                self.name().as_char_ptr(),
+            )
+        };
+        if res.is_null() {
+            return Err(EBUSY);
+        }
+        Ok(())
     }
 
     /// Finds `names.len()` virtqueues (`virtio_find_vqs()`); every queue
