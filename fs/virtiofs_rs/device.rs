@@ -16,15 +16,18 @@
 //!   overflowing, or overlapping another resource) turns DAX off with a
 //!   message instead of failing the probe.
 
+use crate::errno::enotconn;
 use crate::proto::config::{self, ConfigError};
 use crate::sysfs;
+use crate::transport::{FsQueue, Token};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     bindings, c_str,
     ffi::{c_char, c_uint, c_void},
     fmt,
     prelude::*,
     str::CString,
-    sync::{new_spinlock, Arc, ArcBorrow, SpinLock},
+    sync::{Arc, ArcBorrow},
     virtio::{self, ShmRegion, VqCallback},
 };
 
@@ -34,24 +37,6 @@ const SHMCAP_ID_CACHE: u8 = 0;
 /// DAX ranges are 2 MiB (`FUSE_DAX_SHIFT`); memremap_pages also needs the
 /// window aligned to 2 MiB sections on x86-64.
 const DAX_RANGE: u64 = 1 << 21;
-
-/// A token on a virtqueue: what the completion path gets back.
-pub(crate) type Token = Arc<Request>;
-
-/// A request in flight (filled in by the transport).
-pub(crate) struct Request {
-    _private: (),
-}
-
-/// One virtqueue and its state.
-#[pin_data]
-pub(crate) struct FsQueue {
-    /// The queue's index in the device (0 = hiprio).
-    index: u32,
-    /// The ring; every ring operation happens under this lock.
-    #[pin]
-    vq: SpinLock<Option<virtio::Virtqueue<Token>>>,
-}
 
 /// The interrupt callback of every queue.
 struct Callback;
@@ -63,7 +48,8 @@ impl VqCallback for Callback {
         }
         // SAFETY: `priv_data` is the `FsQueue` set in `probe`, which the
         // device keeps alive until its queues are deleted in `remove`.
-        let _queue = unsafe { ArcBorrow::<FsQueue>::from_raw(priv_data.cast_const().cast()) };
+        let queue = unsafe { ArcBorrow::<FsQueue>::from_raw(priv_data.cast_const().cast()) };
+        FsQueue::schedule(queue.into());
     }
 }
 
@@ -76,6 +62,13 @@ pub(crate) struct Window {
 
 /// A bound virtio-fs device.
 pub(crate) struct VirtioFs {
+    /// Cleared on remove: no new request is sent after that.
+    connected: AtomicBool,
+    /// The next FUSE unique id (even numbers, never 0: odd ones are for
+    /// FUSE_INTERRUPT).
+    next_unique: AtomicU64,
+    /// Round-robin request-queue choice.
+    next_queue: AtomicU32,
     /// The device's tag (checked: non-empty, no newline).
     pub(crate) tag: CString,
     /// How many request queues are in use (queues 1..=nr_request_queues).
@@ -175,15 +168,7 @@ fn request_window(dev: &virtio::Device, w: Window) -> Option<Window> {
 fn wrap_queues(vqs: KVec<virtio::Virtqueue<Token>>) -> Result<KVec<Arc<FsQueue>>> {
     let mut queues = KVec::with_capacity(vqs.len(), GFP_KERNEL)?;
     for vq in vqs {
-        let index = vq.index();
-        let q = Arc::pin_init(
-            pin_init!(FsQueue {
-                index,
-                vq <- new_spinlock!(Some(vq), "virtiofs_rs::FsQueue::vq"),
-            }),
-            GFP_KERNEL,
-        )?;
-        queues.push(q, GFP_KERNEL)?;
+        queues.push(FsQueue::new(vq)?, GFP_KERNEL)?;
     }
     Ok(queues)
 }
@@ -241,12 +226,9 @@ impl virtio::Driver for Driver {
         };
         for q in queues.iter() {
             let ptr: *const FsQueue = &**q;
-            let mut guard = q.vq.lock();
-            if let Some(vq) = guard.as_mut() {
-                // SAFETY: `ptr` stays valid until the queues are deleted:
-                // `VirtioFs` holds the `Arc` until `remove` has deleted them.
-                unsafe { vq.set_priv(ptr.cast_mut().cast()) };
-            }
+            // SAFETY: `ptr` stays valid until the queues are deleted:
+            // `VirtioFs` holds the `Arc` until `remove` has deleted them.
+            unsafe { q.set_priv(ptr.cast_mut().cast()) };
         }
         let mq_map = map_queues(nr_request_queues)?;
 
@@ -269,6 +251,9 @@ impl virtio::Driver for Driver {
 
         let fs = Arc::new(
             VirtioFs {
+                connected: AtomicBool::new(true),
+                next_unique: AtomicU64::new(2),
+                next_queue: AtomicU32::new(0),
                 tag,
                 nr_request_queues,
                 queues,
@@ -328,16 +313,45 @@ impl virtio::Driver for Driver {
     }
 }
 
-/// Resets the device, takes back every token and deletes the queues.
+/// Disconnects, resets the device, ends every request still queued and
+/// deletes the queues.
 fn teardown(dev: &virtio::Device, fs: &VirtioFs) {
+    fs.connected.store(false, Ordering::Release);
     dev.reset();
     for q in fs.queues.iter() {
-        let mut guard = q.vq.lock();
-        if let Some(mut vq) = guard.take() {
-            while vq.detach_unused_buf().is_some() {}
-        }
+        q.drain();
     }
-    // SAFETY: The device is reset, every queue handle was taken out of its
-    // lock and dropped above, and every token was detached.
+    // SAFETY: The device is reset, `drain` took every queue handle out of
+    // its lock (nobody uses one again) and every token back.
     unsafe { dev.del_vqs() };
+}
+
+impl VirtioFs {
+    /// A fresh unique id for a request.
+    pub(crate) fn new_unique(&self) -> u64 {
+        self.next_unique.fetch_add(2, Ordering::Relaxed)
+    }
+
+    /// Sends `req` on a request queue and waits for it to end; returns the
+    /// validated payload length.
+    pub(crate) fn send(&self, req: &Token) -> Result<u32> {
+        if !self.connected.load(Ordering::Acquire) {
+            return Err(enotconn());
+        }
+        let n = self.nr_request_queues.max(1);
+        let qi = 1 + (self.next_queue.fetch_add(1, Ordering::Relaxed) % n) as usize;
+        let q = self.queues.get(qi).ok_or_else(enotconn)?;
+        q.submit(req.clone())?;
+        req.wait()
+    }
+
+    /// Sends `req` on the hiprio queue without waiting (FORGET).
+    pub(crate) fn send_hiprio(&self, req: &Token) -> Result {
+        if !self.connected.load(Ordering::Acquire) {
+            // As C: forgets are dropped once disconnected.
+            return Ok(());
+        }
+        let q = self.queues.first().ok_or_else(enotconn)?;
+        q.submit(req.clone())
+    }
 }

@@ -4,7 +4,11 @@
 //!
 //! Module layout:
 //! - `device`: the virtio driver (probe/remove, queues, cache window);
+//! - `transport`: FUSE requests over the virtqueues (submit, complete,
+//!   validate, drain);
 //! - `sysfs` (+ `sysfs.c`): /sys/fs/virtiofs and the tag -> device list;
+//! - `ratelimit`, `errno`: rate-limited host-triggered messages; errno
+//!   values the 6.12 kernel crate does not name;
 //! - `proto`: logic with no kernel dependency (config checks, mount
 //!   options, the FUSE wire codec), also built on the host for `cargo
 //!   test` and fuzzing;
@@ -14,7 +18,10 @@ use kernel::prelude::*;
 use kernel::virtio;
 
 mod device;
+mod errno;
+mod ratelimit;
 mod sysfs;
+mod transport;
 
 /// Logic with no kernel dependency, also built on the host (`proto/lib.rs`).
 #[path = "proto"]

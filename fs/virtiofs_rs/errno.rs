@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! Errno values the 6.12 kernel crate does not declare in `error::code`.
+
+use kernel::{bindings, error::Error};
+
+/// `ENOTCONN`: the device is gone (removed or not connected).
+pub(crate) fn enotconn() -> Error {
+    Error::from_errno(-(bindings::ENOTCONN as i32))
+}
