@@ -23,12 +23,12 @@ use crate::transport::{FsQueue, Token};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     bindings, c_str,
-    ffi::{c_char, c_uint, c_void},
+    ffi::{c_char, c_uint},
     fmt,
     prelude::*,
     str::CString,
-    sync::{Arc, ArcBorrow},
-    virtio::{self, ShmRegion, VqCallback},
+    sync::Arc,
+    virtio::{self, ShmRegion},
 };
 
 /// `VIRTIO_FS_SHMCAP_ID_CACHE`: the shared-memory region id of the window.
@@ -37,21 +37,6 @@ const SHMCAP_ID_CACHE: u8 = 0;
 /// DAX ranges are 2 MiB (`FUSE_DAX_SHIFT`); memremap_pages also needs the
 /// window aligned to 2 MiB sections on x86-64.
 const DAX_RANGE: u64 = 1 << 21;
-
-/// The interrupt callback of every queue.
-struct Callback;
-
-impl VqCallback for Callback {
-    fn callback(_index: u32, priv_data: *mut c_void) {
-        if priv_data.is_null() {
-            return;
-        }
-        // SAFETY: `priv_data` is the `FsQueue` set in `probe`, which the
-        // device keeps alive until its queues are deleted in `remove`.
-        let queue = unsafe { ArcBorrow::<FsQueue>::from_raw(priv_data.cast_const().cast()) };
-        FsQueue::schedule(queue.into());
-    }
-}
 
 /// The cache window, as discovered and checked.
 #[derive(Clone, Copy)]
@@ -212,7 +197,7 @@ impl virtio::Driver for Driver {
         }
         // SAFETY: The names live in `VirtioFs::_vq_names`, which outlives
         // the queues: `remove` deletes them before dropping it.
-        let vqs = unsafe { dev.find_vqs::<Callback, Token>(&names) }?;
+        let vqs = unsafe { dev.find_vqs::<Driver, Token>(&names) }?;
         drop(names);
         let queues = match wrap_queues(vqs) {
             Ok(q) => q,
@@ -224,12 +209,6 @@ impl virtio::Driver for Driver {
                 return Err(e);
             }
         };
-        for q in queues.iter() {
-            let ptr: *const FsQueue = &**q;
-            // SAFETY: `ptr` stays valid until the queues are deleted:
-            // `VirtioFs` holds the `Arc` until `remove` has deleted them.
-            unsafe { q.set_priv(ptr.cast_mut().cast()) };
-        }
         let mq_map = map_queues(nr_request_queues)?;
 
         let window = match dev.get_shm_region(SHMCAP_ID_CACHE) {
@@ -310,6 +289,13 @@ impl virtio::Driver for Driver {
         // Unlist first, so no new mount finds the device.
         drop(data.instance.take());
         teardown(dev, &data.fs);
+        // `data` is dropped here, after the queues are deleted.
+    }
+
+    fn vq_callback(data: &Bound, index: u32) {
+        if let Some(q) = data.fs.queues.get(index as usize) {
+            FsQueue::schedule(q.clone());
+        }
     }
 }
 

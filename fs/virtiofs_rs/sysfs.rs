@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
-//! The Rust view of `sysfs.c`: /sys/fs/virtiofs and the instance list
-//! (`vfsrs_instance_find()`, the tag lookup, is for the mount path).
+//! The Rust view of `sysfs.c`: /sys/fs/virtiofs and the instance list.
 //!
 //! The declarations below mirror `sysfs.h` by hand (the module's own header
 //! is not part of the kernel crate's bindings).
@@ -34,6 +33,10 @@ extern "C" {
         data: *mut c_void,
     ) -> *mut RawInstance;
     fn vfsrs_instance_del(inst: *mut RawInstance);
+    fn vfsrs_instance_find(
+        tag: *const c_char,
+        get: unsafe extern "C" fn(*mut c_void),
+    ) -> *mut c_void;
 }
 
 /// The `virtiofs` kset under /sys/fs, alive while this value is.
@@ -111,4 +114,17 @@ impl Drop for Instance {
         // SAFETY: By the type invariant `raw` is live and deleted only here.
         unsafe { vfsrs_instance_del(self.raw) }
     }
+}
+
+/// Looks up the device data registered under `tag`, calling `get` on it
+/// (to take a reference) while the list is locked. Null if none.
+///
+/// # Safety
+///
+/// `get` must be safe to call on every `data` pointer registered with
+/// [`Instance::add`].
+pub(crate) unsafe fn find(tag: &CStr, get: unsafe extern "C" fn(*mut c_void)) -> *mut c_void {
+    // SAFETY: `tag` is a valid C string for the call; the caller vouches
+    // for `get`.
+    unsafe { vfsrs_instance_find(tag.as_char_ptr(), get) }
 }

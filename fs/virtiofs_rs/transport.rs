@@ -32,7 +32,7 @@
 
 use crate::errno::enotconn;
 use crate::proto::fuse::{
-    abi::{OutHeader, Wire},
+    abi::{Opcode, OutHeader, Wire},
     reply::{self, Outcome, ReplySpec},
 };
 use crate::ratelimit::warn_ratelimited;
@@ -157,6 +157,12 @@ impl Request {
         // buffer and the request has not ended yet: by the type invariant
         // the CPU may read the `out_len` bytes now.
         let out = unsafe { core::slice::from_raw_parts(self.out.as_ptr(), self.out_len) };
+        if used == 0 && self.opcode == Opcode::Destroy as u32 {
+            // virtiofsd hands DESTROY back without writing a reply; the
+            // session is over either way.
+            self.end(Ok(0));
+            return;
+        }
         let result = match reply::validate(out, 0, used, self.unique, self.spec) {
             Ok(Outcome::Ok(p)) => Ok(p.len),
             Ok(Outcome::Err(e)) => Err(Error::from_errno(e.to_kernel())),
@@ -257,19 +263,6 @@ impl FsQueue {
     /// The queue's index in the device.
     pub(crate) fn index(&self) -> u32 {
         self.index
-    }
-
-    /// Stores `data` as the queue's callback argument.
-    ///
-    /// # Safety
-    ///
-    /// As [`virtio::Virtqueue::set_priv`].
-    pub(crate) unsafe fn set_priv(&self, data: *mut core::ffi::c_void) {
-        let mut g = self.inner.lock();
-        if let Some(vq) = g.vq.as_mut() {
-            // SAFETY: Guaranteed by the caller.
-            unsafe { vq.set_priv(data) };
-        }
     }
 
     /// Schedules the completion work (from the interrupt callback).

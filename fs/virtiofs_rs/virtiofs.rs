@@ -4,6 +4,7 @@
 //!
 //! Module layout:
 //! - `device`: the virtio driver (probe/remove, queues, cache window);
+//! - `vfs`: the file system type "virtiofs" (options, session, mount);
 //! - `transport`: FUSE requests over the virtqueues (submit, complete,
 //!   validate, drain);
 //! - `sysfs` (+ `sysfs.c`): /sys/fs/virtiofs and the tag -> device list;
@@ -15,13 +16,14 @@
 //! - `kunit_tests`: the KUnit suite run at module load.
 
 use kernel::prelude::*;
-use kernel::virtio;
+use kernel::{fs, virtio};
 
 mod device;
 mod errno;
 mod ratelimit;
 mod sysfs;
 mod transport;
+mod vfs;
 
 /// Logic with no kernel dependency, also built on the host (`proto/lib.rs`).
 #[path = "proto"]
@@ -45,11 +47,17 @@ module! {
     license: "GPL",
 }
 
+/// Static storage of the file system type (lockdep keys live in it).
+static VIRTIOFS_TYPE: fs::FsType = fs::FsType::new();
+
 /// The module instance.
 ///
-/// Field order is drop order: the driver is unregistered (unbinding every
-/// device, which removes their sysfs entries) before the kset goes.
+/// Field order is drop order: the file system type goes first (no mount
+/// can exist then: each holds a module reference), then the driver
+/// (unbinding every device, which removes their sysfs entries), then the
+/// kset.
 struct VirtioFsRs {
+    _fs: fs::Registration<vfs::VirtioFsType>,
     _driver: Pin<KBox<virtio::Registration<device::Driver>>>,
     _kset: sysfs::Kset,
 }
@@ -58,8 +66,10 @@ impl kernel::Module for VirtioFsRs {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let kset = sysfs::Kset::new()?;
         let driver = virtio::Registration::new(module)?;
+        let fs = fs::Registration::new(&VIRTIOFS_TYPE, module)?;
         pr_info!("loaded\n");
         Ok(VirtioFsRs {
+            _fs: fs,
             _driver: driver,
             _kset: kset,
         })

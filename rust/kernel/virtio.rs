@@ -4,7 +4,9 @@
 //!
 //! A driver implements [`Driver`] and keeps a [`Registration`] alive while it
 //! wants to bind devices. Per-device data returned by [`Driver::probe`] is
-//! owned by the device (`vdev->priv`) until [`Driver::remove`] takes it back.
+//! owned by the device (`vdev->priv`) until [`Driver::remove`] takes it back;
+//! queue interrupts reach [`Driver::vq_callback`] with it. (`vq->priv`
+//! belongs to the transport, which keeps its notify address there.)
 //! Virtqueues found with [`Device::find_vqs`] are handed out as
 //! [`Virtqueue`] handles that carry a typed token per buffer: what
 //! [`Virtqueue::add_sgs`] queues comes back from [`Virtqueue::get_buf`].
@@ -153,8 +155,9 @@ impl Device {
         Ok(())
     }
 
-    /// Finds `names.len()` virtqueues (`virtio_find_vqs()`); every queue
-    /// calls `C::callback` when the device uses buffers.
+    /// Finds `names.len()` virtqueues (`virtio_find_vqs()`); when the
+    /// device uses buffers of one, `D::vq_callback` runs with the device's
+    /// data (once probe has returned it).
     ///
     /// The queues are deleted with [`Device::del_vqs`].
     ///
@@ -162,7 +165,7 @@ impl Device {
     ///
     /// The names must stay valid until the queues are deleted: the virtio
     /// core keeps the pointers (`vq->name`).
-    pub unsafe fn find_vqs<C: VqCallback, T: ForeignOwnable>(
+    pub unsafe fn find_vqs<D: Driver, T: ForeignOwnable>(
         &self,
         names: &[&CStr],
     ) -> Result<KVec<Virtqueue<T>>> {
@@ -174,7 +177,7 @@ impl Device {
             info.push(
                 bindings::virtqueue_info {
                     name: name.as_char_ptr(),
-                    callback: Some(vq_callback::<C>),
+                    callback: Some(vq_callback::<D>),
                     ctx: false,
                 },
                 GFP_KERNEL,
@@ -242,20 +245,20 @@ unsafe impl Send for Device {}
 // SAFETY: See above.
 unsafe impl Sync for Device {}
 
-/// What a virtqueue's interrupt does.
-///
-/// Called in interrupt context: it must not sleep. A driver normally
-/// schedules work here.
-pub trait VqCallback {
-    /// The device used buffers of `vq`. `priv_data` is the pointer the
-    /// driver stored with [`Virtqueue::set_priv`] (null before that).
-    fn callback(index: u32, priv_data: *mut c_void);
-}
-
-unsafe extern "C" fn vq_callback<C: VqCallback>(vq: *mut bindings::virtqueue) {
-    // SAFETY: The virtio core calls this with a valid virtqueue.
-    let (index, priv_data) = unsafe { ((*vq).index, (*vq).priv_) };
-    C::callback(index, priv_data);
+unsafe extern "C" fn vq_callback<D: Driver>(vq: *mut bindings::virtqueue) {
+    // SAFETY: The virtio core calls this with a valid virtqueue of a device
+    // bound to `D`. `vdev->priv` is null until `probe_callback` stores the
+    // data and again once `remove_callback` took it back; in between it is
+    // `D::Data`, which `Driver::remove` keeps alive until the queues are
+    // deleted, and deleting them waits for running callbacks.
+    unsafe {
+        let index = (*vq).index;
+        let data = (*(*vq).vdev).priv_;
+        if data.is_null() {
+            return;
+        }
+        D::vq_callback(D::Data::borrow(data.cast_const()), index);
+    }
 }
 
 /// A virtqueue of a device, used with tokens of type `T`.
@@ -282,17 +285,6 @@ impl<T: ForeignOwnable> Virtqueue<T> {
     pub fn index(&self) -> u32 {
         // SAFETY: `vq` is valid by the type invariant.
         unsafe { (*self.vq.as_ptr()).index }
-    }
-
-    /// Stores a pointer the interrupt callback receives.
-    ///
-    /// # Safety
-    ///
-    /// `data` must remain valid for as long as the callback can run, i.e.
-    /// until the device is reset and its queues deleted.
-    pub unsafe fn set_priv(&mut self, data: *mut c_void) {
-        // SAFETY: `vq` is valid by the type invariant.
-        unsafe { (*self.vq.as_ptr()).priv_ = data };
     }
 
     /// Returns how many descriptors the ring holds.
@@ -444,8 +436,14 @@ pub trait Driver {
     fn probe(dev: &Device) -> Result<Self::Data>;
 
     /// Unbinds `dev`, getting the data back. The driver must stop using the
-    /// device, reset it and delete its queues before returning.
+    /// device, reset it and delete its queues before returning, and must
+    /// not drop `data` before the queues are deleted: a queue callback that
+    /// started earlier may still be borrowing it.
     fn remove(dev: &Device, data: Self::Data);
+
+    /// A virtqueue of the device (index `index`) has used buffers. Runs in
+    /// interrupt context: it must not sleep, and normally schedules work.
+    fn vq_callback(_data: <Self::Data as ForeignOwnable>::Borrowed<'_>, _index: u32) {}
 
     /// Prepares for suspend. The default refuses, which blocks suspend, as
     /// a driver that cannot save its state must.
