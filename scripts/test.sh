@@ -70,10 +70,17 @@ if [ "$QUICK" = 0 ]; then
 	guest c/dax/pci/dax-never --driver c --host dax --transport pci --plan dax-never
 	guest c/dax/pci/dax-inject --driver c --host dax --transport pci --plan dax-inject
 	guest c/dax/mmio/basic --driver c --host dax --transport mmio --plan basic
+	# Malformed replies (fault injection): C accepts them (c.xfail says why).
+	guest c/dax/pci/corrupt-len --driver c --host dax --transport pci --plan corrupt-len
+	guest c/dax/pci/corrupt-unique --driver c --host dax --transport pci --plan corrupt-unique
+	guest c/virtiofsd/pci/cycles --driver c --host virtiofsd --transport pci --plan cycles
 	# virtiofs-rs: expected failures are listed in tests/expect/rust.xfail.
 	guest rust/virtiofsd/pci --driver rust --host virtiofsd --transport pci --plan basic --cycles 3
 	guest rust/virtiofsd/mmio --driver rust --host virtiofsd --transport mmio --plan basic
 	guest rust/dax/pci/dax-always --driver rust --host dax --transport pci --plan dax-always
+	guest rust/dax/pci/corrupt-len --driver rust --host dax --transport pci --plan corrupt-len
+	guest rust/dax/pci/corrupt-unique --driver rust --host dax --transport pci --plan corrupt-unique
+	guest rust/virtiofsd/pci/cycles --driver rust --host virtiofsd --transport pci --plan cycles
 fi
 
 echo

@@ -153,6 +153,84 @@ TEST(device_on_expected_transport)
 	EXPECT_EQ(1, found);
 }
 
+/* Reads /sys/fs/virtiofs/<dir>/<rel> into @buf without the newline. */
+static int read_attr(const char *dir, const char *rel, char *buf, size_t len)
+{
+	char path[400];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/%s", dir, rel);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	if (buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	return 0;
+}
+
+/*
+ * mqs/<i>/ describes each virtqueue: 0 is "hiprio" and serves every CPU;
+ * 1.. are "requests.N", and every CPU is served by exactly one of them.
+ */
+TEST(sysfs_mqs)
+{
+	char buf[256], want[64], rel[64], all[256] = "";
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF), cpu;
+	int nreq = 0, found = 0, i, served[64] = { 0 };
+	struct dirent *de;
+	DIR *d = opendir("/sys/fs/virtiofs");
+
+	ASSERT_NE(NULL, d);
+	ASSERT_LE(ncpu, 64);
+	for (cpu = 0; cpu < ncpu; cpu++) {
+		char one[16];
+
+		snprintf(one, sizeof(one), cpu ? ", %ld" : "%ld", cpu);
+		strcat(all, one);
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || read_attr(de->d_name, "tag", buf, sizeof(buf)) ||
+		    strcmp(buf, vfs_tag()))
+			continue;
+		found = 1;
+		ASSERT_EQ(0, read_attr(de->d_name, "mqs/0/name", buf, sizeof(buf)));
+		EXPECT_STREQ("hiprio", buf);
+		ASSERT_EQ(0, read_attr(de->d_name, "mqs/0/cpu_list", buf, sizeof(buf)));
+		EXPECT_STREQ(all, buf);
+		for (i = 1;; i++) {
+			char *p;
+
+			snprintf(rel, sizeof(rel), "mqs/%d/name", i);
+			if (read_attr(de->d_name, rel, buf, sizeof(buf)))
+				break;
+			snprintf(want, sizeof(want), "requests.%d", i - 1);
+			EXPECT_STREQ(want, buf);
+			snprintf(rel, sizeof(rel), "mqs/%d/cpu_list", i);
+			ASSERT_EQ(0, read_attr(de->d_name, rel, buf, sizeof(buf)));
+			for (p = buf; *p;) {
+				cpu = strtol(p, &p, 10);
+				if (cpu >= 0 && cpu < 64)
+					served[cpu]++;
+				while (*p == ',' || *p == ' ')
+					p++;
+			}
+			nreq++;
+		}
+	}
+	closedir(d);
+	ASSERT_EQ(1, found);
+	EXPECT_LE(1, nreq);
+	for (cpu = 0; cpu < ncpu; cpu++)
+		EXPECT_EQ(1, served[cpu]) TH_LOG("cpu %ld is served by %d request queues",
+						 cpu, served[cpu]);
+}
+
 TEST(statfs_reports_fuse)
 {
 	char mnt[64];
