@@ -22,7 +22,7 @@ use crate::sysfs;
 use crate::transport::{FsQueue, Token};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
-    bindings, c_str,
+    bindings, c_str, dax,
     ffi::{c_char, c_uint},
     fmt,
     prelude::*,
@@ -37,6 +37,84 @@ const SHMCAP_ID_CACHE: u8 = 0;
 /// DAX ranges are 2 MiB (`FUSE_DAX_SHIFT`); memremap_pages also needs the
 /// window aligned to 2 MiB sections on x86-64.
 const DAX_RANGE: u64 = 1 << 21;
+
+/// The window as the DAX device sees it.
+pub(crate) struct WindowMap {
+    /// Kernel address of the window (from `devm_memremap_pages`).
+    kaddr: usize,
+    /// Guest-physical address of the window.
+    phys: u64,
+    /// Length in bytes (a multiple of 2 MiB).
+    len: u64,
+}
+
+impl WindowMap {
+    /// A window description for tests (nothing is mapped).
+    #[cfg(CONFIG_VIRTIOFS_RS_KUNIT_TEST)]
+    pub(crate) fn for_test(kaddr: usize, phys: u64, len: u64) -> Self {
+        WindowMap { kaddr, phys, len }
+    }
+}
+
+/// The DAX operations of the cache window.
+pub(crate) struct WindowOps;
+
+impl dax::Operations for WindowOps {
+    type Data = KBox<WindowMap>;
+
+    /// Unlike C's `virtio_fs_direct_access()`, offsets past the window fail
+    /// with `ERANGE` instead of producing an address outside it.
+    fn direct_access(w: &WindowMap, pgoff: u64, nr_pages: i64) -> Result<dax::Access> {
+        let page = kernel::page::PAGE_SIZE as u64;
+        let pages = w.len / page;
+        if pgoff >= pages || nr_pages <= 0 {
+            return Err(ERANGE);
+        }
+        let avail = (pages - pgoff).min(nr_pages as u64);
+        let offset = pgoff * page;
+        Ok(dax::Access {
+            kaddr: (w.kaddr + offset as usize) as *mut core::ffi::c_void,
+            phys: w.phys + offset,
+            nr_pages: avail as i64,
+        })
+    }
+}
+
+/// Gives the window `struct page`s and a DAX device. `None` (with a
+/// message) means DAX off.
+fn setup_dax(dev: &virtio::Device, w: &Window) -> Option<dax::DaxDevice<WindowOps>> {
+    let kaddr = match dax::devm_memremap_fsdax(dev.as_dev(), w.region.addr, w.region.len) {
+        Ok(k) => k,
+        Err(e) => {
+            pr_warn!(
+                "{}: cannot map the cache window ({:?}); DAX off\n",
+                dev.name(),
+                e
+            );
+            return None;
+        }
+    };
+    let map = KBox::new(
+        WindowMap {
+            kaddr: kaddr as usize,
+            phys: w.region.addr,
+            len: w.region.len,
+        },
+        GFP_KERNEL,
+    )
+    .ok()?;
+    match dax::DaxDevice::new(map) {
+        Ok(Some(d)) => Some(d),
+        Ok(None) => {
+            pr_notice!("{}: the kernel has no DAX support; DAX off\n", dev.name());
+            None
+        }
+        Err(e) => {
+            pr_warn!("{}: alloc_dax failed ({:?}); DAX off\n", dev.name(), e);
+            None
+        }
+    }
+}
 
 /// The cache window, as discovered and checked.
 #[derive(Clone, Copy)]
@@ -71,6 +149,9 @@ pub(crate) struct VirtioFs {
 /// What the device owns while bound (`vdev->priv`).
 pub(crate) struct Bound {
     fs: Arc<VirtioFs>,
+    /// The window's DAX device; killed on remove, before devres unmaps the
+    /// window (mounted superblocks may outlive the device, this may not).
+    dax: Option<dax::DaxDevice<WindowOps>>,
     /// Dropped first on remove: unlists the device.
     instance: Option<sysfs::Instance>,
 }
@@ -219,6 +300,8 @@ impl virtio::Driver for Driver {
             Some(region) => check_window(dev, region),
         };
         let window = window.and_then(|w| request_window(dev, w));
+        let dax_dev = window.as_ref().and_then(|w| setup_dax(dev, w));
+        let window = if dax_dev.is_some() { window } else { None };
         if let Some(w) = window {
             pr_notice!(
                 "{}: cache len: {:#x} @ {:#x}\n",
@@ -279,6 +362,7 @@ impl virtio::Driver for Driver {
         Ok(KBox::new(
             Bound {
                 fs,
+                dax: dax_dev,
                 instance: Some(instance),
             },
             GFP_KERNEL,
@@ -289,6 +373,7 @@ impl virtio::Driver for Driver {
         // Unlist first, so no new mount finds the device.
         drop(data.instance.take());
         teardown(dev, &data.fs);
+        drop(data.dax.take());
         // `data` is dropped here, after the queues are deleted.
     }
 

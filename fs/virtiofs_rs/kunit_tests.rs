@@ -45,10 +45,33 @@ unsafe extern "C" fn dax_option_rules(_test: *mut bindings::kunit) {
     kexpect!(options::parse_option(b"user_id", Some(b"0")) == Err(OptionError::Unknown));
 }
 
-static mut CASES: [bindings::kunit_case; 4] = [
+/// The window's `direct_access` stays inside the window (C's does not check).
+unsafe extern "C" fn window_direct_access_bounds(_test: *mut bindings::kunit) {
+    use crate::device::{WindowMap, WindowOps};
+    use kernel::dax::Operations;
+
+    let page = kernel::page::PAGE_SIZE as u64;
+    let w = WindowMap::for_test(0x1000_0000, 0x8000_0000, 4 << 20);
+    let pages = (4 << 20) / page;
+
+    let a = WindowOps::direct_access(&w, 0, 8);
+    kexpect!(matches!(a, Ok(a) if a.nr_pages == 8 && a.phys == 0x8000_0000));
+    let a = WindowOps::direct_access(&w, pages - 1, 100);
+    kexpect!(matches!(a, Ok(a) if a.nr_pages == 1 && a.phys == 0x8000_0000 + (pages - 1) * page));
+    kexpect!(matches!(a, Ok(a) if a.kaddr as usize == 0x1000_0000 + ((pages - 1) * page) as usize));
+    kexpect!(WindowOps::direct_access(&w, pages, 1).is_err());
+    kexpect!(WindowOps::direct_access(&w, u64::MAX, 1).is_err());
+    kexpect!(WindowOps::direct_access(&w, 0, 0).is_err());
+}
+
+static mut CASES: [bindings::kunit_case; 5] = [
     kunit_case(c_str!("tag_rules"), tag_rules),
     kunit_case(c_str!("queue_count_rules"), queue_count_rules),
     kunit_case(c_str!("dax_option_rules"), dax_option_rules),
+    kunit_case(
+        c_str!("window_direct_access_bounds"),
+        window_direct_access_bounds,
+    ),
     kunit_case_null(),
 ];
 

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! DAX devices (`struct dax_device`) and fsdax page maps.
+//!
+//! A driver that owns a range of directly addressable memory (a device's
+//! shared-memory window, say) gives it `struct page`s with
+//! [`devm_memremap_fsdax`] and exposes it to DAX file systems through a
+//! [`DaxDevice`], whose [`Operations`] translate page offsets into kernel
+//! addresses and pfns. `zero_page_range` is implemented here on top of
+//! [`Operations::direct_access`].
+//!
+//! C headers: [`include/linux/dax.h`](srctree/include/linux/dax.h),
+//! [`include/linux/memremap.h`](srctree/include/linux/memremap.h)
+
+use crate::{
+    bindings, device,
+    error::from_err_ptr,
+    ffi::{c_int, c_long, c_ulong, c_void},
+    prelude::*,
+    types::ForeignOwnable,
+};
+use core::{marker::PhantomData, ptr::NonNull};
+
+/// `PFN_DEV` (`1ULL << (BITS_PER_LONG_LONG - 3)`): a pfn of device memory.
+const PFN_DEV: u64 = 1 << 61;
+/// `PFN_MAP` (`1ULL << (BITS_PER_LONG_LONG - 4)`): the pfn has a `struct page`.
+const PFN_MAP: u64 = 1 << 60;
+
+/// Where a page offset of a DAX device lives.
+#[derive(Clone, Copy, Debug)]
+pub struct Access {
+    /// Kernel virtual address of the first page.
+    pub kaddr: *mut c_void,
+    /// Physical address of the first page.
+    pub phys: u64,
+    /// Contiguous pages available from there (at least 1).
+    pub nr_pages: i64,
+}
+
+/// The operations of a DAX device.
+pub trait Operations: Sized + 'static {
+    /// The device's private data (`dax_get_private()`).
+    type Data: ForeignOwnable + Send + Sync;
+
+    /// Translates `nr_pages` (> 0) pages at page offset `pgoff`. Must fail
+    /// (with `ERANGE`) for offsets outside the device, and never report
+    /// more pages than the device has from `pgoff` on.
+    fn direct_access(
+        data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        pgoff: u64,
+        nr_pages: i64,
+    ) -> Result<Access>;
+}
+
+/// A DAX device (`alloc_dax()`), killed and released on drop.
+///
+/// # Invariants
+///
+/// `dev` came from `alloc_dax` with `T`'s operations and a private pointer
+/// from `T::Data::into_foreign`; both are released only on drop.
+pub struct DaxDevice<T: Operations> {
+    dev: NonNull<bindings::dax_device>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: The DAX core synchronises its users (SRCU); the handle itself is
+// only used to kill and release the device.
+unsafe impl<T: Operations> Send for DaxDevice<T> {}
+// SAFETY: `&DaxDevice` only exposes the raw pointer.
+unsafe impl<T: Operations> Sync for DaxDevice<T> {}
+
+struct OpsTable<T>(PhantomData<T>);
+
+impl<T: Operations> OpsTable<T> {
+    const TABLE: bindings::dax_operations = bindings::dax_operations {
+        direct_access: Some(direct_access_callback::<T>),
+        zero_page_range: Some(zero_page_range_callback::<T>),
+        // SAFETY: All-zeroes is valid for the optional callbacks.
+        ..unsafe { core::mem::zeroed() }
+    };
+}
+
+impl<T: Operations> DaxDevice<T> {
+    /// Allocates a DAX device with `data`. Returns `Ok(None)` when the
+    /// kernel has no DAX support (`alloc_dax()` says `EOPNOTSUPP`).
+    pub fn new(data: T::Data) -> Result<Option<Self>> {
+        let private = data.into_foreign();
+        // SAFETY: The table is static; `private` is ours until drop.
+        let dev = unsafe { bindings::alloc_dax(private.cast_mut(), &OpsTable::<T>::TABLE) };
+        match from_err_ptr(dev) {
+            Ok(dev) => {
+                // INVARIANT: A live device with our table and private data.
+                Ok(NonNull::new(dev).map(|dev| DaxDevice {
+                    dev,
+                    _t: PhantomData,
+                }))
+            }
+            Err(e) => {
+                // SAFETY: `alloc_dax` failed, so `private` is still ours.
+                drop(unsafe { T::Data::from_foreign(private) });
+                if e.to_errno() == -(bindings::EOPNOTSUPP as i32) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// The raw `struct dax_device *`.
+    pub fn as_raw(&self) -> *mut bindings::dax_device {
+        self.dev.as_ptr()
+    }
+}
+
+impl<T: Operations> Drop for DaxDevice<T> {
+    fn drop(&mut self) {
+        let dev = self.dev.as_ptr();
+        // SAFETY: The device is live (type invariant). `kill_dax` waits for
+        // every user in a DAX read section, after which no operation runs,
+        // so the private data can go.
+        unsafe {
+            let private = bindings::dax_get_private(dev);
+            bindings::kill_dax(dev);
+            bindings::put_dax(dev);
+            if !private.is_null() {
+                drop(T::Data::from_foreign(private.cast_const()));
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn direct_access_callback<T: Operations>(
+    dax_dev: *mut bindings::dax_device,
+    pgoff: c_ulong,
+    nr_pages: c_long,
+    _mode: bindings::dax_access_mode,
+    kaddr: *mut *mut c_void,
+    pfn: *mut bindings::pfn_t,
+) -> c_long {
+    if nr_pages <= 0 {
+        return -(bindings::EINVAL as c_long);
+    }
+    // SAFETY: The DAX core calls this on a live device of ours, inside a DAX
+    // read section, so the private data is alive.
+    let data = unsafe { T::Data::borrow(bindings::dax_get_private(dax_dev).cast_const()) };
+    match T::direct_access(data, pgoff as u64, nr_pages as i64) {
+        Ok(a) if a.nr_pages > 0 && a.nr_pages <= nr_pages as i64 => {
+            // SAFETY: The out-parameters are null or valid for writes.
+            unsafe {
+                if !kaddr.is_null() {
+                    *kaddr = a.kaddr;
+                }
+                if !pfn.is_null() {
+                    *pfn = bindings::phys_to_pfn_t(a.phys, PFN_DEV | PFN_MAP);
+                }
+            }
+            a.nr_pages as c_long
+        }
+        Ok(_) => -(bindings::ERANGE as c_long),
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
+unsafe extern "C" fn zero_page_range_callback<T: Operations>(
+    dax_dev: *mut bindings::dax_device,
+    pgoff: c_ulong,
+    nr_pages: usize,
+) -> c_int {
+    let page = crate::page::PAGE_SIZE as u64;
+    let mut done: u64 = 0;
+    while done < nr_pages as u64 {
+        let left = (nr_pages as u64 - done) as i64;
+        // SAFETY: As in `direct_access_callback`.
+        let data = unsafe { T::Data::borrow(bindings::dax_get_private(dax_dev).cast_const()) };
+        let a = match T::direct_access(data, pgoff as u64 + done, left) {
+            Ok(a) if a.nr_pages > 0 && a.nr_pages <= left => a,
+            Ok(_) => return -(bindings::EIO as c_int),
+            Err(e) => return e.to_errno(),
+        };
+        let bytes = a.nr_pages as u64 * page;
+        // SAFETY: `direct_access` vouches for `nr_pages` mapped pages at
+        // `kaddr`; `dax_flush` writes them back where the memory needs it.
+        unsafe {
+            core::ptr::write_bytes(a.kaddr.cast::<u8>(), 0, bytes as usize);
+            bindings::dax_flush(dax_dev, a.kaddr, bytes as usize);
+        }
+        done += a.nr_pages as u64;
+    }
+    0
+}
+
+/// Gives `start..start + len` `struct page`s as fsdax memory for as long as
+/// `dev` is bound (`devm_memremap_pages()` with `MEMORY_DEVICE_FS_DAX`), and
+/// returns its kernel address. `start` and `len` must be aligned to the
+/// memory section size the architecture needs (2 MiB on x86-64).
+pub fn devm_memremap_fsdax(dev: &device::Device, start: u64, len: u64) -> Result<*mut c_void> {
+    let end = start
+        .checked_add(len)
+        .and_then(|e| e.checked_sub(1))
+        .ok_or(EINVAL)?;
+    let size = core::mem::size_of::<bindings::dev_pagemap>();
+    // SAFETY: `dev` is a valid, bound device; the allocation is devres
+    // managed and zeroed (`__GFP_ZERO`).
+    let pgmap =
+        unsafe { bindings::devm_kmalloc(dev.as_raw(), size, (GFP_KERNEL | __GFP_ZERO).as_raw()) }
+            .cast::<bindings::dev_pagemap>();
+    if pgmap.is_null() {
+        return Err(ENOMEM);
+    }
+    // SAFETY: `pgmap` is a zeroed `dev_pagemap` we own until devres frees it
+    // after `devm_memremap_pages`' own release.
+    unsafe {
+        (*pgmap).type_ = bindings::memory_type_MEMORY_DEVICE_FS_DAX;
+        *(*pgmap).__bindgen_anon_1.range.as_mut() = bindings::range { start, end };
+        (*pgmap).nr_range = 1;
+    }
+    // SAFETY: `pgmap` is fully set up; `dev` is bound.
+    let kaddr = unsafe { bindings::devm_memremap_pages(dev.as_raw(), pgmap) };
+    from_err_ptr(kaddr)
+}
