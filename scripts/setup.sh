@@ -11,7 +11,7 @@ APT_PACKAGES=(
 	linux-source-6.12 rustc-web rust-web-src
 	clang lld llvm libclang-dev flex bison bc libelf-dev libssl-dev cpio
 	xz-utils make gcc libc6-dev pkg-config busybox-static debootstrap
-	libseccomp-dev libcap-ng-dev util-linux rsync patch kmod python3
+	libseccomp-dev libcap-ng-dev util-linux rsync patch kmod python3 rust-web-clippy
 )
 
 setup_apt() {

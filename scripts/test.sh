@@ -44,6 +44,11 @@ cargo_tests() {
 	add "cargo:$name" "$p" "$f" 0 0
 }
 
+# Static checks (rustfmt, clippy, checkpatch), one result each.
+B=$("$VFSRS_ROOT/scripts/kernel.sh" test)
+"$VFSRS_ROOT/scripts/lint.sh" "$B" | tee "$RESULTS/lint.tap"
+add lint "$(grep -c '^ok ' "$RESULTS/lint.tap")" "$(grep -c '^not ok ' "$RESULTS/lint.tap")" 0 0
+
 cargo_tests "$VFSRS_ROOT/fs/virtiofs_rs/proto"
 cargo_tests "$VFSRS_ROOT/tests/vhost-user-fs-dax"
 

@@ -415,14 +415,4 @@ impl VirtioFs {
         q.submit(req.clone())?;
         req.wait()
     }
-
-    /// Sends `req` on the hiprio queue without waiting (FORGET).
-    pub(crate) fn send_hiprio(&self, req: &Token) -> Result {
-        if !self.connected.load(Ordering::Acquire) {
-            // As C: forgets are dropped once disconnected.
-            return Ok(());
-        }
-        let q = self.queues.first().ok_or_else(enotconn)?;
-        q.submit(req.clone())
-    }
 }

@@ -18,6 +18,9 @@ macro_rules! kexpect {
     };
 }
 
+/// # Safety
+///
+/// Called only by KUnit, as a case of the suite below.
 unsafe extern "C" fn tag_rules(_test: *mut bindings::kunit) {
     let mut raw = [0u8; config::TAG_SIZE];
     raw[..4].copy_from_slice(b"myfs");
@@ -32,12 +35,18 @@ unsafe extern "C" fn tag_rules(_test: *mut bindings::kunit) {
     kexpect!(config::parse_tag(&full).map(|t| t.len()) == Ok(config::TAG_SIZE));
 }
 
+/// # Safety
+///
+/// Called only by KUnit, as a case of the suite below.
 unsafe extern "C" fn queue_count_rules(_test: *mut bindings::kunit) {
     kexpect!(config::request_queue_count(0, 2) == Err(ConfigError::NoRequestQueues));
     kexpect!(config::request_queue_count(8, 2) == Ok(2));
     kexpect!(config::request_queue_count(1, 2) == Ok(1));
 }
 
+/// # Safety
+///
+/// Called only by KUnit, as a case of the suite below.
 unsafe extern "C" fn dax_option_rules(_test: *mut bindings::kunit) {
     kexpect!(options::parse_option(b"dax", None) == Ok(DaxMode::Always));
     kexpect!(options::parse_option(b"dax", Some(b"inode")) == Ok(DaxMode::Inode));
@@ -46,6 +55,9 @@ unsafe extern "C" fn dax_option_rules(_test: *mut bindings::kunit) {
 }
 
 /// The window's `direct_access` stays inside the window (C's does not check).
+/// # Safety
+///
+/// Called only by KUnit, as a case of the suite below.
 unsafe extern "C" fn window_direct_access_bounds(_test: *mut bindings::kunit) {
     use crate::device::{WindowMap, WindowOps};
     use kernel::dax::Operations;

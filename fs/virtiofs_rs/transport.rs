@@ -130,11 +130,6 @@ impl Request {
         )
     }
 
-    /// The request's unique id.
-    pub(crate) fn unique(&self) -> u64 {
-        self.unique
-    }
-
     /// Ends the request (first end wins) and wakes its waiter.
     fn end(&self, result: Ended) {
         let mut st = self.state.lock();
@@ -224,7 +219,6 @@ struct Inner {
 /// One virtqueue and its requests.
 #[pin_data]
 pub(crate) struct FsQueue {
-    index: u32,
     #[pin]
     inner: SpinLock<Inner>,
     #[pin]
@@ -246,10 +240,8 @@ impl WorkItem for FsQueue {
 impl FsQueue {
     /// Wraps `vq` for the driver.
     pub(crate) fn new(vq: virtio::Virtqueue<Token>) -> Result<Arc<Self>> {
-        let index = vq.index();
         Arc::pin_init(
             pin_init!(FsQueue {
-                index,
                 inner <- new_spinlock!(
                     Inner { vq: Some(vq), in_flight: 0, parked: KVec::new(), failed: KVec::new() },
                     "virtiofs_rs::FsQueue::inner"
@@ -258,11 +250,6 @@ impl FsQueue {
             }),
             GFP_KERNEL,
         )
-    }
-
-    /// The queue's index in the device.
-    pub(crate) fn index(&self) -> u32 {
-        self.index
     }
 
     /// Schedules the completion work (from the interrupt callback).
@@ -429,10 +416,5 @@ impl FsQueue {
         for (req, _) in failed {
             req.end(Err(enotconn()));
         }
-    }
-
-    /// Requests not yet ended.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.inner.lock().in_flight
     }
 }

@@ -112,6 +112,10 @@ impl Session {
 pub(crate) struct VirtioFsType;
 
 /// Takes a reference on a device the tag lookup found.
+/// # Safety
+///
+/// `data` must be a `VirtioFs` listed by `device.rs` (the tag lookup
+/// calls this under the list lock, while it is listed).
 unsafe extern "C" fn get_device(data: *mut c_void) {
     // SAFETY: `data` is a `VirtioFs` listed by `device.rs`, alive while
     // listed; the lookup calls this under the list lock.

@@ -130,6 +130,9 @@ impl<T: Operations> Drop for DaxDevice<T> {
     }
 }
 
+/// # Safety
+///
+/// Called only by the DAX core through `OpsTable::TABLE`, with the arguments it documents.
 unsafe extern "C" fn direct_access_callback<T: Operations>(
     dax_dev: *mut bindings::dax_device,
     pgoff: c_ulong,
@@ -162,6 +165,9 @@ unsafe extern "C" fn direct_access_callback<T: Operations>(
     }
 }
 
+/// # Safety
+///
+/// Called only by the DAX core through `OpsTable::TABLE`, with the arguments it documents.
 unsafe extern "C" fn zero_page_range_callback<T: Operations>(
     dax_dev: *mut bindings::dax_device,
     pgoff: c_ulong,

@@ -433,6 +433,9 @@ impl<T: FileSystem> ContextOps<T> {
     };
 }
 
+/// # Safety
+///
+/// Called only by the VFS through this file system's tables, with the arguments it documents.
 unsafe extern "C" fn init_fs_context_callback<T: FileSystem>(
     fc: *mut bindings::fs_context,
 ) -> c_int {
@@ -448,6 +451,9 @@ unsafe extern "C" fn init_fs_context_callback<T: FileSystem>(
     })
 }
 
+/// # Safety
+///
+/// Called only by the VFS through this file system's tables, with the arguments it documents.
 unsafe extern "C" fn free_callback<T: FileSystem>(fc: *mut bindings::fs_context) {
     // SAFETY: `fc` is valid; `fs_private` is null or our box, freed once.
     unsafe {
@@ -464,6 +470,9 @@ unsafe extern "C" fn free_callback<T: FileSystem>(fc: *mut bindings::fs_context)
     }
 }
 
+/// # Safety
+///
+/// Called only by the VFS through this file system's tables, with the arguments it documents.
 unsafe extern "C" fn parse_param_callback<T: FileSystem>(
     fc: *mut bindings::fs_context,
     param: *mut bindings::fs_parameter,
@@ -491,6 +500,9 @@ unsafe extern "C" fn parse_param_callback<T: FileSystem>(
     })
 }
 
+/// # Safety
+///
+/// Called only by the VFS through this file system's tables, with the arguments it documents.
 unsafe extern "C" fn get_tree_callback<T: FileSystem>(fc: *mut bindings::fs_context) -> c_int {
     from_result(|| {
         // SAFETY: The VFS calls `get_tree` once with exclusive use of `fc`.
@@ -499,6 +511,9 @@ unsafe extern "C" fn get_tree_callback<T: FileSystem>(fc: *mut bindings::fs_cont
     })
 }
 
+/// # Safety
+///
+/// Called only by the VFS through this file system's tables, with the arguments it documents.
 unsafe extern "C" fn test_super_callback<T: FileSystem>(
     sb: *mut bindings::super_block,
     fc: *mut bindings::fs_context,
@@ -515,6 +530,9 @@ unsafe extern "C" fn test_super_callback<T: FileSystem>(
     c_int::from(same)
 }
 
+/// # Safety
+///
+/// Called only by the VFS through this file system's tables, with the arguments it documents.
 unsafe extern "C" fn kill_sb_callback<T: FileSystem>(sb: *mut bindings::super_block) {
     // SAFETY: The VFS calls this once per superblock of ours.
     unsafe {
@@ -530,6 +548,9 @@ unsafe extern "C" fn kill_sb_callback<T: FileSystem>(sb: *mut bindings::super_bl
     }
 }
 
+/// # Safety
+///
+/// Called only by the VFS through this file system's tables, with the arguments it documents.
 unsafe extern "C" fn statfs_callback<T: FileSystem>(
     dentry: *mut bindings::dentry,
     buf: *mut bindings::kstatfs,

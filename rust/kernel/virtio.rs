@@ -245,6 +245,9 @@ unsafe impl Send for Device {}
 // SAFETY: See above.
 unsafe impl Sync for Device {}
 
+/// # Safety
+///
+/// Called only by the virtio core, for a queue of a device bound to `D`, with the arguments it documents.
 unsafe extern "C" fn vq_callback<D: Driver>(vq: *mut bindings::virtqueue) {
     // SAFETY: The virtio core calls this with a valid virtqueue of a device
     // bound to `D`. `vdev->priv` is null until `probe_callback` stores the
@@ -544,6 +547,9 @@ impl<T: Driver> PinnedDrop for Registration<T> {
     }
 }
 
+/// # Safety
+///
+/// Called only by the virtio core (`virtio_driver.probe`), with the arguments it documents.
 unsafe extern "C" fn probe_callback<T: Driver>(vdev: *mut bindings::virtio_device) -> c_int {
     from_result(|| {
         // SAFETY: The virtio core calls probe with a valid device that stays
@@ -556,6 +562,9 @@ unsafe extern "C" fn probe_callback<T: Driver>(vdev: *mut bindings::virtio_devic
     })
 }
 
+/// # Safety
+///
+/// Called only by the virtio core (`virtio_driver.remove`), with the arguments it documents.
 unsafe extern "C" fn remove_callback<T: Driver>(vdev: *mut bindings::virtio_device) {
     // SAFETY: The virtio core calls remove with the device probe bound.
     let dev = unsafe { Device::from_raw(vdev) };
@@ -567,6 +576,9 @@ unsafe extern "C" fn remove_callback<T: Driver>(vdev: *mut bindings::virtio_devi
     T::remove(dev, data);
 }
 
+/// # Safety
+///
+/// Called only by the virtio core (`virtio_driver.freeze`), with the arguments it documents.
 unsafe extern "C" fn freeze_callback<T: Driver>(vdev: *mut bindings::virtio_device) -> c_int {
     from_result(|| {
         // SAFETY: Called on a bound device.
@@ -579,6 +591,9 @@ unsafe extern "C" fn freeze_callback<T: Driver>(vdev: *mut bindings::virtio_devi
     })
 }
 
+/// # Safety
+///
+/// Called only by the virtio core (`virtio_driver.restore`), with the arguments it documents.
 unsafe extern "C" fn restore_callback<T: Driver>(vdev: *mut bindings::virtio_device) -> c_int {
     from_result(|| {
         // SAFETY: Called on a bound device.

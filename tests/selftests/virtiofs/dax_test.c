@@ -235,6 +235,7 @@ static void on_sigbus(int sig)
 TEST_F(dax, truncate_mapped_file)
 {
 	char path[300];
+	/* volatile: both live across sigsetjmp()/siglongjmp(). */
 	volatile unsigned char *p;
 	volatile int faulted = 0;
 	unsigned char c;

@@ -66,7 +66,7 @@ TEST(mount_bad_options_fail_einval)
 	unsigned int i;
 
 	ASSERT_EQ(0, mkdir("/tmp/vfs-badopt", 0755) && errno != EEXIST);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		errno = 0;
 		EXPECT_EQ(-1, mount(vfs_tag(), "/tmp/vfs-badopt", VFS_FS_TYPE, 0, bad[i]))
 			TH_LOG("option %s was accepted", bad[i]);
@@ -117,7 +117,7 @@ TEST(device_on_expected_transport)
 	const char *want = getenv("VFS_TRANSPORT");
 	char path[300], buf[64], real[PATH_MAX];
 	struct dirent *de;
-	int found = 0;
+	int found = 0, on_transport;
 	DIR *d;
 
 	if (!want)
@@ -142,11 +142,9 @@ TEST(device_on_expected_transport)
 		snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/device", de->d_name);
 		ASSERT_NE(NULL, realpath(path, real)) TH_LOG("%s: %s", path, strerror(errno));
 		TH_LOG("device: %s", real);
-		if (!strcmp(want, "pci")) {
-			EXPECT_NE(NULL, strstr(real, "/pci"));
-		} else {
-			EXPECT_TRUE(strstr(real, "virtio-mmio") || strstr(real, "LNRO0005"));
-		}
+		on_transport = !strcmp(want, "pci") ? !!strstr(real, "/pci") :
+			       (strstr(real, "virtio-mmio") || strstr(real, "LNRO0005"));
+		EXPECT_TRUE(on_transport) TH_LOG("%s is not on %s", real, want);
 		found++;
 	}
 	closedir(d);

@@ -93,7 +93,10 @@ impl Dax {
         if w.is_empty() {
             return;
         }
-        info!("{why}: unmapping {} mapping(s) left by the session", w.len());
+        info!(
+            "{why}: unmapping {} mapping(s) left by the session",
+            w.len()
+        );
         let live: Vec<(u64, u64, u64)> = w
             .iter()
             .map(|(moffset, m)| (moffset, m.foffset, m.mapped_len))
