@@ -29,6 +29,51 @@ static int mounted(const char *src, const char *mnt)
 	return found;
 }
 
+/* Reads /sys/fs/virtiofs/<dir>/<rel> into @buf without the newline. */
+static int read_attr(const char *dir, const char *rel, char *buf, size_t len)
+{
+	char path[400];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/%s", dir, rel);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	if (buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	return 0;
+}
+
+/*
+ * Finds the /sys/fs/virtiofs/ entry whose tag is VFS_TAG; copies its name
+ * to @dir. Returns how many entries carry that tag.
+ */
+static int find_instance(char *dir, size_t len)
+{
+	char buf[256];
+	struct dirent *de;
+	int found = 0;
+	DIR *d = opendir("/sys/fs/virtiofs");
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || read_attr(de->d_name, "tag", buf, sizeof(buf)) ||
+		    strcmp(buf, vfs_tag()))
+			continue;
+		if (!found++)
+			snprintf(dir, len, "%s", de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
 TEST(mount_by_tag)
 {
 	char mnt[64];
@@ -79,33 +124,10 @@ TEST(mount_bad_options_fail_einval)
 
 TEST(sysfs_tag)
 {
-	char path[300], buf[64], want[64];
-	struct dirent *de;
-	int found = 0;
-	DIR *d = opendir("/sys/fs/virtiofs");
+	char dir[256];
 
-	ASSERT_NE(NULL, d) TH_LOG("/sys/fs/virtiofs: %s", strerror(errno));
-	snprintf(want, sizeof(want), "%s\n", vfs_tag());
-	while ((de = readdir(d))) {
-		ssize_t n;
-		int fd;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/tag", de->d_name);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = 0;
-			if (!strcmp(buf, want))
-				found++;
-		}
-	}
-	closedir(d);
-	EXPECT_EQ(1, found) TH_LOG("no /sys/fs/virtiofs/*/tag reads \"%s\\n\"", vfs_tag());
+	EXPECT_EQ(1, find_instance(dir, sizeof(dir)))
+		TH_LOG("no single /sys/fs/virtiofs/*/tag reads \"%s\\n\"", vfs_tag());
 }
 
 /*
@@ -115,61 +137,18 @@ TEST(sysfs_tag)
 TEST(device_on_expected_transport)
 {
 	const char *want = getenv("VFS_TRANSPORT");
-	char path[300], buf[64], real[PATH_MAX];
-	struct dirent *de;
-	int found = 0, on_transport;
-	DIR *d;
+	char dir[256], path[300], real[PATH_MAX];
+	int on_transport;
 
 	if (!want)
 		SKIP(return, "VFS_TRANSPORT not set");
-	d = opendir("/sys/fs/virtiofs");
-	ASSERT_NE(NULL, d);
-	while ((de = readdir(d))) {
-		ssize_t n;
-		int fd;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/tag", de->d_name);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		buf[n > 0 ? n - 1 : 0] = 0;
-		if (strcmp(buf, vfs_tag()))
-			continue;
-		snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/device", de->d_name);
-		ASSERT_NE(NULL, realpath(path, real)) TH_LOG("%s: %s", path, strerror(errno));
-		TH_LOG("device: %s", real);
-		on_transport = !strcmp(want, "pci") ? !!strstr(real, "/pci") :
-			       (strstr(real, "virtio-mmio") || strstr(real, "LNRO0005"));
-		EXPECT_TRUE(on_transport) TH_LOG("%s is not on %s", real, want);
-		found++;
-	}
-	closedir(d);
-	EXPECT_EQ(1, found);
-}
-
-/* Reads /sys/fs/virtiofs/<dir>/<rel> into @buf without the newline. */
-static int read_attr(const char *dir, const char *rel, char *buf, size_t len)
-{
-	char path[400];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/%s", dir, rel);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	if (buf[n - 1] == '\n')
-		buf[n - 1] = 0;
-	return 0;
+	ASSERT_EQ(1, find_instance(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/device", dir);
+	ASSERT_NE(NULL, realpath(path, real)) TH_LOG("%s: %s", path, strerror(errno));
+	TH_LOG("device: %s", real);
+	on_transport = !strcmp(want, "pci") ? !!strstr(real, "/pci") :
+		       (strstr(real, "virtio-mmio") || strstr(real, "LNRO0005"));
+	EXPECT_TRUE(on_transport) TH_LOG("%s is not on %s", real, want);
 }
 
 /*
@@ -178,51 +157,41 @@ static int read_attr(const char *dir, const char *rel, char *buf, size_t len)
  */
 TEST(sysfs_mqs)
 {
-	char buf[256], want[64], rel[64], all[256] = "";
+	char dir[256], buf[256], want[64], rel[64], all[256] = "";
 	long ncpu = sysconf(_SC_NPROCESSORS_CONF), cpu;
-	int nreq = 0, found = 0, i, served[64] = { 0 };
-	struct dirent *de;
-	DIR *d = opendir("/sys/fs/virtiofs");
+	int nreq = 0, i, served[64] = { 0 };
 
-	ASSERT_NE(NULL, d);
 	ASSERT_LE(ncpu, 64);
+	ASSERT_EQ(1, find_instance(dir, sizeof(dir)));
 	for (cpu = 0; cpu < ncpu; cpu++) {
 		char one[16];
 
 		snprintf(one, sizeof(one), cpu ? ", %ld" : "%ld", cpu);
 		strcat(all, one);
 	}
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || read_attr(de->d_name, "tag", buf, sizeof(buf)) ||
-		    strcmp(buf, vfs_tag()))
-			continue;
-		found = 1;
-		ASSERT_EQ(0, read_attr(de->d_name, "mqs/0/name", buf, sizeof(buf)));
-		EXPECT_STREQ("hiprio", buf);
-		ASSERT_EQ(0, read_attr(de->d_name, "mqs/0/cpu_list", buf, sizeof(buf)));
-		EXPECT_STREQ(all, buf);
-		for (i = 1;; i++) {
-			char *p;
+	ASSERT_EQ(0, read_attr(dir, "mqs/0/name", buf, sizeof(buf)));
+	EXPECT_STREQ("hiprio", buf);
+	ASSERT_EQ(0, read_attr(dir, "mqs/0/cpu_list", buf, sizeof(buf)));
+	EXPECT_STREQ(all, buf);
+	for (i = 1;; i++) {
+		char *p;
 
-			snprintf(rel, sizeof(rel), "mqs/%d/name", i);
-			if (read_attr(de->d_name, rel, buf, sizeof(buf)))
-				break;
-			snprintf(want, sizeof(want), "requests.%d", i - 1);
-			EXPECT_STREQ(want, buf);
-			snprintf(rel, sizeof(rel), "mqs/%d/cpu_list", i);
-			ASSERT_EQ(0, read_attr(de->d_name, rel, buf, sizeof(buf)));
-			for (p = buf; *p;) {
-				cpu = strtol(p, &p, 10);
-				if (cpu >= 0 && cpu < 64)
-					served[cpu]++;
-				while (*p == ',' || *p == ' ')
-					p++;
-			}
-			nreq++;
+		snprintf(rel, sizeof(rel), "mqs/%d/name", i);
+		if (read_attr(dir, rel, buf, sizeof(buf)))
+			break;
+		snprintf(want, sizeof(want), "requests.%d", i - 1);
+		EXPECT_STREQ(want, buf);
+		snprintf(rel, sizeof(rel), "mqs/%d/cpu_list", i);
+		ASSERT_EQ(0, read_attr(dir, rel, buf, sizeof(buf)));
+		for (p = buf; *p;) {
+			cpu = strtol(p, &p, 10);
+			if (cpu >= 0 && cpu < 64)
+				served[cpu]++;
+			while (*p == ',' || *p == ' ')
+				p++;
 		}
+		nreq++;
 	}
-	closedir(d);
-	ASSERT_EQ(1, found);
 	EXPECT_LE(1, nreq);
 	for (cpu = 0; cpu < ncpu; cpu++)
 		EXPECT_EQ(1, served[cpu]) TH_LOG("cpu %ld is served by %d request queues",

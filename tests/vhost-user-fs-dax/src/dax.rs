@@ -30,6 +30,19 @@ pub struct Dax {
     channel: Mutex<Option<Backend>>,
 }
 
+/// The SHMEM_MAP / SHMEM_UNMAP message for window range `moffset..+len`
+/// backed by the file at `foffset` (flags 0 for an unmap).
+fn mmap_msg(moffset: u64, foffset: u64, len: u64, flags: u64) -> VhostUserMMap {
+    VhostUserMMap {
+        shmid: SHMID_CACHE,
+        fd_offset: foffset,
+        shm_offset: moffset,
+        len,
+        flags,
+        ..Default::default()
+    }
+}
+
 fn errno(e: i32) -> io::Error {
     io::Error::from_raw_os_error(e)
 }
@@ -102,14 +115,7 @@ impl Dax {
             .map(|(moffset, m)| (moffset, m.foffset, m.mapped_len))
             .collect();
         for (moffset, foffset, len) in live {
-            let msg = VhostUserMMap {
-                shmid: SHMID_CACHE,
-                fd_offset: foffset,
-                shm_offset: moffset,
-                len,
-                flags: 0,
-                ..Default::default()
-            };
+            let msg = mmap_msg(moffset, foffset, len, 0);
             // `send` logs a failure; the range is forgotten either way, as
             // the session that owned it is gone.
             let _ = self.send(None, &msg);
@@ -182,14 +188,12 @@ impl Dax {
             debug!("SETUPMAPPING moffset {moffset:#x}: mapping {mapped_len:#x} of {len:#x} (EOF)");
         }
 
-        let msg = VhostUserMMap {
-            shmid: SHMID_CACHE,
-            fd_offset: foffset,
-            shm_offset: moffset,
-            len: mapped_len,
-            flags: VhostUserMMapFlags::WRITABLE.bits(),
-            ..Default::default()
-        };
+        let msg = mmap_msg(
+            moffset,
+            foffset,
+            mapped_len,
+            VhostUserMMapFlags::WRITABLE.bits(),
+        );
         self.send(Some(&file), &msg)?;
         w.insert(
             moffset,
@@ -232,14 +236,7 @@ impl Dax {
         }
         let mut result = Ok(());
         for (moffset, m) in victims {
-            let msg = VhostUserMMap {
-                shmid: SHMID_CACHE,
-                fd_offset: m.foffset,
-                shm_offset: moffset,
-                len: m.mapped_len,
-                flags: 0,
-                ..Default::default()
-            };
+            let msg = mmap_msg(moffset, m.foffset, m.mapped_len, 0);
             match self.send(None, &msg) {
                 Ok(()) => {
                     w.remove(moffset);
