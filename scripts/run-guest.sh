@@ -53,7 +53,8 @@ case "$TRANSPORT" in pci|mmio) ;; *) die "--transport must be pci or mmio" ;; es
 LABEL=${LABEL:-$DRIVER/$HOST/$TRANSPORT/$PLAN}
 PLANFILE=$VFSRS_ROOT/tests/guest/plans/$PLAN.plan
 
-# Plan directives for the host side: "opts", "inject", "cache-size".
+# Plan directives for the host side: "opts", "inject", "cache-size",
+# "devices".
 # Command-line options win over the plan's.
 plan_value() { sed -n "s/^$1[[:space:]]\{1,\}//p" "$PLANFILE"; }
 [ -n "$OPTS" ] || OPTS=$(plan_value opts | tail -n1)
@@ -61,6 +62,11 @@ if [ ${#INJECT[@]} -eq 0 ]; then
 	while read -r s; do [ -n "$s" ] && INJECT+=("$s"); done < <(plan_value inject)
 fi
 [ -z "$(plan_value cache-size)" ] || CACHE_SIZE=$(plan_value cache-size | tail -n1)
+# "devices N": N virtio-fs devices, each with its own daemon, all with the
+# same tag (the driver must bind one and refuse the others).
+DEVICES=$(plan_value devices | tail -n1)
+DEVICES=${DEVICES:-1}
+[[ "$DEVICES" =~ ^[1-4]$ ]] || die "plan devices must be 1..4"
 to_bytes() {
 	local v=$1 n=${1%[KMGkmg]}
 	[[ "$n" =~ ^[0-9]+$ ]] || die "bad size $v"
@@ -90,7 +96,7 @@ mkdir -p "$OUT"
 RUN=$(mktemp -d "$QEMU_CHROOT/tmp/vfsrs-run.XXXXXX")
 RUNC=/tmp/$(basename "$RUN")
 SHARED=$(mktemp -d /tmp/vfsrs-shared.XXXXXX)
-DAEMON_PID= QEMU_PID=
+DAEMON_PIDS=() QEMU_PID=
 
 stop_pid() {
 	local pid=$1 i
@@ -105,9 +111,10 @@ stop_pid() {
 }
 
 cleanup() {
+	local p
 	stop_pid "$QEMU_PID"
-	stop_pid "$DAEMON_PID"
-	QEMU_PID= DAEMON_PID=
+	for p in "${DAEMON_PIDS[@]}"; do stop_pid "$p"; done
+	QEMU_PID= DAEMON_PIDS=()
 	rm -rf "$RUN" "$SHARED"
 }
 trap cleanup EXIT
@@ -142,27 +149,30 @@ host_agent_poll() {
 	done
 }
 
+# start_daemon I: daemon I serves socket vfs.I.sock (I = 0 .. DEVICES-1).
 start_daemon() {
-	local sock=$RUN/vfs.sock i
+	local i=$1 sock=$RUN/vfs.$1.sock log=$OUT/host.log n pid
+	[ "$i" = 0 ] || log=$OUT/host.$i.log
 	case "$HOST" in
 	virtiofsd)
 		"$VIRTIOFSD" --socket-path="$sock" --shared-dir="$SHARED" --tag="$TAG" \
-			--cache=auto --sandbox=none --log-level=info >"$OUT/host.log" 2>&1 &
+			--cache=auto --sandbox=none --log-level=info >"$log" 2>&1 &
 		;;
 	dax)
 		local inj=() s
 		for s in "${INJECT[@]}"; do inj+=(--inject "$s"); done
 		"$DAXD" --socket "$sock" --shared-dir "$SHARED" --tag "$TAG" \
-			--cache-size "$CACHE_SIZE" "${inj[@]}" >"$OUT/host.log" 2>&1 &
+			--cache-size "$CACHE_SIZE" "${inj[@]}" >"$log" 2>&1 &
 		;;
 	esac
-	DAEMON_PID=$!
-	for i in $(seq 100); do
+	pid=$!
+	DAEMON_PIDS+=("$pid")
+	for n in $(seq 100); do
 		[ -S "$sock" ] && return 0
-		kill -0 "$DAEMON_PID" 2>/dev/null || die "$HOST exited at start, see $OUT/host.log"
+		kill -0 "$pid" 2>/dev/null || die "$HOST exited at start, see $log"
 		sleep 0.1
 	done
-	die "$HOST did not create $sock within 10 s, see $OUT/host.log"
+	die "$HOST did not create $sock within 10 s, see $log"
 }
 
 start_qemu() {
@@ -177,11 +187,15 @@ start_qemu() {
 	mmio) machine=microvm,pit=on,pic=on,rtc=on serial=virtio-serial-device ;;
 	esac
 	case "$HOST/$TRANSPORT" in
-	virtiofsd/pci) fsdev="vhost-user-fs-pci,chardev=vfs,tag=$TAG" ;;
-	virtiofsd/mmio) fsdev="vhost-user-fs-device,chardev=vfs,tag=$TAG" ;;
-	dax/pci) fsdev="vhost-user-test-device-pci,chardev=vfs,virtio-id=26,num_vqs=2,config_size=40" ;;
-	dax/mmio) fsdev="vhost-user-test-device,chardev=vfs,virtio-id=26,num_vqs=2,config_size=40" ;;
+	virtiofsd/pci) fsdev="vhost-user-fs-pci,tag=$TAG" ;;
+	virtiofsd/mmio) fsdev="vhost-user-fs-device,tag=$TAG" ;;
+	dax/pci) fsdev="vhost-user-test-device-pci,virtio-id=26,num_vqs=2,config_size=40" ;;
+	dax/mmio) fsdev="vhost-user-test-device,virtio-id=26,num_vqs=2,config_size=40" ;;
 	esac
+	local devargs=() i
+	for i in $(seq 0 $((DEVICES - 1))); do
+		devargs+=(-chardev "socket,id=vfs$i,path=$RUNC/vfs.$i.sock" -device "$fsdev,chardev=vfs$i")
+	done
 	cp "$B/arch/x86/boot/bzImage" "$RUN/bzImage"
 	cp "$IMG" "$RUN/initrd.gz"
 	: >"$RUN/console.log"
@@ -190,7 +204,7 @@ start_qemu() {
 		-M "$machine,memory-backend=mem" -accel tcg -smp 2 -m "$MEM" \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-object "memory-backend-memfd,id=mem,size=$MEM,share=on" \
-		-chardev "socket,id=vfs,path=$RUNC/vfs.sock" -device "$fsdev" \
+		"${devargs[@]}" \
 		-serial "file:$RUNC/console.log" \
 		-chardev "file,id=tap,path=$RUNC/tap.log" \
 		-device "$serial" -device virtconsole,chardev=tap \
@@ -233,13 +247,13 @@ wait_guest() {
 
 TIMED_OUT=
 prepare_shared
-start_daemon
+for i in $(seq 0 $((DEVICES - 1))); do start_daemon "$i"; done
 start_qemu
 log "$LABEL: guest running (timeout ${TIMEOUT}s, logs in $OUT)"
 wait_guest
 cp "$RUN/console.log" "$RUN/tap.log" "$OUT/"
-stop_pid "$DAEMON_PID"
-DAEMON_PID=
+for p in "${DAEMON_PIDS[@]}"; do stop_pid "$p"; done
+DAEMON_PIDS=()
 
 # Host-side checks of what the guest left in the shared directory.
 HOSTCHECK=$VFSRS_ROOT/tests/guest/plans/$PLAN.hostcheck

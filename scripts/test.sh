@@ -79,6 +79,7 @@ if [ "$QUICK" = 0 ]; then
 	guest c/dax/pci/corrupt-len --driver c --host dax --transport pci --plan corrupt-len
 	guest c/dax/pci/corrupt-unique --driver c --host dax --transport pci --plan corrupt-unique
 	guest c/virtiofsd/pci/cycles --driver c --host virtiofsd --transport pci --plan cycles
+	guest c/virtiofsd/pci/duptag --driver c --host virtiofsd --transport pci --plan duptag
 	# virtiofs-rs: expected failures are listed in tests/expect/rust.xfail.
 	guest rust/virtiofsd/pci --driver rust --host virtiofsd --transport pci --plan basic --cycles 3
 	guest rust/virtiofsd/mmio --driver rust --host virtiofsd --transport mmio --plan basic
@@ -86,6 +87,7 @@ if [ "$QUICK" = 0 ]; then
 	guest rust/dax/pci/corrupt-len --driver rust --host dax --transport pci --plan corrupt-len
 	guest rust/dax/pci/corrupt-unique --driver rust --host dax --transport pci --plan corrupt-unique
 	guest rust/virtiofsd/pci/cycles --driver rust --host virtiofsd --transport pci --plan cycles
+	guest rust/virtiofsd/pci/duptag --driver rust --host virtiofsd --transport pci --plan duptag
 fi
 
 echo

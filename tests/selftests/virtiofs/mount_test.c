@@ -198,6 +198,69 @@ TEST(sysfs_mqs)
 						 cpu, served[cpu]);
 }
 
+/*
+ * With VFS_DEVICES=N the runner gave the guest N virtio-fs devices with the
+ * same tag: exactly one is bound (listed in sysfs), the others are refused
+ * (-EEXIST), and the tag still mounts.
+ */
+TEST(duplicate_tag_refused)
+{
+	int want = getenv("VFS_DEVICES") ? atoi(getenv("VFS_DEVICES")) : 1;
+	char dir[256], mnt[64], path[300], buf[64];
+	struct dirent *de;
+	int fs_devices = 0;
+	DIR *d;
+
+	/* Count virtio devices of type 26 (virtio-fs), bound or not. */
+	d = opendir("/sys/bus/virtio/devices");
+	ASSERT_NE(NULL, d);
+	while ((de = readdir(d))) {
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/device", de->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		if (strtol(buf, NULL, 0) == 26)
+			fs_devices++;
+	}
+	closedir(d);
+	EXPECT_EQ(want, fs_devices);
+	EXPECT_EQ(1, find_instance(dir, sizeof(dir)));
+	ASSERT_EQ(0, vfs_mount_fresh(mnt, sizeof(mnt))) TH_LOG("mount: %s", strerror(errno));
+	vfs_umount(mnt);
+}
+
+/*
+ * dax=always needs a cache window: with none (VFS_EXPECT_WINDOW=0) the
+ * mount fails with EINVAL; with one it succeeds.
+ */
+TEST(dax_always_needs_window)
+{
+	const char *w = getenv("VFS_EXPECT_WINDOW");
+	int ret;
+
+	if (!w)
+		SKIP(return, "VFS_EXPECT_WINDOW not set");
+	ASSERT_EQ(0, mkdir("/tmp/vfs-daxalways", 0755) && errno != EEXIST);
+	ret = mount(vfs_tag(), "/tmp/vfs-daxalways", VFS_FS_TYPE, 0, "dax=always");
+	if (atoi(w)) {
+		EXPECT_EQ(0, ret) TH_LOG("mount -o dax=always: %s", strerror(errno));
+	} else {
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(EINVAL, errno);
+	}
+	if (!ret)
+		umount("/tmp/vfs-daxalways");
+	rmdir("/tmp/vfs-daxalways");
+}
+
 TEST(statfs_reports_fuse)
 {
 	char mnt[64];
