@@ -215,9 +215,11 @@ start_qemu() {
 
 # Names the suite and test running when the guest stopped answering.
 hung_test() {
-	local suite test
+	local suite test started ended
 	suite=$(sed -n 's/^# suite: //p' "$RUN/tap.log" | tail -n1)
-	grep -q "^# exit: $suite " "$RUN/tap.log" && suite="(between suites)"
+	started=$(grep -c '^# suite: ' "$RUN/tap.log" || true)
+	ended=$(grep -c '^# exit: ' "$RUN/tap.log" || true)
+	[ "$started" -gt 0 ] && [ "$started" = "$ended" ] && suite="(between suites)"
 	test=$(sed -n 's/^#  RUN  *\([^ ]*\).*/\1/p' "$RUN/tap.log" | tail -n1)
 	echo "suite ${suite:-(none: the guest never started a suite)}, last started test ${test:-(none)}"
 }

@@ -42,7 +42,7 @@ def parse_guest_tap(path):
     for raw in lines:
         line = raw.rstrip("\r")
         if line.startswith("# suite: "):
-            suite = line[len("# suite: "):].strip()
+            suite = line[len("# suite: "):].split()[0]
             counts.setdefault(suite, 0)
             continue
         if line.startswith("# exit: "):
@@ -71,6 +71,23 @@ def parse_guest_tap(path):
         elif exits[s] != 0 and all(ok for (nm, ok, _, _) in results if nm.startswith(s + ":")):
             results.append((f"{s}:(exit)", False, "", f"exit status {exits[s]}"))
     return results, done
+
+
+def suite_times(path):
+    """(suite with arguments, seconds) from the guest's "# time:" lines."""
+    out = []
+    try:
+        lines = open(path, errors="replace").read().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        if line.startswith("# time: "):
+            parts = line[len("# time: "):].split()
+            try:
+                out.append((" ".join(parts[:-2]), float(parts[-1]) - float(parts[-2])))
+            except (ValueError, IndexError):
+                pass
+    return out
 
 
 def parse_kunit(path):
@@ -147,6 +164,8 @@ def main():
     xfail = load_xfail(a.expect)
     passed = failed = xf = skipped = 0
     print(f"# {a.label} ({a.seconds}s in the guest)")
+    for name, secs in suite_times(a.tap):
+        print(f"# time: {name}: {secs:.1f}s")
     print(f"1..{len(results)}")
     for i, (name, ok, directive, note) in enumerate(results, 1):
         expected_fail = any(fnmatch.fnmatchcase(name, p) for p in xfail)
