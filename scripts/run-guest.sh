@@ -264,7 +264,7 @@ if [ -x "$HOSTCHECK" ] && grep -q '^# done' "$OUT/tap.log"; then
 	VFS_PATTERN="$TESTS/host/vfs_pattern" "$HOSTCHECK" "$SHARED" >"$OUT/hostcheck.tap" 2>&1 || true
 fi
 
-"$VFSRS_ROOT/scripts/tap-report.py" --label "$LABEL" --driver "$DRIVER" \
+"$VFSRS_ROOT/scripts/tap-report.py" --label "$LABEL" --driver "$DRIVER" --plan "$PLAN" \
 	--expect "$VFSRS_ROOT/tests/expect/$DRIVER.xfail" \
 	--tap "$OUT/tap.log" --console "$OUT/console.log" --hostcheck "$OUT/hostcheck.tap" \
 	--timeout "$TIMED_OUT" --seconds "$GUEST_SECONDS" --summary "$OUT/summary"

@@ -5,7 +5,7 @@
 Inputs: the guest's TAP channel (suites framed by "# suite: X" and
 "# exit: X RC"), the console log (kernel log: KUnit results and splats),
 the host-side checks, and an expectations file of shell globs over
-"suite:test" names that are expected to fail (XFAIL).
+"suite:test" (or "plan:suite:test") names that are expected to fail (XFAIL).
 
 Failures: a "not ok" result, a suite that exits non-zero or reports fewer
 results than its plan, a missing "# done" (the guest died), a timeout, a
@@ -140,6 +140,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--label", required=True)
     ap.add_argument("--driver", required=True)
+    ap.add_argument("--plan", default="")
     ap.add_argument("--expect", required=True)
     ap.add_argument("--tap", required=True)
     ap.add_argument("--console", required=True)
@@ -168,7 +169,10 @@ def main():
         print(f"# time: {name}: {secs:.1f}s")
     print(f"1..{len(results)}")
     for i, (name, ok, directive, note) in enumerate(results, 1):
-        expected_fail = any(fnmatch.fnmatchcase(name, p) for p in xfail)
+        # A pattern matches "suite:test", or "plan:suite:test" for one plan.
+        scoped = f"{a.plan}:{name}"
+        expected_fail = any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(scoped, p)
+                            for p in xfail)
         tag = ""
         if directive.upper().startswith("SKIP"):
             skipped += 1
