@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
-//! FUSE over virtio: requests, submission, completion, drain.
+//! FUSE over virtio: requests, their submission, completion and drain.
 //!
 //! A [`Request`] owns two kmalloc'ed buffers: the device-readable one (the
 //! `fuse_in_header` and arguments, built with `proto::fuse::request`) and
