@@ -54,7 +54,7 @@ LABEL=${LABEL:-$DRIVER/$HOST/$TRANSPORT/$PLAN}
 PLANFILE=$VFSRS_ROOT/tests/guest/plans/$PLAN.plan
 
 # Plan directives for the host side: "opts", "inject", "cache-size",
-# "devices".
+# "devices", "vq-size".
 # Command-line options win over the plan's.
 plan_value() { sed -n "s/^$1[[:space:]]\{1,\}//p" "$PLANFILE"; }
 [ -n "$OPTS" ] || OPTS=$(plan_value opts | tail -n1)
@@ -66,6 +66,9 @@ fi
 # same tag (the driver must bind one and refuse the others).
 DEVICES=$(plan_value devices | tail -n1)
 DEVICES=${DEVICES:-1}
+# "vq-size N": ring size of the DAX host's virtqueues (QEMU's default else).
+VQ_SIZE=$(plan_value vq-size | tail -n1)
+[ -z "$VQ_SIZE" ] || [[ "$VQ_SIZE" =~ ^[0-9]+$ ]] || die "plan vq-size must be a number"
 [[ "$DEVICES" =~ ^[1-4]$ ]] || die "plan devices must be 1..4"
 to_bytes() {
 	local v=$1 n=${1%[KMGkmg]}
@@ -192,6 +195,10 @@ start_qemu() {
 	dax/pci) fsdev="vhost-user-test-device-pci,virtio-id=26,num_vqs=2,config_size=40" ;;
 	dax/mmio) fsdev="vhost-user-test-device,virtio-id=26,num_vqs=2,config_size=40" ;;
 	esac
+	if [ -n "$VQ_SIZE" ]; then
+		[ "$HOST" = dax ] || die "plan vq-size needs --host dax"
+		fsdev+=",vq_size=$VQ_SIZE"
+	fi
 	local devargs=() i
 	for i in $(seq 0 $((DEVICES - 1))); do
 		devargs+=(-chardev "socket,id=vfs$i,path=$RUNC/vfs.$i.sock" -device "$fsdev,chardev=vfs$i")
