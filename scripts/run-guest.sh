@@ -268,7 +268,8 @@ DAEMON_PIDS=()
 HOSTCHECK=$VFSRS_ROOT/tests/guest/plans/$PLAN.hostcheck
 : >"$OUT/hostcheck.tap"
 if [ -x "$HOSTCHECK" ] && grep -q '^# done' "$OUT/tap.log"; then
-	VFS_PATTERN="$TESTS/host/vfs_pattern" "$HOSTCHECK" "$SHARED" >"$OUT/hostcheck.tap" 2>&1 || true
+	VFS_PATTERN="$TESTS/host/vfs_pattern" VFS_HOST_LOG="$OUT/host.log" \
+		"$HOSTCHECK" "$SHARED" >"$OUT/hostcheck.tap" 2>&1 || true
 fi
 
 "$VFSRS_ROOT/scripts/tap-report.py" --label "$LABEL" --driver "$DRIVER" --plan "$PLAN" \

@@ -82,6 +82,7 @@ if [ "$QUICK" = 0 ]; then
 	guest c/virtiofsd/pci/duptag --driver c --host virtiofsd --transport pci --plan duptag
 	guest c/dax/pci/badwindow --driver c --host dax --transport pci --plan badwindow
 	guest c/dax/pci/ring-full --driver c --host dax --transport pci --plan ring-full
+	guest c/dax/pci/forget --driver c --host dax --transport pci --plan forget
 	# virtiofs-rs: expected failures are listed in tests/expect/rust.xfail.
 	guest rust/virtiofsd/pci --driver rust --host virtiofsd --transport pci --plan basic --cycles 3
 	guest rust/virtiofsd/mmio --driver rust --host virtiofsd --transport mmio --plan basic
@@ -92,6 +93,7 @@ if [ "$QUICK" = 0 ]; then
 	guest rust/virtiofsd/pci/duptag --driver rust --host virtiofsd --transport pci --plan duptag
 	guest rust/dax/pci/badwindow --driver rust --host dax --transport pci --plan badwindow
 	guest rust/dax/pci/ring-full --driver rust --host dax --transport pci --plan ring-full
+	guest rust/dax/pci/forget --driver rust --host dax --transport pci --plan forget
 fi
 
 echo

@@ -403,6 +403,16 @@ impl VirtioFs {
         self.next_unique.fetch_add(2, Ordering::Relaxed)
     }
 
+    /// Sends `req` on the hiprio queue without waiting (FORGET).
+    pub(crate) fn send_hiprio(&self, req: &Token) -> Result {
+        if !self.connected.load(Ordering::Acquire) {
+            // As C: forgets are dropped once disconnected.
+            return Ok(());
+        }
+        let q = self.queues.first().ok_or_else(enotconn)?;
+        q.submit(req.clone())
+    }
+
     /// Sends `req` on a request queue and waits for it to end; returns the
     /// validated payload length.
     pub(crate) fn send(&self, req: &Token) -> Result<u32> {

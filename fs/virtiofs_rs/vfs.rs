@@ -22,12 +22,12 @@ use crate::proto::fuse::{
 use crate::proto::options::{self, DaxMode, OptionError};
 use crate::sysfs;
 use crate::transport::Request;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     c_str,
     error::code::ENOPARAM,
     ffi::c_void,
-    fs::{self, FileSystem, FsContext, Kstatfs, NewInode, SuperBlock},
+    fs::{self, FileSystem, FsContext, Inode, InodeRef, Kstatfs, NewInode, SuperBlock},
     prelude::*,
     sync::{Arc, ArcBorrow},
 };
@@ -49,6 +49,17 @@ pub(crate) struct Session {
     /// The negotiated protocol minor version (0 until INIT is answered).
     minor: AtomicU32,
     dax: DaxMode,
+    /// Set once DESTROY is sent: forgets of inodes evicted afterwards are
+    /// dropped, as C drops them on a disconnected connection.
+    destroyed: AtomicBool,
+}
+
+/// What virtiofs-rs keeps per inode.
+pub(crate) struct InodeInfo {
+    /// The server's node id.
+    nodeid: u64,
+    /// How many LOOKUP replies named this node: what FORGET gives back.
+    nlookup: AtomicU64,
 }
 
 impl Session {
@@ -93,6 +104,31 @@ impl Session {
         })?;
         self.minor.store(params.minor, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// FUSE_FORGET of `nlookup` lookups of `nodeid`, on the hiprio queue,
+    /// without waiting (no reply comes).
+    fn forget(&self, nodeid: u64, nlookup: u64) {
+        if nlookup == 0 || self.destroyed.load(Ordering::Acquire) {
+            return;
+        }
+        let unique = self.fs.new_unique();
+        let req = Request::new(
+            unique,
+            Opcode::Forget as u32,
+            ReplySpec::NoReply,
+            64,
+            0,
+            |buf| request::forget(buf, unique, nodeid, nlookup).map_err(|_| EINVAL),
+        );
+        match req {
+            Ok(req) => {
+                if self.fs.send_hiprio(&req).is_err() {
+                    pr_warn!("virtiofs: FORGET of node {} not sent\n", nodeid);
+                }
+            }
+            Err(_) => pr_warn!("virtiofs: no memory for FORGET of node {}\n", nodeid),
+        }
     }
 
     /// FUSE_GETATTR of `nodeid`.
@@ -142,6 +178,7 @@ impl FileSystem for VirtioFsType {
 
     type Context = MountOptions;
     type Data = KBox<Session>;
+    type InodeData = InodeInfo;
 
     fn init_context() -> Result<MountOptions> {
         Ok(MountOptions {
@@ -183,6 +220,7 @@ impl FileSystem for VirtioFsType {
                 fs,
                 minor: AtomicU32::new(0),
                 dax,
+                destroyed: AtomicBool::new(false),
             },
             GFP_KERNEL,
         )?;
@@ -199,6 +237,73 @@ impl FileSystem for VirtioFsType {
         let _ = s.call(Opcode::Destroy, 0, |buf, unique| {
             request::destroy(buf, unique)
         });
+        s.destroyed.store(true, Ordering::Release);
+    }
+
+    fn lookup(dir: &Inode<Self>, name: &[u8]) -> Result<Option<InodeRef<Self>>> {
+        if !request::valid_name(name) {
+            return Err(if name.len() > 1024 {
+                Error::from_errno(-(kernel::bindings::ENAMETOOLONG as i32))
+            } else {
+                EINVAL
+            });
+        }
+        let sb = dir.super_block();
+        let s = sb.data();
+        let parent = dir.data().nodeid;
+        let reply = s.call(Opcode::Lookup, 128, |buf, unique| {
+            request::with_name(buf, Header::nocreds(Opcode::Lookup, unique, parent), name)
+        });
+        let (req, len) = match reply {
+            Ok(r) => r,
+            Err(e) if e == ENOENT => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let entry = match reply::decode_lookup(req.payload(len)) {
+            Ok(reply::Lookup::Negative { .. }) => return Ok(None),
+            Ok(reply::Lookup::Positive(e)) => e,
+            Err(e) => {
+                pr_warn!("LOOKUP reply refused: {:?}\n", e);
+                return Err(EIO);
+            }
+        };
+        let attr = entry.attr;
+        let inode = sb.iget(
+            entry.nodeid,
+            |new| {
+                set_attrs(new, &attr);
+                if attr.get().mode & 0o170000 == 0o040000 {
+                    new.set_lookup_dir();
+                }
+                Ok(KBox::new(
+                    InodeInfo {
+                        nodeid: entry.nodeid,
+                        nlookup: AtomicU64::new(1),
+                    },
+                    GFP_KERNEL,
+                )?)
+            },
+            |info| {
+                info.nlookup.fetch_add(1, Ordering::Relaxed);
+            },
+        );
+        match inode {
+            Ok(i) => Ok(Some(i)),
+            Err(e) => {
+                // The server counted this lookup: give it back.
+                s.forget(entry.nodeid, 1);
+                Err(e)
+            }
+        }
+    }
+
+    fn evict_inode(sb: &SuperBlock<Self>, data: Option<KBox<InodeInfo>>) {
+        if let Some(info) = data {
+            if info.nodeid != FUSE_ROOT_ID {
+                sb.data()
+                    .forget(info.nodeid, info.nlookup.load(Ordering::Relaxed));
+            }
+        }
     }
 
     fn statfs(sb: &SuperBlock<Self>, buf: &mut Kstatfs) -> Result {
@@ -220,26 +325,11 @@ impl FileSystem for VirtioFsType {
     }
 }
 
-fn fill_super(sb: &SuperBlock<VirtioFsType>) -> Result<NewInode> {
-    let s = sb.data();
-    s.init()?;
-    let attr = s.getattr(FUSE_ROOT_ID)?;
+/// Sets what the VFS shows of `attr` on a new inode. `i_ino` is the node
+/// id (the key the inode cache finds it by), not the host's inode number.
+fn set_attrs(new: &mut NewInode<VirtioFsType>, attr: &reply::ValidAttr) {
     let a = attr.get();
-    if a.mode & 0o170000 != 0o040000 {
-        pr_err!(
-            "virtiofs: the root is not a directory (mode {:#o})\n",
-            a.mode
-        );
-        return Err(EIO);
-    }
-    sb.set_magic(FUSE_SUPER_MAGIC);
-    sb.set_blocksize_bits(12);
-    sb.set_maxbytes(i64::MAX);
-    sb.set_time_gran(1);
-    let mut inode = sb.new_inode()?;
-    inode
-        .set_ino(a.ino)
-        .set_mode(a.mode)
+    new.set_mode(a.mode)
         .set_owner(a.uid, a.gid)
         .set_size(attr.size(), a.blocks)
         .set_nlink(a.nlink)
@@ -247,7 +337,37 @@ fn fill_super(sb: &SuperBlock<VirtioFsType>) -> Result<NewInode> {
             (a.atime as i64, a.atimensec),
             (a.mtime as i64, a.mtimensec),
             (a.ctime as i64, a.ctimensec),
-        )
-        .set_simple_dir();
-    Ok(inode)
+        );
+}
+
+fn fill_super(sb: &SuperBlock<VirtioFsType>) -> Result<InodeRef<VirtioFsType>> {
+    let s = sb.data();
+    s.init()?;
+    let attr = s.getattr(FUSE_ROOT_ID)?;
+    if attr.get().mode & 0o170000 != 0o040000 {
+        pr_err!(
+            "virtiofs: the root is not a directory (mode {:#o})\n",
+            attr.get().mode
+        );
+        return Err(EIO);
+    }
+    sb.set_magic(FUSE_SUPER_MAGIC);
+    sb.set_blocksize_bits(12);
+    sb.set_maxbytes(i64::MAX);
+    sb.set_time_gran(1);
+    sb.iget(
+        FUSE_ROOT_ID,
+        |new| {
+            set_attrs(new, &attr);
+            new.set_lookup_dir();
+            Ok(KBox::new(
+                InodeInfo {
+                    nodeid: FUSE_ROOT_ID,
+                    nlookup: AtomicU64::new(0),
+                },
+                GFP_KERNEL,
+            )?)
+        },
+        |_| {},
+    )
 }

@@ -44,6 +44,10 @@ pub trait FileSystem: Sized + 'static {
     /// Per-superblock data (`sb->s_fs_info`).
     type Data: ForeignOwnable + Send + Sync;
 
+    /// Per-inode data (`inode->i_private`), created with the inode by
+    /// [`SuperBlock::iget`] and handed back to [`FileSystem::evict_inode`].
+    type InodeData: Send + Sync;
+
     /// Starts a mount attempt.
     fn init_context() -> Result<Self::Context>;
 
@@ -68,6 +72,15 @@ pub trait FileSystem: Sized + 'static {
 
     /// Fills `buf` for statfs(2).
     fn statfs(sb: &SuperBlock<Self>, buf: &mut Kstatfs) -> Result;
+
+    /// Looks `name` up in directory `dir` (`inode_operations.lookup` of the
+    /// directories set up with [`NewInode::set_lookup_dir`]). `Ok(None)`
+    /// means the name does not exist.
+    fn lookup(dir: &Inode<Self>, name: &[u8]) -> Result<Option<InodeRef<Self>>>;
+
+    /// An inode is being evicted; its data comes back (none if its set-up
+    /// failed).
+    fn evict_inode(sb: &SuperBlock<Self>, data: Option<KBox<Self::InodeData>>);
 }
 
 /// Static storage for a `struct file_system_type`.
@@ -195,7 +208,7 @@ impl<T: FileSystem> FsContext<T> {
     pub fn get_tree_shared(
         &mut self,
         data: T::Data,
-        fill: impl FnOnce(&SuperBlock<T>) -> Result<NewInode>,
+        fill: impl FnOnce(&SuperBlock<T>) -> Result<InodeRef<T>>,
     ) -> Result {
         let fc = self.raw();
         // SAFETY: `fc` is valid. `s_fs_info` is ours to set; `sget_fc`
@@ -304,15 +317,102 @@ impl<T: FileSystem> SuperBlock<T> {
         unsafe { (*self.raw()).s_time_gran = ns };
     }
 
-    /// Allocates a new inode in this superblock.
-    pub fn new_inode(&self) -> Result<NewInode> {
+    /// Finds the inode numbered `ino`, or creates it: `create` sets up a
+    /// new one and returns its data; `existing` sees the data of one that
+    /// was already there (`iget_locked()`).
+    pub fn iget(
+        &self,
+        ino: u64,
+        create: impl FnOnce(&mut NewInode<T>) -> Result<KBox<T::InodeData>>,
+        existing: impl FnOnce(&T::InodeData),
+    ) -> Result<InodeRef<T>> {
         // SAFETY: The superblock is valid.
-        let inode = unsafe { bindings::new_inode(self.raw()) };
+        let inode = unsafe { bindings::iget_locked(self.raw(), ino as _) };
         if inode.is_null() {
             return Err(ENOMEM);
         }
-        // INVARIANT: A fresh inode, referenced only by us.
-        Ok(NewInode(inode))
+        // SAFETY: `iget_locked` returned a referenced inode; `I_NEW` means
+        // we set it up while it is locked and invisible to lookups.
+        if unsafe { (*inode).i_state } & bindings::I_NEW != 0 {
+            let mut new = NewInode::<T>(inode, PhantomData);
+            match create(&mut new) {
+                Ok(data) => {
+                    // SAFETY: The new inode is ours until unlocked.
+                    unsafe {
+                        (*inode).i_private = KBox::into_raw(data).cast();
+                        bindings::unlock_new_inode(inode);
+                    }
+                }
+                Err(e) => {
+                    // SAFETY: Marks the half-built inode bad, unlocks and
+                    // drops our reference.
+                    unsafe { bindings::iget_failed(inode) };
+                    return Err(e);
+                }
+            }
+        } else {
+            // SAFETY: A set-up inode of ours carries its data until evicted,
+            // and our reference keeps it from eviction.
+            let data = unsafe { (*inode).i_private };
+            if data.is_null() {
+                // SAFETY: We own the reference.
+                unsafe { bindings::iput(inode) };
+                return Err(EIO);
+            }
+            // SAFETY: See above.
+            existing(unsafe { &*data.cast::<T::InodeData>() });
+        }
+        // INVARIANT: A referenced, set-up inode.
+        Ok(InodeRef(inode, PhantomData))
+    }
+}
+
+/// An inode of file system `T`.
+#[repr(transparent)]
+pub struct Inode<T: FileSystem>(Opaque<bindings::inode>, PhantomData<T>);
+
+impl<T: FileSystem> Inode<T> {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid, set-up inode of type `T` for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::inode) -> &'a Self {
+        // SAFETY: Transparent wrapper; validity from the caller.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// The inode's data.
+    pub fn data(&self) -> &T::InodeData {
+        // SAFETY: Set-up inodes (the only ones `Inode` refers to) carry
+        // their data in `i_private` until evicted.
+        unsafe { &*(*self.0.get()).i_private.cast::<T::InodeData>() }
+    }
+
+    /// The superblock the inode belongs to.
+    pub fn super_block(&self) -> &SuperBlock<T> {
+        // SAFETY: An inode's superblock outlives it.
+        unsafe { SuperBlock::from_raw((*self.0.get()).i_sb) }
+    }
+}
+
+/// A reference to a set-up inode, dropped with `iput()`.
+///
+/// # Invariants
+///
+/// `self.0` is a set-up inode of type `T` whose reference we own.
+pub struct InodeRef<T: FileSystem>(*mut bindings::inode, PhantomData<T>);
+
+impl<T: FileSystem> InodeRef<T> {
+    fn into_raw(self) -> *mut bindings::inode {
+        let p = self.0;
+        core::mem::forget(self);
+        p
+    }
+}
+
+impl<T: FileSystem> Drop for InodeRef<T> {
+    fn drop(&mut self) {
+        // SAFETY: We own the reference (type invariant).
+        unsafe { bindings::iput(self.0) };
     }
 }
 
@@ -320,28 +420,21 @@ impl<T: FileSystem> SuperBlock<T> {
 ///
 /// # Invariants
 ///
-/// `self.0` is a valid inode returned by `new_inode` whose one reference we
-/// own.
-pub struct NewInode(*mut bindings::inode);
+/// `self.0` is a new, locked inode from `iget_locked` (`I_NEW`).
+pub struct NewInode<T: FileSystem>(*mut bindings::inode, PhantomData<T>);
 
-impl NewInode {
-    /// Sets the inode number.
-    pub fn set_ino(&mut self, ino: u64) -> &mut Self {
-        // SAFETY: The inode is valid and still private (type invariant).
-        unsafe { (*self.0).i_ino = ino as _ };
-        self
-    }
-
+impl<T: FileSystem> NewInode<T> {
     /// Sets type and permission bits.
     pub fn set_mode(&mut self, mode: u32) -> &mut Self {
-        // SAFETY: As `set_ino`.
+        // SAFETY: The inode is new and locked, still private to its creator
+        // (type invariant).
         unsafe { (*self.0).i_mode = mode as _ };
         self
     }
 
     /// Sets owner and group, as ids in the initial user namespace.
     pub fn set_owner(&mut self, uid: u32, gid: u32) -> &mut Self {
-        // SAFETY: As `set_ino`; `init_user_ns` is the global root namespace.
+        // SAFETY: As `set_mode`; `init_user_ns` is the global root namespace.
         unsafe {
             (*self.0).i_uid =
                 bindings::make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), uid);
@@ -353,7 +446,7 @@ impl NewInode {
 
     /// Sets size and block count (512-byte units).
     pub fn set_size(&mut self, size: i64, blocks: u64) -> &mut Self {
-        // SAFETY: As `set_ino`; no one else can see the inode, so the plain
+        // SAFETY: As `set_mode`; no one else can see the inode, so the plain
         // stores need none of `i_size_write`'s ordering.
         unsafe {
             (*self.0).i_size = size;
@@ -364,14 +457,14 @@ impl NewInode {
 
     /// Sets the link count.
     pub fn set_nlink(&mut self, nlink: u32) -> &mut Self {
-        // SAFETY: As `set_ino`.
+        // SAFETY: As `set_mode`.
         unsafe { bindings::set_nlink(self.0, nlink) };
         self
     }
 
     /// Sets access, modification and change times (seconds, nanoseconds).
     pub fn set_times(&mut self, a: (i64, u32), m: (i64, u32), c: (i64, u32)) -> &mut Self {
-        // SAFETY: As `set_ino`.
+        // SAFETY: As `set_mode`.
         unsafe {
             (*self.0).i_atime_sec = a.0;
             (*self.0).i_atime_nsec = a.1;
@@ -383,30 +476,28 @@ impl NewInode {
         self
     }
 
-    /// Makes it a directory served by `simple_dir_inode_operations` and
-    /// `simple_dir_operations`: lookups find nothing and the listing holds
-    /// only `.` and `..`.
-    pub fn set_simple_dir(&mut self) -> &mut Self {
-        // SAFETY: As `set_ino`; both tables are static.
+    /// Makes it a directory whose names are found with
+    /// [`FileSystem::lookup`]; listing it uses `simple_dir_operations`,
+    /// which shows only what is cached.
+    pub fn set_lookup_dir(&mut self) -> &mut Self {
+        // SAFETY: As `set_mode`; both tables are static.
         unsafe {
-            (*self.0).i_op = &bindings::simple_dir_inode_operations;
+            (*self.0).i_op = &DirOps::<T>::TABLE;
             (*self.0).__bindgen_anon_3.i_fop = &bindings::simple_dir_operations;
         }
         self
     }
-
-    fn into_raw(self) -> *mut bindings::inode {
-        let p = self.0;
-        core::mem::forget(self);
-        p
-    }
 }
 
-impl Drop for NewInode {
-    fn drop(&mut self) {
-        // SAFETY: We own the one reference (type invariant).
-        unsafe { bindings::iput(self.0) };
-    }
+/// The `inode_operations` of `T`'s directories.
+struct DirOps<T>(PhantomData<T>);
+
+impl<T: FileSystem> DirOps<T> {
+    const TABLE: bindings::inode_operations = bindings::inode_operations {
+        lookup: Some(lookup_callback::<T>),
+        // SAFETY: All-zeroes is valid for the remaining (optional) callbacks.
+        ..unsafe { core::mem::zeroed() }
+    };
 }
 
 /// The `super_operations` of `T`.
@@ -415,6 +506,7 @@ struct SuperOps<T>(PhantomData<T>);
 impl<T: FileSystem> SuperOps<T> {
     const TABLE: bindings::super_operations = bindings::super_operations {
         statfs: Some(statfs_callback::<T>),
+        evict_inode: Some(evict_inode_callback::<T>),
         // SAFETY: All-zeroes is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -566,3 +658,50 @@ unsafe extern "C" fn statfs_callback<T: FileSystem>(
 
 /// `FS_ALLOW_IDMAP`: the file system handles idmapped mounts.
 pub const FS_ALLOW_IDMAP: i32 = bindings::FS_ALLOW_IDMAP as i32;
+
+/// # Safety
+///
+/// Called only by the VFS through `DirOps::TABLE`, with a directory of
+/// ours and a dentry under it.
+unsafe extern "C" fn lookup_callback<T: FileSystem>(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    _flags: core::ffi::c_uint,
+) -> *mut bindings::dentry {
+    // SAFETY: The VFS holds `dir` (set up by us) and the dentry, whose name
+    // is stable during lookup.
+    let (dir, name) = unsafe {
+        let q = &(*dentry).d_name;
+        (
+            Inode::<T>::from_raw(dir),
+            core::slice::from_raw_parts(q.name, q.__bindgen_anon_1.__bindgen_anon_1.len as usize),
+        )
+    };
+    let inode = match T::lookup(dir, name) {
+        Ok(Some(i)) => i.into_raw(),
+        Ok(None) => core::ptr::null_mut(),
+        Err(e) => return e.to_ptr(),
+    };
+    // SAFETY: `d_splice_alias` takes our inode reference (null: a negative
+    // dentry).
+    unsafe { bindings::d_splice_alias(inode, dentry) }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through `SuperOps::TABLE`, once per inode of ours.
+unsafe extern "C" fn evict_inode_callback<T: FileSystem>(inode: *mut bindings::inode) {
+    // SAFETY: The inode is being evicted: nobody else uses it.
+    unsafe {
+        bindings::truncate_inode_pages_final(core::ptr::addr_of_mut!((*inode).i_data));
+        bindings::clear_inode(inode);
+        let data = (*inode).i_private;
+        (*inode).i_private = core::ptr::null_mut();
+        let data = if data.is_null() {
+            None
+        } else {
+            Some(KBox::from_raw(data.cast::<T::InodeData>()))
+        };
+        T::evict_inode(SuperBlock::from_raw((*inode).i_sb), data);
+    }
+}

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use fuse_backend_rs::api::server::Server;
 use fuse_backend_rs::passthrough::PassthroughFs;
 use fuse_backend_rs::transport::{FuseBuf, FuseDevWriter, Reader, Writer};
-use log::{debug, error, trace, warn};
+use log::{debug, error, info, trace, warn};
 use vhost::vhost_user::message::{
     VhostUserProtocolFeatures, VhostUserShMemConfig, VhostUserVirtioFeatures,
 };
@@ -156,6 +156,14 @@ impl FsBackend {
         }
         req.truncate(hlen);
 
+        if opcode == FUSE_FORGET {
+            // Logged at info so tests can count forgets (tests/guest/plans/forget.hostcheck).
+            let nodeid = u64::from_le_bytes(req[16..24].try_into().unwrap());
+            let nlookup = req
+                .get(IN_HEADER_LEN..IN_HEADER_LEN + 8)
+                .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()));
+            info!("FORGET nodeid {nodeid} nlookup {nlookup}");
+        }
         match opcode {
             FUSE_INIT => self.dax.end_session("FUSE_INIT"),
             FUSE_DESTROY => self.dax.end_session("FUSE_DESTROY"),
