@@ -20,6 +20,7 @@ use crate::errno::enotconn;
 use crate::proto::config::{self, ConfigError};
 use crate::sysfs;
 use crate::transport::{FsQueue, Token};
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     bindings, c_str, dax,
@@ -142,19 +143,30 @@ pub(crate) struct VirtioFs {
     pub(crate) mq_map: KVec<c_uint>,
     /// The DAX cache window, if the device has a usable one.
     pub(crate) window: Option<Window>,
-    /// Virtqueue names; the virtio core points at them until `del_vqs`.
-    _vq_names: KVec<CString>,
 }
 
 /// What the device owns while bound (`vdev->priv`).
+///
+/// # Invariants
+///
+/// `instance` is written only by `Driver::start` (before anything else can
+/// reach it: the device is not listed yet) and taken only by
+/// `Driver::remove`, which owns the `Bound`; queue callbacks, the only
+/// concurrent users, never touch it.
 pub(crate) struct Bound {
+    /// The sysfs entry and tag listing; taken first on remove.
+    instance: UnsafeCell<Option<sysfs::Instance>>,
     fs: Arc<VirtioFs>,
     /// The window's DAX device; killed on remove, before devres unmaps the
     /// window (mounted superblocks may outlive the device, this may not).
     dax: Option<dax::DaxDevice<WindowOps>>,
-    /// Dropped first on remove: unlists the device.
-    instance: Option<sysfs::Instance>,
+    /// Virtqueue names; the virtio core points at them until `del_vqs`.
+    vq_names: KVec<CString>,
 }
+
+// SAFETY: See the type invariant: `instance` is never accessed
+// concurrently; the other fields are `Sync`.
+unsafe impl Sync for Bound {}
 
 /// The virtio driver.
 pub(crate) struct Driver;
@@ -276,61 +288,40 @@ impl virtio::Driver for Driver {
         for n in vq_names.iter() {
             names.push(n, GFP_KERNEL)?;
         }
-        // SAFETY: The names live in `VirtioFs::_vq_names`, which outlives
-        // the queues: `remove` deletes them before dropping it.
+        // The `Bound` is allocated before the queues exist, so that nothing
+        // can fail between setting it up and handing it over.
+        let slot = KBox::<Bound>::new_uninit(GFP_KERNEL)?;
+        // SAFETY: The names live in `Bound::vq_names`, which outlives the
+        // queues: `remove` deletes them before dropping it, and the error
+        // path below deletes them while `vq_names` is still here.
         let vqs = unsafe { dev.find_vqs::<Driver, Token>(&names) }?;
         drop(names);
-        let queues = match wrap_queues(vqs) {
-            Ok(q) => q,
+        match setup(dev, tag, nr_request_queues, vqs) {
+            Ok((fs, dax_dev)) => Ok(slot.write(Bound {
+                instance: UnsafeCell::new(None),
+                fs,
+                dax: dax_dev,
+                vq_names,
+            })),
             Err(e) => {
                 dev.reset();
-                // SAFETY: The device is reset and every queue handle was
-                // dropped by `wrap_queues`; no token was ever queued.
+                // SAFETY: The device is reset, never marked ready, and every
+                // queue handle went with `setup`'s state; no token was
+                // ever queued.
                 unsafe { dev.del_vqs() };
-                return Err(e);
+                Err(e)
             }
-        };
-        let mq_map = map_queues(nr_request_queues)?;
-
-        let window = match dev.get_shm_region(SHMCAP_ID_CACHE) {
-            None => {
-                pr_notice!("{}: no cache capability; DAX unavailable\n", dev.name());
-                None
-            }
-            Some(region) => check_window(dev, region),
-        };
-        let window = window.and_then(|w| request_window(dev, w));
-        let dax_dev = window.as_ref().and_then(|w| setup_dax(dev, w));
-        let window = if dax_dev.is_some() { window } else { None };
-        if let Some(w) = window {
-            pr_notice!(
-                "{}: cache len: {:#x} @ {:#x}\n",
-                dev.name(),
-                w.region.len,
-                w.region.addr
-            );
         }
+    }
 
-        let fs = Arc::new(
-            VirtioFs {
-                connected: AtomicBool::new(true),
-                next_unique: AtomicU64::new(2),
-                next_queue: AtomicU32::new(0),
-                tag,
-                nr_request_queues,
-                queues,
-                mq_map,
-                window,
-                _vq_names: vq_names,
-            },
-            GFP_KERNEL,
-        )?;
-        dev.ready();
-
-        let mut name_ptrs: KVec<*const c_char> = KVec::with_capacity(nvqs, GFP_KERNEL)?;
-        for n in fs._vq_names.iter() {
+    fn start(dev: &virtio::Device, data: &Bound) -> Result {
+        let fs = &data.fs;
+        let mut name_ptrs: KVec<*const c_char> =
+            KVec::with_capacity(data.vq_names.len(), GFP_KERNEL)?;
+        for n in data.vq_names.iter() {
             name_ptrs.push(n.as_char_ptr(), GFP_KERNEL)?;
         }
+        dev.ready();
         // SAFETY: `dev` stays bound until `remove`, which drops the instance
         // first; the data pointer is the `VirtioFs` kept alive by `Bound`.
         let instance = unsafe {
@@ -339,19 +330,17 @@ impl virtio::Driver for Driver {
                 &fs.tag,
                 &name_ptrs,
                 &fs.mq_map,
-                (&*fs as *const VirtioFs).cast_mut().cast(),
+                (&**fs as *const VirtioFs).cast_mut().cast(),
             )
-        };
-        let instance = match instance {
-            Ok(i) => i,
-            Err(e) => {
-                if e == EEXIST {
-                    pr_err!("{}: tag <{}> is already in use\n", dev.name(), &*fs.tag);
-                }
-                teardown(dev, &fs);
-                return Err(e);
+        }
+        .inspect_err(|e| {
+            if *e == EEXIST {
+                pr_err!("{}: tag <{}> is already in use\n", dev.name(), &*fs.tag);
             }
-        };
+        })?;
+        // SAFETY: By the type invariant nothing else touches `instance`
+        // now: the device was not listed before this line.
+        unsafe { *data.instance.get() = Some(instance) };
         pr_info!(
             "{}: tag <{}>, {} request queue(s), DAX window: {}\n",
             dev.name(),
@@ -359,22 +348,16 @@ impl virtio::Driver for Driver {
             fs.nr_request_queues,
             if fs.window.is_some() { "yes" } else { "no" }
         );
-        Ok(KBox::new(
-            Bound {
-                fs,
-                dax: dax_dev,
-                instance: Some(instance),
-            },
-            GFP_KERNEL,
-        )?)
+        Ok(())
     }
 
     fn remove(dev: &virtio::Device, mut data: KBox<Bound>) {
         // Unlist first, so no new mount finds the device.
-        drop(data.instance.take());
+        drop(data.instance.get_mut().take());
         teardown(dev, &data.fs);
         drop(data.dax.take());
-        // `data` is dropped here, after the queues are deleted.
+        // `data` (with the queue names) is dropped here, after the queues
+        // are deleted.
     }
 
     fn vq_callback(data: &Bound, index: u32) {
@@ -382,6 +365,51 @@ impl virtio::Driver for Driver {
             FsQueue::schedule(q.clone());
         }
     }
+}
+
+/// The part of probe after the queues exist: wrap them, map CPUs, set up
+/// the cache window. On failure the caller resets the device and deletes
+/// the queues.
+fn setup(
+    dev: &virtio::Device,
+    tag: CString,
+    nr_request_queues: u32,
+    vqs: KVec<virtio::Virtqueue<Token>>,
+) -> Result<(Arc<VirtioFs>, Option<dax::DaxDevice<WindowOps>>)> {
+    let queues = wrap_queues(vqs)?;
+    let mq_map = map_queues(nr_request_queues)?;
+    let window = match dev.get_shm_region(SHMCAP_ID_CACHE) {
+        None => {
+            pr_notice!("{}: no cache capability; DAX unavailable\n", dev.name());
+            None
+        }
+        Some(region) => check_window(dev, region),
+    };
+    let window = window.and_then(|w| request_window(dev, w));
+    let dax_dev = window.as_ref().and_then(|w| setup_dax(dev, w));
+    let window = if dax_dev.is_some() { window } else { None };
+    if let Some(w) = window {
+        pr_notice!(
+            "{}: cache len: {:#x} @ {:#x}\n",
+            dev.name(),
+            w.region.len,
+            w.region.addr
+        );
+    }
+    let fs = Arc::new(
+        VirtioFs {
+            connected: AtomicBool::new(true),
+            next_unique: AtomicU64::new(2),
+            next_queue: AtomicU32::new(0),
+            tag,
+            nr_request_queues,
+            queues,
+            mq_map,
+            window,
+        },
+        GFP_KERNEL,
+    )?;
+    Ok((fs, dax_dev))
 }
 
 /// Disconnects, resets the device, ends every request still queued and
@@ -395,6 +423,12 @@ fn teardown(dev: &virtio::Device, fs: &VirtioFs) {
     // SAFETY: The device is reset, `drain` took every queue handle out of
     // its lock (nobody uses one again) and every token back.
     unsafe { dev.del_vqs() };
+    // No interrupt can queue completion work any more (`del_vqs` freed the
+    // IRQs); wait for work already queued, so none runs after the module
+    // is gone.
+    for q in fs.queues.iter() {
+        q.flush();
+    }
 }
 
 impl VirtioFs {

@@ -39,7 +39,7 @@ use crate::ratelimit::warn_ratelimited;
 use core::ptr::NonNull;
 use kernel::{
     alloc::flags::GFP_ATOMIC,
-    impl_has_work, new_condvar, new_work,
+    bindings, impl_has_work, new_condvar, new_work,
     prelude::*,
     sync::{new_spinlock, Arc, CondVar, SpinLock},
     virtio,
@@ -176,16 +176,20 @@ impl Request {
 
     /// Waits until the request ends; returns the payload length.
     ///
-    /// Like the C driver (which sends no FUSE_INTERRUPT), the wait cannot
-    /// be interrupted: a request the host never answers blocks its caller
-    /// until the device is removed.
+    /// A signal ends the wait with `ERESTARTSYS` (no FUSE_INTERRUPT is sent,
+    /// as in C): the request stays queued, and its buffers with it, until
+    /// the host answers or the device is reset. Unlike C, whose waiters
+    /// block until the host replies, a host that never answers cannot hang
+    /// a killable task.
     pub(crate) fn wait(&self) -> Result<u32> {
         let mut st = self.state.lock();
         loop {
             if let Some(r) = st.ended {
                 return r;
             }
-            self.done.wait(&mut st);
+            if self.done.wait_interruptible(&mut st) {
+                return Err(ERESTARTSYS);
+            }
         }
     }
 
@@ -250,6 +254,12 @@ impl FsQueue {
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// Waits until queued completion work has run (`flush_work()`).
+    pub(crate) fn flush(&self) {
+        // SAFETY: `work` is a live, initialised work item of this queue.
+        unsafe { bindings::flush_work(Work::raw_get(&self.work)) };
     }
 
     /// Schedules the completion work (from the interrupt callback).
@@ -362,8 +372,11 @@ impl FsQueue {
                             Self::keep(&mut still, req, &mut inner.in_flight);
                         }
                         Err((e, req)) => {
-                            if inner.failed.push((req, e), GFP_ATOMIC).is_err() {
+                            if inner.failed.push((req.clone(), e), GFP_ATOMIC).is_err() {
+                                // No room to defer it: end it here (lock
+                                // order `inner` -> `state` allows it).
                                 inner.in_flight = inner.in_flight.saturating_sub(1);
+                                req.end(Err(e));
                             }
                         }
                     }

@@ -345,8 +345,12 @@ impl<T: FileSystem> SuperBlock<T> {
                 }
                 Err(e) => {
                     // SAFETY: Marks the half-built inode bad, unlocks and
-                    // drops our reference.
-                    unsafe { bindings::iget_failed(inode) };
+                    // drops our reference; without links it is evicted at
+                    // once instead of staying cached as a bad inode.
+                    unsafe {
+                        bindings::clear_nlink(inode);
+                        bindings::iget_failed(inode);
+                    }
                     return Err(e);
                 }
             }
@@ -610,12 +614,18 @@ unsafe extern "C" fn test_super_callback<T: FileSystem>(
     sb: *mut bindings::super_block,
     fc: *mut bindings::fs_context,
 ) -> c_int {
-    // SAFETY: Called by `sget_fc` under `sb_lock` with a live superblock of
-    // this type (its `s_fs_info` is our data) and the context whose
-    // `s_fs_info` we just set.
+    // SAFETY: Called by `sget_fc` under `sb_lock` (a spinlock, so an RCU
+    // read-side section) with a superblock of this type and the context
+    // whose `s_fs_info` we just set. A dying superblock stays listed after
+    // `kill_sb`: its data pointer is cleared first and freed only after an
+    // RCU grace period (`kill_sb_callback`), so it is null or alive here.
     let same = unsafe {
+        let existing = core::ptr::read_volatile(core::ptr::addr_of!((*sb).s_fs_info));
+        if existing.is_null() {
+            return 0;
+        }
         T::same_super(
-            T::Data::borrow((*sb).s_fs_info.cast_const()),
+            T::Data::borrow(existing.cast_const()),
             T::Data::borrow((*fc).s_fs_info.cast_const()),
         )
     };
@@ -634,7 +644,14 @@ unsafe extern "C" fn kill_sb_callback<T: FileSystem>(sb: *mut bindings::super_bl
         bindings::kill_anon_super(sb);
         let data = (*sb).s_fs_info;
         if !data.is_null() {
-            (*sb).s_fs_info = core::ptr::null_mut();
+            // `sget_fc` of another mount may still look at this superblock
+            // (it stays listed until `kill_super_notify`): unpublish the
+            // data, wait for such lookups, then free it.
+            core::ptr::write_volatile(
+                core::ptr::addr_of_mut!((*sb).s_fs_info),
+                core::ptr::null_mut(),
+            );
+            bindings::synchronize_rcu();
             drop(T::Data::from_foreign(data.cast_const()));
         }
     }

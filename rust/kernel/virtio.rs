@@ -22,7 +22,11 @@ use crate::{
     prelude::*,
     types::{ForeignOwnable, Opaque},
 };
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{
+    marker::PhantomData,
+    ptr::NonNull,
+    sync::atomic::{AtomicPtr, Ordering},
+};
 
 /// `VIRTIO_DEV_ANY_ID`: matches any vendor.
 const VIRTIO_DEV_ANY_ID: u32 = 0xffff_ffff;
@@ -194,7 +198,15 @@ impl Device {
                 core::ptr::null_mut(),
             )
         })?;
-        let mut vqs = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut vqs = KVec::with_capacity(n, GFP_KERNEL).inspect_err(|_| {
+            // SAFETY: The queues were just created, no buffer or handle exists.
+            unsafe { self.del_vqs() }
+        })?;
+        if raw.iter().any(|p| p.is_null()) {
+            // SAFETY: As above.
+            unsafe { self.del_vqs() };
+            return Err(EINVAL);
+        }
         for p in raw.iter() {
             let vq = NonNull::new(*p).ok_or(EINVAL)?;
             // INVARIANT: `vq` was just created by `virtio_find_vqs` and is
@@ -245,9 +257,23 @@ unsafe impl Send for Device {}
 // SAFETY: See above.
 unsafe impl Sync for Device {}
 
+/// `vdev->priv` as an atomic: the driver data is published with release
+/// ordering in probe and read with acquire ordering by queue callbacks,
+/// which may run on another CPU.
+///
 /// # Safety
 ///
-/// Called only by the virtio core, for a queue of a device bound to `D`, with the arguments it documents.
+/// `vdev` must be valid for `'a`.
+unsafe fn priv_atomic<'a>(vdev: *mut bindings::virtio_device) -> &'a AtomicPtr<c_void> {
+    // SAFETY: `AtomicPtr<c_void>` has the layout of `*mut c_void`; `priv`
+    // is only accessed through this view by this module.
+    unsafe { &*core::ptr::addr_of_mut!((*vdev).priv_).cast::<AtomicPtr<c_void>>() }
+}
+
+/// # Safety
+///
+/// Called only by the virtio core, for a queue of a device bound to `D`,
+/// with the arguments it documents.
 unsafe extern "C" fn vq_callback<D: Driver>(vq: *mut bindings::virtqueue) {
     // SAFETY: The virtio core calls this with a valid virtqueue of a device
     // bound to `D`. `vdev->priv` is null until `probe_callback` stores the
@@ -256,7 +282,7 @@ unsafe extern "C" fn vq_callback<D: Driver>(vq: *mut bindings::virtqueue) {
     // deleted, and deleting them waits for running callbacks.
     unsafe {
         let index = (*vq).index;
-        let data = (*(*vq).vdev).priv_;
+        let data = priv_atomic((*vq).vdev).load(Ordering::Acquire);
         if data.is_null() {
             return;
         }
@@ -436,7 +462,18 @@ pub trait Driver {
     const DEVICE_IDS: &'static [u32];
 
     /// Binds `dev`. The returned data is kept until [`Driver::remove`].
+    ///
+    /// Queue callbacks only see the data once probe has returned, so a
+    /// driver should not let the device use its queues here: it marks the
+    /// device ready, and publishes it, in [`Driver::start`].
     fn probe(dev: &Device) -> Result<Self::Data>;
+
+    /// Runs once the data is stored (queue callbacks reach it): mark the
+    /// device ready and make it visible. On failure [`Driver::remove`] is
+    /// called and the probe fails.
+    fn start(_dev: &Device, _data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result {
+        Ok(())
+    }
 
     /// Unbinds `dev`, getting the data back. The driver must stop using the
     /// device, reset it and delete its queues before returning, and must
@@ -557,7 +594,19 @@ unsafe extern "C" fn probe_callback<T: Driver>(vdev: *mut bindings::virtio_devic
         let dev = unsafe { Device::from_raw(vdev) };
         let data = T::probe(dev)?;
         // SAFETY: `vdev` is valid; `priv` belongs to the bound driver.
-        unsafe { (*vdev).priv_ = data.into_foreign().cast_mut() };
+        let slot = unsafe { priv_atomic(vdev) };
+        let ptr = data.into_foreign().cast_mut();
+        slot.store(ptr, Ordering::Release);
+        // SAFETY: `ptr` came from `into_foreign` just above and is only taken
+        // back below or by `remove_callback`, which cannot run before probe
+        // returns.
+        let started = T::start(dev, unsafe { T::Data::borrow(ptr.cast_const()) });
+        if let Err(e) = started {
+            slot.store(core::ptr::null_mut(), Ordering::Release);
+            // SAFETY: As above; no borrow is left.
+            T::remove(dev, unsafe { T::Data::from_foreign(ptr.cast_const()) });
+            return Err(e);
+        }
         Ok(0)
     })
 }
@@ -568,11 +617,11 @@ unsafe extern "C" fn probe_callback<T: Driver>(vdev: *mut bindings::virtio_devic
 unsafe extern "C" fn remove_callback<T: Driver>(vdev: *mut bindings::virtio_device) {
     // SAFETY: The virtio core calls remove with the device probe bound.
     let dev = unsafe { Device::from_raw(vdev) };
-    // SAFETY: `priv` was set by `probe_callback` from `T::Data::into_foreign`
-    // and is taken back exactly once, here.
-    let data = unsafe { T::Data::from_foreign((*vdev).priv_.cast_const()) };
     // SAFETY: `vdev` is valid.
-    unsafe { (*vdev).priv_ = core::ptr::null_mut() };
+    let ptr = unsafe { priv_atomic(vdev) }.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    // SAFETY: `ptr` was stored by `probe_callback` from `into_foreign` and is
+    // taken back exactly once, here.
+    let data = unsafe { T::Data::from_foreign(ptr.cast_const()) };
     T::remove(dev, data);
 }
 
@@ -585,7 +634,8 @@ unsafe extern "C" fn freeze_callback<T: Driver>(vdev: *mut bindings::virtio_devi
         let dev = unsafe { Device::from_raw(vdev) };
         // SAFETY: `priv` holds the data of a bound device; the borrow ends
         // before `remove` can take it back (the driver core serialises them).
-        let data = unsafe { T::Data::borrow((*vdev).priv_.cast_const()) };
+        let data =
+            unsafe { T::Data::borrow(priv_atomic(vdev).load(Ordering::Acquire).cast_const()) };
         T::freeze(dev, data)?;
         Ok(0)
     })
@@ -599,7 +649,8 @@ unsafe extern "C" fn restore_callback<T: Driver>(vdev: *mut bindings::virtio_dev
         // SAFETY: Called on a bound device.
         let dev = unsafe { Device::from_raw(vdev) };
         // SAFETY: As in `freeze_callback`.
-        let data = unsafe { T::Data::borrow((*vdev).priv_.cast_const()) };
+        let data =
+            unsafe { T::Data::borrow(priv_atomic(vdev).load(Ordering::Acquire).cast_const()) };
         T::restore(dev, data)?;
         Ok(0)
     })
