@@ -65,35 +65,40 @@ guest() {
 	fi
 }
 
-# The gate: the C driver (the oracle) with the upstream host.
+# The guest matrix: every plan runs against the C driver (the oracle) and
+# virtiofs-rs; what fails where is listed in tests/expect/<driver>.xfail.
+# Columns: label suffix, host, transport, plan. QEMU 11.1.3 exposes the
+# cache window on virtio-pci only, so the DAX plans run there.
+MATRIX=(
+	"virtiofsd/pci virtiofsd pci basic"
+	"virtiofsd/mmio virtiofsd mmio basic"
+	"dax/pci/dax-always dax pci dax-always"
+	"dax/pci/dax-never dax pci dax-never"
+	"dax/pci/dax-inject dax pci dax-inject"
+	"dax/mmio/basic dax mmio basic"
+	"dax/pci/corrupt-len dax pci corrupt-len"
+	"dax/pci/corrupt-unique dax pci corrupt-unique"
+	"virtiofsd/pci/cycles virtiofsd pci cycles"
+	"virtiofsd/pci/duptag virtiofsd pci duptag"
+	"dax/pci/badwindow dax pci badwindow"
+	"dax/pci/ring-full dax pci ring-full"
+	"dax/pci/forget dax pci forget"
+)
+
+# The gate: the C driver with the upstream host.
 guest c/virtiofsd/pci --driver c --host virtiofsd --transport pci --plan basic
 if [ "$QUICK" = 0 ]; then
-	guest c/virtiofsd/mmio --driver c --host virtiofsd --transport mmio --plan basic
-	# The project's DAX host, proven with the C driver. QEMU 11.1.3 exposes
-	# the cache window on virtio-pci only, so DAX plans run there.
-	guest c/dax/pci/dax-always --driver c --host dax --transport pci --plan dax-always
-	guest c/dax/pci/dax-never --driver c --host dax --transport pci --plan dax-never
-	guest c/dax/pci/dax-inject --driver c --host dax --transport pci --plan dax-inject
-	guest c/dax/mmio/basic --driver c --host dax --transport mmio --plan basic
-	# Malformed replies (fault injection): C accepts them (c.xfail says why).
-	guest c/dax/pci/corrupt-len --driver c --host dax --transport pci --plan corrupt-len
-	guest c/dax/pci/corrupt-unique --driver c --host dax --transport pci --plan corrupt-unique
-	guest c/virtiofsd/pci/cycles --driver c --host virtiofsd --transport pci --plan cycles
-	guest c/virtiofsd/pci/duptag --driver c --host virtiofsd --transport pci --plan duptag
-	guest c/dax/pci/badwindow --driver c --host dax --transport pci --plan badwindow
-	guest c/dax/pci/ring-full --driver c --host dax --transport pci --plan ring-full
-	guest c/dax/pci/forget --driver c --host dax --transport pci --plan forget
-	# virtiofs-rs: expected failures are listed in tests/expect/rust.xfail.
-	guest rust/virtiofsd/pci --driver rust --host virtiofsd --transport pci --plan basic --cycles 3
-	guest rust/virtiofsd/mmio --driver rust --host virtiofsd --transport mmio --plan basic
-	guest rust/dax/pci/dax-always --driver rust --host dax --transport pci --plan dax-always
-	guest rust/dax/pci/corrupt-len --driver rust --host dax --transport pci --plan corrupt-len
-	guest rust/dax/pci/corrupt-unique --driver rust --host dax --transport pci --plan corrupt-unique
-	guest rust/virtiofsd/pci/cycles --driver rust --host virtiofsd --transport pci --plan cycles
-	guest rust/virtiofsd/pci/duptag --driver rust --host virtiofsd --transport pci --plan duptag
-	guest rust/dax/pci/badwindow --driver rust --host dax --transport pci --plan badwindow
-	guest rust/dax/pci/ring-full --driver rust --host dax --transport pci --plan ring-full
-	guest rust/dax/pci/forget --driver rust --host dax --transport pci --plan forget
+	for driver in c rust; do
+		for row in "${MATRIX[@]}"; do
+			read -r label host transport plan <<<"$row"
+			[ "$driver/$label" = c/virtiofsd/pci ] && continue # the gate ran it
+			extra=()
+			# Three load/unload cycles before the tests on the first run.
+			[ "$driver/$label" = rust/virtiofsd/pci ] && extra=(--cycles 3)
+			guest "$driver/$label" --driver "$driver" --host "$host" \
+				--transport "$transport" --plan "$plan" "${extra[@]}"
+		done
+	done
 fi
 
 echo

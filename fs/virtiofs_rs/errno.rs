@@ -8,3 +8,8 @@ use kernel::{bindings, error::Error};
 pub(crate) fn enotconn() -> Error {
     Error::from_errno(-(bindings::ENOTCONN as i32))
 }
+
+/// `ENAMETOOLONG`: a name longer than the protocol allows.
+pub(crate) fn enametoolong() -> Error {
+    Error::from_errno(-(bindings::ENAMETOOLONG as i32))
+}

@@ -152,9 +152,7 @@ impl Request {
         // buffer and the request has not ended yet: by the type invariant
         // the CPU may read the `out_len` bytes now.
         let out = unsafe { core::slice::from_raw_parts(self.out.as_ptr(), self.out_len) };
-        if used == 0 && self.opcode == Opcode::Destroy as u32 {
-            // virtiofsd hands DESTROY back without writing a reply; the
-            // session is over either way.
+        if used == 0 && Opcode::try_from(self.opcode).is_ok_and(reply::may_go_unanswered) {
             self.end(Ok(0));
             return;
         }

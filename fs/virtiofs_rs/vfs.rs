@@ -14,6 +14,7 @@
 //! - The root inode comes from FUSE_GETATTR at mount time.
 
 use crate::device::VirtioFs;
+use crate::errno::enametoolong;
 use crate::proto::fuse::{
     abi::{init_flags, Opcode, FUSE_ROOT_ID},
     reply::{self, ReplySpec},
@@ -243,7 +244,7 @@ impl FileSystem for VirtioFsType {
     fn lookup(dir: &Inode<Self>, name: &[u8]) -> Result<Option<InodeRef<Self>>> {
         if !request::valid_name(name) {
             return Err(if name.len() > 1024 {
-                Error::from_errno(-(kernel::bindings::ENAMETOOLONG as i32))
+                enametoolong()
             } else {
                 EINVAL
             });

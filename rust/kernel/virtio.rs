@@ -625,33 +625,40 @@ unsafe extern "C" fn remove_callback<T: Driver>(vdev: *mut bindings::virtio_devi
     T::remove(dev, data);
 }
 
+/// Runs `f` on a bound device and its data, for `freeze` and `restore`.
+///
 /// # Safety
 ///
-/// Called only by the virtio core (`virtio_driver.freeze`), with the arguments it documents.
-unsafe extern "C" fn freeze_callback<T: Driver>(vdev: *mut bindings::virtio_device) -> c_int {
+/// `vdev` must be a device bound to `T` (probe returned, remove not yet
+/// called), as the virtio core guarantees for PM callbacks.
+unsafe fn with_bound<T: Driver>(
+    vdev: *mut bindings::virtio_device,
+    f: fn(&Device, <T::Data as ForeignOwnable>::Borrowed<'_>) -> Result,
+) -> c_int {
     from_result(|| {
-        // SAFETY: Called on a bound device.
+        // SAFETY: The caller guarantees a bound device.
         let dev = unsafe { Device::from_raw(vdev) };
         // SAFETY: `priv` holds the data of a bound device; the borrow ends
         // before `remove` can take it back (the driver core serialises them).
         let data =
             unsafe { T::Data::borrow(priv_atomic(vdev).load(Ordering::Acquire).cast_const()) };
-        T::freeze(dev, data)?;
+        f(dev, data)?;
         Ok(0)
     })
 }
 
 /// # Safety
 ///
+/// Called only by the virtio core (`virtio_driver.freeze`), with the arguments it documents.
+unsafe extern "C" fn freeze_callback<T: Driver>(vdev: *mut bindings::virtio_device) -> c_int {
+    // SAFETY: The virtio core calls `freeze` on bound devices only.
+    unsafe { with_bound::<T>(vdev, T::freeze) }
+}
+
+/// # Safety
+///
 /// Called only by the virtio core (`virtio_driver.restore`), with the arguments it documents.
 unsafe extern "C" fn restore_callback<T: Driver>(vdev: *mut bindings::virtio_device) -> c_int {
-    from_result(|| {
-        // SAFETY: Called on a bound device.
-        let dev = unsafe { Device::from_raw(vdev) };
-        // SAFETY: As in `freeze_callback`.
-        let data =
-            unsafe { T::Data::borrow(priv_atomic(vdev).load(Ordering::Acquire).cast_const()) };
-        T::restore(dev, data)?;
-        Ok(0)
-    })
+    // SAFETY: The virtio core calls `restore` on bound devices only.
+    unsafe { with_bound::<T>(vdev, T::restore) }
 }

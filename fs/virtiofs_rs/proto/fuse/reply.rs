@@ -136,6 +136,15 @@ impl ReplySpec {
     }
 }
 
+/// Whether a request of `op` may come back with nothing written at all
+/// (used length 0) and still count as answered.
+///
+/// Only DESTROY: virtiofsd hands its buffer back unwritten, and the session
+/// is over either way. Every other opcode must get a reply header.
+pub fn may_go_unanswered(op: Opcode) -> bool {
+    matches!(op, Opcode::Destroy)
+}
+
 /// A positive errno the server returned, in `1..=MAX_SERVER_ERRNO`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Errno(i32);
@@ -874,6 +883,9 @@ mod tests {
         assert_eq!(s(Setupmapping, 0), ReplySpec::HEADER_ONLY);
         assert_eq!(s(Removemapping, 0), ReplySpec::HEADER_ONLY);
         assert_eq!(s(Destroy, 0), ReplySpec::HEADER_ONLY);
+        assert!(may_go_unanswered(Destroy));
+        assert!(!may_go_unanswered(Setupmapping));
+        assert!(!may_go_unanswered(Getattr));
         assert_eq!(s(Readdirplus, 4096), ReplySpec::up_to(4096));
         assert_eq!(s(Getxattr, 0), ReplySpec::exact(8));
         assert_eq!(s(Listxattr, 10), ReplySpec::up_to(10));
