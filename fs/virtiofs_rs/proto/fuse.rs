@@ -12,8 +12,9 @@
 //!   kernel acts on (attributes, entries, INIT).
 //! - [`dirent`]: bounds-checked iterators over READDIR and READDIRPLUS
 //!   payloads.
-//! - [`unique`]: a generation-tagged table of in-flight requests, so a reply
-//!   with a stale or forged unique id is detected.
+//!
+//! There is no table of in-flight requests: each virtqueue token carries its
+//! request, and a reply must carry that request's own unique id.
 //!
 //! Everything is little-endian (virtio-fs devices use the guest's byte
 //! order; the targets we build for are little-endian). Nothing here panics on
@@ -24,4 +25,3 @@ pub mod abi;
 pub mod dirent;
 pub mod reply;
 pub mod request;
-pub mod unique;

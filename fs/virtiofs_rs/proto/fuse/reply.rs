@@ -99,7 +99,7 @@ impl ReplySpec {
             AttrOut::SIZE
         } as u32;
         match op {
-            Forget | BatchForget | NotifyReply => ReplySpec::NoReply,
+            Forget | BatchForget | NotifyReply | Interrupt => ReplySpec::NoReply,
             Init => ReplySpec::Sized {
                 min: FUSE_COMPAT_INIT_OUT_SIZE as u32,
                 max: InitOut::SIZE as u32,
@@ -131,7 +131,7 @@ impl ReplySpec {
             Statx => Self::exact(STATX_OUT_SIZE),
             Release | Releasedir | Fsync | Fsyncdir | Flush | Unlink | Rmdir | Rename | Rename2
             | Setxattr | Removexattr | Access | Setlk | Setlkw | Fallocate | Setupmapping
-            | Removemapping | Syncfs | Destroy | Interrupt => Self::HEADER_ONLY,
+            | Removemapping | Syncfs | Destroy => Self::HEADER_ONLY,
         }
     }
 }

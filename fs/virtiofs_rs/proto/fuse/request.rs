@@ -11,7 +11,7 @@
 //! SETUPMAPPING, REMOVEMAPPING, DESTROY, ...).
 
 use super::abi::{
-    BatchForgetIn, ForgetIn, ForgetOne, GetattrIn, InHeader, InitIn, Opcode, RemoveMappingIn,
+    BatchForgetIn, ForgetIn, ForgetOne, GetattrIn, InHeader, InitIn, InterruptIn, Opcode, RemoveMappingIn,
     RemoveMappingOne, SetupMappingIn, Wire, FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION,
     FUSE_NAME_MAX, FUSE_REMOVEMAPPING_MAX_ENTRY,
 };
@@ -280,6 +280,30 @@ pub fn removemapping(
 /// Builds FUSE_DESTROY (nodeid 0, no credentials, no argument).
 pub fn destroy(buf: &mut [u8], unique: u64) -> Result<usize, BuildError> {
     header_only(buf, Header::nocreds(Opcode::Destroy, unique, 0))
+}
+
+/// `FUSE_INT_REQ_BIT`: set in the unique id of an INTERRUPT request, whose
+/// argument names the request it interrupts (whose id never has it).
+pub const FUSE_INT_REQ_BIT: u64 = 1;
+
+/// Builds FUSE_INTERRUPT of the request `interrupted` (sent on the hiprio
+/// queue; the server answers nothing, or EAGAIN where it can reply).
+pub fn interrupt(buf: &mut [u8], interrupted: u64) -> Result<usize, BuildError> {
+    simple(
+        buf,
+        Header::nocreds(Opcode::Interrupt, interrupted | FUSE_INT_REQ_BIT, 0),
+        &InterruptIn {
+            unique: interrupted,
+        },
+    )
+}
+
+/// The exact size of a request of fixed arguments totalling `args` bytes
+/// followed by `names` NUL-terminated names of the given lengths.
+pub fn request_len(args: usize, names: &[usize]) -> usize {
+    names
+        .iter()
+        .fold(InHeader::SIZE + args, |n, l| n.saturating_add(l.saturating_add(1)))
 }
 
 /// Size of a request buffer able to hold any REMOVEMAPPING message.

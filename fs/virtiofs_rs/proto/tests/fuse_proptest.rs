@@ -12,7 +12,6 @@ use virtiofs_rs_proto::fuse::{
     dirent::{Dirents, DirentsPlus},
     reply::{self, Outcome, ReplySpec},
     request::{self, BuildError, Header},
-    unique::{Slot, UniqueError, UniqueTable},
 };
 
 fn round_trip<T: Wire + PartialEq + core::fmt::Debug>(bytes: &[u8]) {
@@ -202,35 +201,28 @@ proptest! {
         }
     }
 
-    /// The unique table against a simple model: ids are distinct while in
-    /// flight, taking returns the value once, and old ids are refused.
+    /// INTERRUPT names the request it interrupts and carries the
+    /// interrupt bit in its own id.
     #[test]
-    fn unique_table_model(ops in proptest::collection::vec((any::<bool>(), any::<u16>()), 0..200)) {
-        let mut slots: Vec<Slot<u16>> = (0..8).map(|_| Slot::new()).collect();
-        let mut t = UniqueTable::new(&mut slots[..]).unwrap();
-        let mut live: Vec<(u64, u16)> = Vec::new();
-        let mut dead: Vec<u64> = Vec::new();
-        for (insert, v) in ops {
-            if insert {
-                match t.insert(v) {
-                    Ok(id) => {
-                        prop_assert!(live.iter().all(|(l, _)| *l != id));
-                        prop_assert!(id != 0 && id & 1 == 0 && id >> 63 == 0);
-                        live.push((id, v));
-                    }
-                    Err(back) => { prop_assert_eq!(back, v); prop_assert_eq!(live.len(), 8); }
-                }
-            } else if !live.is_empty() {
-                let (id, val) = live.remove(v as usize % live.len());
-                prop_assert_eq!(t.take(id), Ok(val));
-                dead.push(id);
-            }
-            prop_assert_eq!(t.len(), live.len());
-            for d in &dead {
-                if live.iter().all(|(l, _)| l != d) {
-                    prop_assert!(matches!(t.get(*d), Err(UniqueError::Stale(_)) | Err(UniqueError::NotInFlight(_))));
-                }
-            }
-        }
+    fn interrupt_builder(u in 1u64..(u64::MAX / 2)) {
+        let orig = u * 2;
+        let mut buf = [0u8; 64];
+        let n = request::interrupt(&mut buf, orig).unwrap();
+        prop_assert_eq!(n, request::request_len(8, &[]));
+        let h = InHeader::decode(&buf).unwrap();
+        prop_assert_eq!(h.unique, orig | request::FUSE_INT_REQ_BIT);
+        prop_assert_eq!(h.opcode, Opcode::Interrupt as u32);
+        prop_assert_eq!(u64::from_le_bytes(buf[40..48].try_into().unwrap()), orig);
+        prop_assert_eq!(ReplySpec::for_opcode(Opcode::Interrupt, 0, 41), ReplySpec::NoReply);
+    }
+
+    /// `request_len` is the exact size the builders use.
+    #[test]
+    fn request_len_exact(n in proptest::collection::vec(1u8..=255, 1..300)) {
+        let name: Vec<u8> = n.into_iter().map(|b| if b == b'/' { b'a' } else { b }).collect();
+        let mut buf = vec![0u8; 2048];
+        let h = Header { opcode: Opcode::Lookup, unique: 2, nodeid: 1, uid: 0, gid: 0, pid: 0 };
+        let used = request::with_name(&mut buf, h, &name).unwrap();
+        prop_assert_eq!(used, request::request_len(0, &[name.len()]));
     }
 }
