@@ -3,6 +3,9 @@
 #include <linux/device.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
+#include <linux/rcupdate.h>
+#include <linux/scatterlist.h>
+#include <linux/smp.h>
 
 void rust_helper_virtio_cread_bytes(struct virtio_device *vdev,
 				    unsigned int offset, void *buf, size_t len)
@@ -37,4 +40,36 @@ bool rust_helper_virtio_get_shm_region(struct virtio_device *vdev,
 const char *rust_helper_dev_name(const struct device *dev)
 {
 	return dev_name(dev);
+}
+
+void rust_helper_sg_set_buf(struct scatterlist *sg, const void *buf,
+			    unsigned int buflen)
+{
+	sg_set_buf(sg, buf, buflen);
+}
+
+void rust_helper_sg_set_page(struct scatterlist *sg, struct page *page,
+			     unsigned int len, unsigned int offset)
+{
+	sg_set_page(sg, page, len, offset);
+}
+
+void rust_helper_sg_mark_end(struct scatterlist *sg)
+{
+	sg_mark_end(sg);
+}
+
+void rust_helper_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+void rust_helper_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+
+unsigned int rust_helper_raw_smp_processor_id(void)
+{
+	return raw_smp_processor_id();
 }

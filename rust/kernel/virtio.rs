@@ -19,7 +19,10 @@ use crate::{
     bindings, device,
     error::{from_result, to_result},
     ffi::{c_int, c_uint, c_void},
+    new_spinlock,
     prelude::*,
+    str::CString,
+    sync::{lock::Guard, lock::spinlock::SpinLockBackend, Arc, SpinLock},
     types::{ForeignOwnable, Opaque},
 };
 use core::{
@@ -41,13 +44,78 @@ const VIRTIO_DEV_ANY_ID: u32 = 0xffff_ffff;
 pub struct Device(Opaque<bindings::virtio_device>);
 
 /// A shared-memory region of a virtio device (`struct virtio_shm_region`),
-/// as the transport reported it: a guest-physical range.
+/// as the transport reported it: a guest-physical range. The device is
+/// untrusted: [`ShmRegion::check`] it before use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShmRegion {
     /// Guest-physical start address.
     pub addr: u64,
     /// Length in bytes.
     pub len: u64,
+}
+
+/// Why a shared-memory region is unusable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShmError {
+    /// Zero length, or `addr + len` overflows.
+    Empty,
+    /// Shorter than the caller's minimum.
+    TooShort,
+    /// Start or length not a multiple of the caller's alignment.
+    Misaligned,
+    /// Another resource holds part of the range (iomem claim failed).
+    Busy,
+}
+
+impl ShmRegion {
+    /// Checks that the region is non-empty, does not wrap, is at least
+    /// `min_len` long, and that start and length are multiples of `align`
+    /// (a power of two).
+    pub fn check(&self, min_len: u64, align: u64) -> core::result::Result<(), ShmError> {
+        if self.len == 0 || self.addr.checked_add(self.len).is_none() {
+            return Err(ShmError::Empty);
+        }
+        if self.len < min_len {
+            return Err(ShmError::TooShort);
+        }
+        if align == 0 || self.addr % align != 0 || self.len % align != 0 {
+            return Err(ShmError::Misaligned);
+        }
+        Ok(())
+    }
+}
+
+/// A shared-memory region its device has claimed in the iomem tree
+/// ([`Device::claim_shm_region`]): the range belongs to that device alone
+/// (neither RAM nor another device's) while it is bound.
+///
+/// # Invariants
+///
+/// `dev` claimed `region` with `devm_request_mem_region`.
+pub struct ClaimedShmRegion {
+    region: ShmRegion,
+    dev: *mut bindings::virtio_device,
+}
+
+impl ClaimedShmRegion {
+    /// The claimed range.
+    pub fn region(&self) -> ShmRegion {
+        self.region
+    }
+
+    /// Gives the region `struct page`s as fsdax memory while `dev` is
+    /// bound, and returns its kernel address (valid until `dev` is
+    /// unbound). `dev` must be the device that claimed it (`EINVAL`).
+    pub fn memremap_fsdax(self, dev: &Device) -> Result<*mut c_void> {
+        if dev.as_raw() != self.dev {
+            return Err(EINVAL);
+        }
+        // SAFETY: `dev` is bound (a `&Device` of a bound device is all the
+        // driver sees) and, by the type invariant, owns the range alone.
+        unsafe {
+            crate::dax::devm_memremap_fsdax(dev.as_dev(), self.region.addr, self.region.len)
+        }
+    }
 }
 
 impl Device {
@@ -136,11 +204,15 @@ impl Device {
         })
     }
 
-    /// Claims `start..start + len` of the iomem tree under the device's
-    /// name until the device is unbound (`devm_request_mem_region()`).
-    ///
-    /// Fails with `EBUSY` if another resource holds any of the range.
-    pub fn devm_request_mem_region(&self, start: u64, len: u64) -> Result {
+    /// Claims `region` in the iomem tree under the device's name until the
+    /// device is unbound (`devm_request_mem_region()`). Fails with
+    /// [`ShmError::Busy`] if another resource (RAM, another device) holds
+    /// any of it.
+    pub fn claim_shm_region(
+        &self,
+        region: ShmRegion,
+    ) -> core::result::Result<ClaimedShmRegion, ShmError> {
+        region.check(1, 1)?;
         // SAFETY: `self` is valid; the name is `dev_name()`, which lives as
         // long as the device and so outlives the devres-managed resource;
         // `iomem_resource` is the global iomem root.
@@ -148,79 +220,19 @@ impl Device {
             bindings::__devm_request_region(
                 core::ptr::addr_of_mut!((*self.as_raw()).dev),
                 core::ptr::addr_of_mut!(bindings::iomem_resource),
-                start,
-                len,
+                region.addr,
+                region.len,
                 self.name().as_char_ptr(),
             )
         };
         if res.is_null() {
-            return Err(EBUSY);
+            return Err(ShmError::Busy);
         }
-        Ok(())
-    }
-
-    /// Finds `names.len()` virtqueues (`virtio_find_vqs()`); when the
-    /// device uses buffers of one, `D::vq_callback` runs with the device's
-    /// data (once probe has returned it).
-    ///
-    /// The queues are deleted with [`Device::del_vqs`].
-    ///
-    /// # Safety
-    ///
-    /// The names must stay valid until the queues are deleted: the virtio
-    /// core keeps the pointers (`vq->name`).
-    pub unsafe fn find_vqs<D: Driver, T: ForeignOwnable>(
-        &self,
-        names: &[&CStr],
-    ) -> Result<KVec<Virtqueue<T>>> {
-        let n = names.len();
-        let mut raw: KVec<*mut bindings::virtqueue> = KVec::with_capacity(n, GFP_KERNEL)?;
-        let mut info: KVec<bindings::virtqueue_info> = KVec::with_capacity(n, GFP_KERNEL)?;
-        for name in names {
-            raw.push(core::ptr::null_mut(), GFP_KERNEL)?;
-            info.push(
-                bindings::virtqueue_info {
-                    name: name.as_char_ptr(),
-                    callback: Some(vq_callback::<D>),
-                    ctx: false,
-                },
-                GFP_KERNEL,
-            )?;
-        }
-        // SAFETY: `self` is valid; `raw` and `info` hold `n` entries each;
-        // the caller guarantees the names outlive the queues.
-        to_result(unsafe {
-            bindings::virtio_find_vqs(
-                self.as_raw(),
-                n as c_uint,
-                raw.as_mut_ptr(),
-                info.as_mut_ptr(),
-                core::ptr::null_mut(),
-            )
-        })?;
-        let mut vqs = KVec::with_capacity(n, GFP_KERNEL).inspect_err(|_| {
-            // SAFETY: The queues were just created, no buffer or handle exists.
-            unsafe { self.del_vqs() }
-        })?;
-        if raw.iter().any(|p| p.is_null()) {
-            // SAFETY: As above.
-            unsafe { self.del_vqs() };
-            return Err(EINVAL);
-        }
-        for p in raw.iter() {
-            let vq = NonNull::new(*p).ok_or(EINVAL)?;
-            // INVARIANT: `vq` was just created by `virtio_find_vqs` and is
-            // only deleted by `del_vqs`, which requires that no handle is
-            // used afterwards.
-            vqs.push(
-                Virtqueue {
-                    vq,
-                    _t: PhantomData,
-                },
-                GFP_KERNEL,
-            )?;
-        }
-        Ok(vqs)
+        // INVARIANT: Claimed just above.
+        Ok(ClaimedShmRegion {
+            region,
+            dev: self.as_raw(),
+        })
     }
 
     /// Marks the device ready (`virtio_device_ready()`): the driver may use
@@ -232,7 +244,8 @@ impl Device {
 
     /// Resets the device (`virtio_reset_device()`): it stops using all
     /// buffers and interrupts, so tokens still queued can be detached.
-    pub fn reset(&self) {
+    /// Only the teardown of a bound device resets it.
+    fn reset(&self) {
         // SAFETY: `self` is valid by the type invariant.
         unsafe { bindings::virtio_reset_device(self.as_raw()) }
     }
@@ -241,10 +254,9 @@ impl Device {
     ///
     /// # Safety
     ///
-    /// The device must have been reset, every [`Virtqueue`] handle of this
-    /// device must be dropped or never used again, and every token must have
-    /// been taken back (with [`Virtqueue::detach_unused_buf`]).
-    pub unsafe fn del_vqs(&self) {
+    /// The device must have been reset, no [`Virtqueue`] may use its ring
+    /// again, and every token must have been taken back.
+    unsafe fn del_vqs(&self) {
         // SAFETY: `self` is valid; the caller guarantees nobody uses the
         // queues any more.
         unsafe { bindings::virtio_del_vqs(self.as_raw()) }
@@ -257,9 +269,9 @@ unsafe impl Send for Device {}
 // SAFETY: See above.
 unsafe impl Sync for Device {}
 
-/// `vdev->priv` as an atomic: the driver data is published with release
-/// ordering in probe and read with acquire ordering by queue callbacks,
-/// which may run on another CPU.
+/// `vdev->priv` as an atomic: the abstraction's per-device state is
+/// published with release ordering once probe succeeded and read with
+/// acquire ordering by queue callbacks, which may run on another CPU.
 ///
 /// # Safety
 ///
@@ -270,143 +282,243 @@ unsafe fn priv_atomic<'a>(vdev: *mut bindings::virtio_device) -> &'a AtomicPtr<c
     unsafe { &*core::ptr::addr_of_mut!((*vdev).priv_).cast::<AtomicPtr<c_void>>() }
 }
 
-/// # Safety
-///
-/// Called only by the virtio core, for a queue of a device bound to `D`,
-/// with the arguments it documents.
-unsafe extern "C" fn vq_callback<D: Driver>(vq: *mut bindings::virtqueue) {
-    // SAFETY: The virtio core calls this with a valid virtqueue of a device
-    // bound to `D`. `vdev->priv` is null until `probe_callback` stores the
-    // data and again once `remove_callback` took it back; in between it is
-    // `D::Data`, which `Driver::remove` keeps alive until the queues are
-    // deleted, and deleting them waits for running callbacks.
-    unsafe {
-        let index = (*vq).index;
-        let data = priv_atomic((*vq).vdev).load(Ordering::Acquire);
-        if data.is_null() {
-            return;
-        }
-        D::vq_callback(D::Data::borrow(data.cast_const()), index);
-    }
+/// One segment of a buffer handed to the device.
+#[derive(Clone, Copy)]
+pub enum Segment {
+    /// `len` bytes at `ptr`, in the kernel's linear mapping (kmalloc'ed,
+    /// not vmalloc'ed or on the stack).
+    Buf(*const u8, usize),
+    /// `len` bytes at `offset` in `page` (a page or a folio's head page;
+    /// `offset + len` may reach into the folio's later pages).
+    Page(*mut bindings::page, u32, u32),
 }
 
-/// A virtqueue of a device, used with tokens of type `T`.
-///
-/// Methods that touch the ring take `&mut self`: the caller serialises them
-/// (normally by keeping the handle in a lock), as C drivers do.
+/// The scatter-gather list of one buffer: device-readable segments, then
+/// device-writable ones (`struct scatterlist` entries, built once with
+/// `GFP_KERNEL` so that queueing never allocates).
 ///
 /// # Invariants
 ///
-/// `vq` is a virtqueue created by [`Device::find_vqs`] that has not been
-/// deleted; every non-null `data` pointer in its ring came from
-/// `T::into_foreign`.
-pub struct Virtqueue<T: ForeignOwnable> {
-    vq: NonNull<bindings::virtqueue>,
-    _t: PhantomData<T>,
+/// `sgl[..nout]` and `sgl[nout..]` are each an initialised scatterlist
+/// whose last entry carries the end mark; at least one of them is
+/// non-empty.
+pub struct SgTable {
+    sgl: KVec<bindings::scatterlist>,
+    nout: usize,
 }
 
-// SAFETY: A virtqueue may be driven from any thread as long as calls are
-// serialised, which `&mut self` guarantees; tokens are `Send`.
-unsafe impl<T: ForeignOwnable + Send> Send for Virtqueue<T> {}
+// SAFETY: The table holds addresses only; what they point to is governed
+// by the contract of `SgTable::new` and `Ring::add_sgs`.
+unsafe impl Send for SgTable {}
 
-impl<T: ForeignOwnable> Virtqueue<T> {
-    /// Returns the queue's index in the device.
-    pub fn index(&self) -> u32 {
-        // SAFETY: `vq` is valid by the type invariant.
-        unsafe { (*self.vq.as_ptr()).index }
-    }
-
-    /// Returns how many descriptors the ring holds.
-    pub fn vring_size(&self) -> u32 {
-        // SAFETY: `vq` is valid by the type invariant.
-        unsafe { bindings::virtqueue_get_vring_size(self.vq.as_ptr()) }
-    }
-
-    /// Queues a buffer made of `out` (device-readable) then `inb`
-    /// (device-writable) segments, with `token` to get back on completion
-    /// (`virtqueue_add_sgs()`).
-    ///
-    /// On failure the token is handed back with the error: `ENOSPC` means
-    /// the ring is full (retry after completions), anything else is fatal
-    /// for this buffer.
+impl SgTable {
+    /// Builds the list for `out` (device-readable) then `inb`
+    /// (device-writable) segments.
     ///
     /// # Safety
     ///
-    /// Every segment must be in the kernel's linear mapping (kmalloc'ed,
-    /// not vmalloc'ed or on the stack), and must stay valid, with the
-    /// device-writable ones not accessed by the CPU, until `token` comes
-    /// back from [`Self::get_buf`] or [`Self::detach_unused_buf`]. In
-    /// practice the token owns the memory.
+    /// Every segment must describe memory that stays valid (and, for
+    /// `inb`, is not accessed by the CPU) from the time a buffer built from
+    /// this table is queued until its token comes back.
+    pub unsafe fn new(out: &[Segment], inb: &[Segment], gfp: Flags) -> Result<Self> {
+        let total = out.len() + inb.len();
+        if total == 0 {
+            return Err(EINVAL);
+        }
+        let mut sgl = KVec::with_capacity(total, gfp)?;
+        for seg in Iterator::chain(out.iter(), inb.iter()) {
+            // SAFETY: All-zeroes is a valid `scatterlist` before it is set.
+            let mut sg: bindings::scatterlist = unsafe { core::mem::zeroed() };
+            match *seg {
+                Segment::Buf(ptr, len) => {
+                    let len = c_uint::try_from(len).map_err(|_| EINVAL)?;
+                    // SAFETY: `sg` is a zeroed entry; the caller vouches
+                    // that `ptr..ptr+len` is linear-mapped memory.
+                    unsafe { bindings::sg_set_buf(&mut sg, ptr.cast(), len) };
+                }
+                Segment::Page(page, len, offset) => {
+                    // SAFETY: As above; the caller vouches for the page.
+                    unsafe { bindings::sg_set_page(&mut sg, page, len, offset) };
+                }
+            }
+            sgl.push(sg, gfp)?;
+        }
+        let nout = out.len();
+        if nout > 0 {
+            // SAFETY: `nout - 1` is in bounds.
+            unsafe { bindings::sg_mark_end(&mut sgl[nout - 1]) };
+        }
+        if total > nout {
+            // SAFETY: `total - 1` is in bounds.
+            unsafe { bindings::sg_mark_end(&mut sgl[total - 1]) };
+        }
+        // INVARIANT: Both groups are set and end-marked.
+        Ok(SgTable { sgl, nout })
+    }
+}
+
+/// A virtqueue of a bound device, with the driver's per-queue state `S`
+/// under the same spinlock (for instance requests waiting for room).
+///
+/// The ring is reached through [`Virtqueue::lock`]. When the device goes
+/// away the abstraction takes the ring out of the lock, so a queue handle
+/// the driver still holds (in a work item, say) finds it gone instead of
+/// touching freed memory.
+#[pin_data]
+pub struct Virtqueue<T: ForeignOwnable, S> {
+    index: u32,
+    #[pin]
+    inner: SpinLock<VqInner<T, S>>,
+}
+
+/// The locked part of a [`Virtqueue`].
+///
+/// # Invariants
+///
+/// `vq` is `Some` from `find_vqs` until teardown takes it out, and in that
+/// time is a live virtqueue whose every token came from `T::into_foreign`.
+struct VqInner<T: ForeignOwnable, S> {
+    vq: Option<NonNull<bindings::virtqueue>>,
+    state: S,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: The ring pointer is only used under the lock; tokens and state are
+// `Send`.
+unsafe impl<T: ForeignOwnable + Send, S: Send> Send for VqInner<T, S> {}
+
+impl<T: ForeignOwnable, S> Virtqueue<T, S> {
+    /// The queue's index in the device.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Locks the queue.
+    pub fn lock(&self) -> VirtqueueGuard<'_, T, S> {
+        VirtqueueGuard(self.inner.lock())
+    }
+}
+
+/// A locked [`Virtqueue`].
+pub struct VirtqueueGuard<'a, T: ForeignOwnable, S>(Guard<'a, VqInner<T, S>, SpinLockBackend>);
+
+impl<'a, T: ForeignOwnable, S> VirtqueueGuard<'a, T, S> {
+    /// The ring (`None` once the device is gone) and the driver's state.
+    pub fn split(&mut self) -> (Option<Ring<'_, T>>, &mut S) {
+        let inner = &mut *self.0;
+        let ring = inner.vq.map(|vq| Ring {
+            vq,
+            _p: PhantomData,
+        });
+        (ring, &mut inner.state)
+    }
+
+    /// The driver's per-queue state.
+    pub fn state(&mut self) -> &mut S {
+        let inner = &mut *self.0;
+        &mut inner.state
+    }
+
+    /// Whether the device still has this queue.
+    pub fn is_live(&self) -> bool {
+        let inner = &*self.0;
+        inner.vq.is_some()
+    }
+
+    /// Unlocks the queue, telling the device about newly queued buffers if
+    /// it asked to be told (`virtqueue_kick_prepare()` under the lock,
+    /// `virtqueue_notify()` after it). Returns false if the device is
+    /// broken.
+    pub fn kick(self) -> bool {
+        let inner = &*self.0;
+        let Some(vq) = inner.vq else {
+            return false;
+        };
+        // SAFETY: `vq` is live while the lock is held (type invariant).
+        if !unsafe { bindings::virtqueue_kick_prepare(vq.as_ptr()) } {
+            return true;
+        }
+        // SAFETY: Teardown takes the ring out under the lock and then waits
+        // for an RCU grace period before deleting it, so `vq` stays live
+        // until the read-side section that starts before the unlock ends.
+        unsafe { bindings::rcu_read_lock() };
+        drop(self);
+        // SAFETY: See above.
+        let ok = unsafe { bindings::virtqueue_notify(vq.as_ptr()) };
+        // SAFETY: Paired with the `rcu_read_lock` above.
+        unsafe { bindings::rcu_read_unlock() };
+        ok
+    }
+}
+
+/// The ring of a live virtqueue, borrowed from its lock.
+///
+/// # Invariants
+///
+/// `vq` is live and its lock is held for `'a`.
+pub struct Ring<'a, T: ForeignOwnable> {
+    vq: NonNull<bindings::virtqueue>,
+    _p: PhantomData<&'a mut T>,
+}
+
+impl<T: ForeignOwnable> Ring<'_, T> {
+    /// How many descriptors the ring holds.
+    pub fn vring_size(&self) -> u32 {
+        // SAFETY: `vq` is live (type invariant).
+        unsafe { bindings::virtqueue_get_vring_size(self.vq.as_ptr()) }
+    }
+
+    /// Queues the buffer `sg` describes, with `token` to get back on
+    /// completion (`virtqueue_add_sgs()`). Never allocates with
+    /// `GFP_KERNEL`: `gfp` is passed for indirect descriptors only.
+    ///
+    /// On failure the token is handed back with the error: `ENOSPC` means
+    /// the ring is full (retry after completions).
+    ///
+    /// # Safety
+    ///
+    /// The memory `sg` describes must stay valid, with its device-writable
+    /// part not accessed by the CPU, until `token` comes back (from
+    /// [`Ring::get_buf`], or at teardown); in practice the token owns it.
     pub unsafe fn add_sgs(
         &mut self,
-        out: &[(*const u8, usize)],
-        inb: &[(*mut u8, usize)],
+        sg: &mut SgTable,
         token: T,
         gfp: Flags,
     ) -> core::result::Result<(), (Error, T)> {
-        let total = out.len() + inb.len();
-        if total == 0 {
-            return Err((EINVAL, token));
-        }
-        let mut sgl: KVec<bindings::scatterlist> = match KVec::with_capacity(total, gfp) {
-            Ok(v) => v,
-            Err(_) => return Err((ENOMEM, token)),
+        let nout = sg.nout;
+        let total = sg.sgl.len();
+        let base = sg.sgl.as_mut_ptr();
+        // SAFETY: `nout <= total`, so `base + nout` is in bounds of `sgl`
+        // or one past its end (then unused: no device-writable list).
+        let ins = unsafe { base.add(nout) };
+        let mut lists: [*mut bindings::scatterlist; 2] = match (nout > 0, total > nout) {
+            (true, true) => [base, ins],
+            (true, false) => [base, core::ptr::null_mut()],
+            (false, _) => [ins, core::ptr::null_mut()],
         };
-        let mut sgp: KVec<*mut bindings::scatterlist> = match KVec::with_capacity(total, gfp) {
-            Ok(v) => v,
-            Err(_) => return Err((ENOMEM, token)),
-        };
-        let outs = out.iter().map(|&(p, l)| (p.cast::<c_void>(), l));
-        let ins = inb
-            .iter()
-            .map(|&(p, l)| (p.cast_const().cast::<c_void>(), l));
-        for (ptr, len) in Iterator::chain(outs, ins) {
-            // SAFETY: All-zeroes is a valid `scatterlist` before
-            // `sg_init_one` initialises it.
-            let zero: bindings::scatterlist = unsafe { core::mem::zeroed() };
-            if sgl.push(zero, gfp).is_err() {
-                return Err((ENOMEM, token));
-            }
-            let last = sgl.len() - 1;
-            // SAFETY: `sgl[last]` is a valid scatterlist entry; the caller
-            // guarantees `ptr..ptr+len` is linear-mapped memory.
-            unsafe { bindings::sg_init_one(&mut sgl[last], ptr, len as c_uint) };
-        }
-        for i in 0..total {
-            // Capacity was reserved above, so this cannot fail; entries are
-            // pointed at only after `sgl` stopped moving.
-            let p: *mut bindings::scatterlist = &mut sgl[i];
-            if sgp.push(p, gfp).is_err() {
-                return Err((ENOMEM, token));
-            }
-        }
         let data = token.into_foreign();
-        // SAFETY: `vq` is valid; `sgp` holds `total` one-entry scatterlists;
-        // `data` is non-null (`into_foreign` of a real object) and comes from
-        // `T::into_foreign`, as the invariant requires.
+        // SAFETY: `vq` is live and locked; `lists` holds one end-marked
+        // scatterlist per non-empty group (invariant of `SgTable`), readable
+        // ones first, then writable ones; `data` came from
+        // `T::into_foreign` as the ring's invariant requires; the caller
+        // vouches for the memory.
         let ret = unsafe {
             bindings::virtqueue_add_sgs(
                 self.vq.as_ptr(),
-                sgp.as_mut_ptr(),
-                out.len() as c_uint,
-                inb.len() as c_uint,
+                lists.as_mut_ptr(),
+                c_uint::from(nout > 0),
+                c_uint::from(total > nout),
                 data.cast_mut(),
                 gfp.as_raw(),
             )
         };
         if ret < 0 {
-            // SAFETY: The queue did not take `data`, so it is still ours.
+            // SAFETY: The ring did not take `data`, so it is still ours.
             let token = unsafe { T::from_foreign(data) };
             return Err((Error::from_errno(ret), token));
         }
         Ok(())
-    }
-
-    /// Tells the device about newly queued buffers (`virtqueue_kick()`).
-    /// Returns false if the device is broken.
-    pub fn kick(&mut self) -> bool {
-        // SAFETY: `vq` is valid by the type invariant.
-        unsafe { bindings::virtqueue_kick(self.vq.as_ptr()) }
     }
 
     /// Returns the token of a buffer the device has used and the number of
@@ -414,46 +526,46 @@ impl<T: ForeignOwnable> Virtqueue<T> {
     /// from the device and is untrusted.
     pub fn get_buf(&mut self) -> Option<(T, u32)> {
         let mut len: c_uint = 0;
-        // SAFETY: `vq` is valid by the type invariant.
+        // SAFETY: `vq` is live and locked.
         let data = unsafe { bindings::virtqueue_get_buf(self.vq.as_ptr(), &mut len) };
         if data.is_null() {
             return None;
         }
-        // SAFETY: Every token in the ring came from `T::into_foreign` (type
-        // invariant), and the ring hands each back exactly once.
+        // SAFETY: Every token in the ring came from `T::into_foreign`, and
+        // the ring hands each back exactly once.
         Some((unsafe { T::from_foreign(data.cast_const()) }, len))
-    }
-
-    /// Takes back a token the device never used (`virtqueue_detach_unused_buf()`),
-    /// after a reset.
-    pub fn detach_unused_buf(&mut self) -> Option<T> {
-        // SAFETY: `vq` is valid by the type invariant.
-        let data = unsafe { bindings::virtqueue_detach_unused_buf(self.vq.as_ptr()) };
-        if data.is_null() {
-            return None;
-        }
-        // SAFETY: As in `get_buf`.
-        Some(unsafe { T::from_foreign(data.cast_const()) })
     }
 
     /// Disables the interrupt callback (`virtqueue_disable_cb()`).
     pub fn disable_cb(&mut self) {
-        // SAFETY: `vq` is valid by the type invariant.
+        // SAFETY: `vq` is live and locked.
         unsafe { bindings::virtqueue_disable_cb(self.vq.as_ptr()) }
     }
 
     /// Re-enables the callback (`virtqueue_enable_cb()`). Returns false if
     /// buffers were used meanwhile: the caller must poll again.
     pub fn enable_cb(&mut self) -> bool {
-        // SAFETY: `vq` is valid by the type invariant.
+        // SAFETY: `vq` is live and locked.
         unsafe { bindings::virtqueue_enable_cb(self.vq.as_ptr()) }
     }
 }
 
 /// A virtio driver.
-pub trait Driver {
-    /// Per-device data, owned by the device while it is bound.
-    type Data: ForeignOwnable + Send + Sync;
+///
+/// The abstraction owns the device's lifetime: it keeps the driver's data
+/// and the virtqueues, and on remove (or a failed probe) it resets the
+/// device, takes every token back, deletes the queues, and only then drops
+/// the data. No driver code runs between those steps, so none can break
+/// their order.
+pub trait Driver: Sized + 'static {
+    /// Per-device data, kept by the abstraction while the device is bound.
+    type Data: Send + Sync;
+
+    /// What a queued buffer carries (normally the object owning it).
+    type Token: ForeignOwnable + Send;
+
+    /// The driver's per-queue state, kept under the queue's lock.
+    type QueueState: Send;
 
     /// The driver's name.
     const NAME: &'static CStr;
@@ -461,39 +573,211 @@ pub trait Driver {
     /// The virtio device ids (`VIRTIO_ID_*`) this driver binds, any vendor.
     const DEVICE_IDS: &'static [u32];
 
-    /// Binds `dev`. The returned data is kept until [`Driver::remove`].
-    ///
-    /// Queue callbacks only see the data once probe has returned, so a
-    /// driver should not let the device use its queues here: it marks the
-    /// device ready, and publishes it, in [`Driver::start`].
-    fn probe(dev: &Device) -> Result<Self::Data>;
+    /// Binds `dev`: reads its configuration and finds its queues through
+    /// `probe`. Queue callbacks reach the data only once probe returned;
+    /// mark the device ready in [`Driver::start`].
+    fn probe(dev: &Device, probe: &mut Probe<Self>) -> Result<Self::Data>;
 
-    /// Runs once the data is stored (queue callbacks reach it): mark the
-    /// device ready and make it visible. On failure [`Driver::remove`] is
-    /// called and the probe fails.
-    fn start(_dev: &Device, _data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result {
+    /// Runs once the data is published (queue callbacks reach it): mark the
+    /// device ready and make it visible. On failure the device is torn
+    /// down as on remove.
+    fn start(_dev: &Device, _data: &Self::Data) -> Result {
         Ok(())
     }
 
-    /// Unbinds `dev`, getting the data back. The driver must stop using the
-    /// device, reset it and delete its queues before returning, and must
-    /// not drop `data` before the queues are deleted: a queue callback that
-    /// started earlier may still be borrowing it.
-    fn remove(dev: &Device, data: Self::Data);
+    /// The device is going away: stop sending. Afterwards the abstraction
+    /// resets the device, hands every token still queued to
+    /// [`Driver::unused_token`], deletes the queues and drops the data.
+    fn remove(_dev: &Device, _data: &Self::Data) {}
 
-    /// A virtqueue of the device (index `index`) has used buffers. Runs in
-    /// interrupt context: it must not sleep, and normally schedules work.
-    fn vq_callback(_data: <Self::Data as ForeignOwnable>::Borrowed<'_>, _index: u32) {}
+    /// A token the device never used, taken back at teardown (after the
+    /// reset). The default drops it.
+    fn unused_token(_data: &Self::Data, _token: Self::Token) {}
+
+    /// Queue `index` of the device has used buffers. Runs in interrupt
+    /// context: it must not sleep, and normally schedules work.
+    fn vq_callback(_data: &Self::Data, _index: u32) {}
 
     /// Prepares for suspend. The default refuses, which blocks suspend, as
     /// a driver that cannot save its state must.
-    fn freeze(_dev: &Device, _data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result {
+    fn freeze(_dev: &Device, _data: &Self::Data) -> Result {
         Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)))
     }
 
     /// Resumes after [`Driver::freeze`] succeeded.
-    fn restore(_dev: &Device, _data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result {
+    fn restore(_dev: &Device, _data: &Self::Data) -> Result {
         Ok(())
+    }
+}
+
+/// The queues of a device bound to `D`, as the abstraction keeps them.
+///
+/// # Invariants
+///
+/// `raw[i]` is the ring of `queues[i]` (from `virtio_find_vqs`), and the
+/// names stay alive until the rings are deleted.
+struct Vqs<D: Driver> {
+    queues: KVec<Arc<Virtqueue<D::Token, D::QueueState>>>,
+    raw: KVec<*mut bindings::virtqueue>,
+    _names: KVec<CString>,
+}
+
+/// Probe-time access to a device bound to `D`: its virtqueues.
+///
+/// Only the abstraction creates it, inside `D`'s probe, so the queue
+/// callbacks it installs always find `D`'s data in `vdev->priv`.
+pub struct Probe<D: Driver> {
+    dev: *mut bindings::virtio_device,
+    vqs: Option<Vqs<D>>,
+}
+
+impl<D: Driver> Probe<D> {
+    /// Finds one virtqueue per name (`virtio_find_vqs()`); `state(i)` gives
+    /// the driver's state of queue `i`. Once per probe.
+    pub fn find_vqs(
+        &mut self,
+        names: KVec<CString>,
+        mut state: impl FnMut(u32) -> D::QueueState,
+    ) -> Result<&[Arc<Virtqueue<D::Token, D::QueueState>>]> {
+        if self.vqs.is_some() {
+            return Err(EBUSY);
+        }
+        let n = names.len();
+        let mut raw: KVec<*mut bindings::virtqueue> = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut info: KVec<bindings::virtqueue_info> = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut queues = KVec::with_capacity(n, GFP_KERNEL)?;
+        for name in names.iter() {
+            raw.push(core::ptr::null_mut(), GFP_KERNEL)?;
+            info.push(
+                bindings::virtqueue_info {
+                    name: name.as_char_ptr(),
+                    callback: Some(vq_callback::<D>),
+                    ctx: false,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        // SAFETY: `dev` is the device being probed; `raw` and `info` hold
+        // `n` entries each; the names move into `self.vqs`, which outlives
+        // the queues (teardown deletes them first).
+        to_result(unsafe {
+            bindings::virtio_find_vqs(
+                self.dev,
+                n as c_uint,
+                raw.as_mut_ptr(),
+                info.as_mut_ptr(),
+                core::ptr::null_mut(),
+            )
+        })?;
+        let mut failed = raw.iter().any(|p| p.is_null());
+        for (i, p) in raw.iter().enumerate() {
+            if failed {
+                break;
+            }
+            let vq = NonNull::new(*p);
+            let st = state(i as u32);
+            let init = pin_init!(Virtqueue::<D::Token, D::QueueState> {
+                index: i as u32,
+                // INVARIANT: `vq` was just created with tokens of type `T`.
+                inner <- new_spinlock!(
+                    VqInner { vq, state: st, _t: PhantomData },
+                    "virtio::Virtqueue::inner"
+                ),
+            });
+            match Arc::pin_init(init, GFP_KERNEL) {
+                Ok(q) => queues.push(q, GFP_KERNEL).unwrap_or_else(|_| failed = true),
+                Err(_) => failed = true,
+            }
+        }
+        // INVARIANT: `raw[i]` is the ring of `queues[i]` (or there is no
+        // `queues[i]` yet: teardown below takes what exists).
+        self.vqs = Some(Vqs {
+            queues,
+            raw,
+            _names: names,
+        });
+        if failed {
+            // SAFETY: `dev` is the device being probed and the queues were
+            // never used.
+            unsafe { teardown_vqs::<D>(self.dev, self.vqs.take(), None) };
+            return Err(ENOMEM);
+        }
+        Ok(self.vqs.as_ref().map(|v| &v.queues[..]).unwrap_or(&[]))
+    }
+}
+
+/// What the abstraction keeps for a bound device (`vdev->priv`).
+struct Bound<D: Driver> {
+    vqs: Option<Vqs<D>>,
+    data: D::Data,
+}
+
+/// Resets the device, takes every ring out of its lock, waits for kickers
+/// that may still use one, hands back every token, and deletes the rings.
+///
+/// # Safety
+///
+/// `vdev` must be a device being probed or removed by `D`, and `vqs` its
+/// queues (or none).
+unsafe fn teardown_vqs<D: Driver>(
+    vdev: *mut bindings::virtio_device,
+    vqs: Option<Vqs<D>>,
+    data: Option<&D::Data>,
+) {
+    // SAFETY: The caller guarantees `vdev` is valid.
+    let dev = unsafe { Device::from_raw(vdev) };
+    dev.reset();
+    let Some(vqs) = vqs else {
+        return;
+    };
+    for q in vqs.queues.iter() {
+        q.inner.lock().vq = None;
+    }
+    // Kickers notify after unlocking, inside an RCU read-side section
+    // (`VirtqueueGuard::kick`); wait for them.
+    // SAFETY: Called from process context (probe or remove).
+    unsafe { bindings::synchronize_rcu() };
+    for &vq in vqs.raw.iter() {
+        if vq.is_null() {
+            continue;
+        }
+        loop {
+            // SAFETY: The device is reset and nobody else reaches the ring
+            // any more (taken out of its lock above).
+            let t = unsafe { bindings::virtqueue_detach_unused_buf(vq) };
+            if t.is_null() {
+                break;
+            }
+            // SAFETY: Every token in the ring came from `into_foreign`.
+            let token = unsafe { D::Token::from_foreign(t.cast_const()) };
+            match data {
+                Some(d) => D::unused_token(d, token),
+                None => drop(token),
+            }
+        }
+    }
+    // SAFETY: Reset, no ring is reachable, every token is back.
+    unsafe { dev.del_vqs() };
+    // The names (in `vqs`) go only now.
+    drop(vqs);
+}
+
+/// # Safety
+///
+/// Called only by the virtio core, for a queue of a device bound to `D`.
+unsafe extern "C" fn vq_callback<D: Driver>(vq: *mut bindings::virtqueue) {
+    // SAFETY: The virtio core calls this with a valid virtqueue of a device
+    // bound to `D` (only `Probe<D>` installs this callback). `vdev->priv` is
+    // null until `probe_callback` publishes the `Bound<D>` and again from
+    // when `remove_callback` takes it back; the `Bound` is dropped only
+    // after `del_vqs`, which waits for running callbacks.
+    unsafe {
+        let index = (*vq).index;
+        let bound = priv_atomic((*vq).vdev).load(Ordering::Acquire);
+        if bound.is_null() {
+            return;
+        }
+        D::vq_callback(&(*bound.cast::<Bound<D>>()).data, index);
     }
 }
 
@@ -592,37 +876,79 @@ unsafe extern "C" fn probe_callback<T: Driver>(vdev: *mut bindings::virtio_devic
         // SAFETY: The virtio core calls probe with a valid device that stays
         // registered at least until `remove`.
         let dev = unsafe { Device::from_raw(vdev) };
-        let data = T::probe(dev)?;
+        let mut probe = Probe::<T> {
+            dev: vdev,
+            vqs: None,
+        };
+        // Allocated first, so that nothing can fail between the driver
+        // setting up the device and the abstraction owning it.
+        let slot = match KBox::<Bound<T>>::new_uninit(GFP_KERNEL) {
+            Ok(s) => s,
+            Err(e) => return Err(e.into()),
+        };
+        let data = match T::probe(dev, &mut probe) {
+            Ok(d) => d,
+            Err(e) => {
+                // SAFETY: `vdev` is being probed by `T`; these are its queues.
+                unsafe { teardown_vqs::<T>(vdev, probe.vqs.take(), None) };
+                return Err(e);
+            }
+        };
+        let bound = slot.write(Bound::<T> {
+            vqs: probe.vqs.take(),
+            data,
+        });
+        let ptr = KBox::into_raw(bound);
         // SAFETY: `vdev` is valid; `priv` belongs to the bound driver.
-        let slot = unsafe { priv_atomic(vdev) };
-        let ptr = data.into_foreign().cast_mut();
-        slot.store(ptr, Ordering::Release);
-        // SAFETY: `ptr` came from `into_foreign` just above and is only taken
-        // back below or by `remove_callback`, which cannot run before probe
-        // returns.
-        let started = T::start(dev, unsafe { T::Data::borrow(ptr.cast_const()) });
+        unsafe { priv_atomic(vdev) }.store(ptr.cast(), Ordering::Release);
+        // SAFETY: `ptr` is the `Bound` just published; it is freed only by
+        // `remove_callback` (which cannot run before probe returns) or below.
+        let started = T::start(dev, unsafe { &(*ptr).data });
         if let Err(e) = started {
-            slot.store(core::ptr::null_mut(), Ordering::Release);
-            // SAFETY: As above; no borrow is left.
-            T::remove(dev, unsafe { T::Data::from_foreign(ptr.cast_const()) });
+            // SAFETY: As above.
+            unsafe { unbind::<T>(vdev) };
             return Err(e);
         }
         Ok(0)
     })
 }
 
+/// Takes the `Bound` of `vdev` back and tears the device down in the order
+/// that keeps everything sound: the driver stops, the device is reset, the
+/// tokens come back, the queues are deleted, the data is dropped.
+///
+/// # Safety
+///
+/// `vdev` must be bound to `T` (its `priv` holds a `Bound<T>` from
+/// `probe_callback`), and this must be the only call for this binding.
+unsafe fn unbind<T: Driver>(vdev: *mut bindings::virtio_device) {
+    // SAFETY: The caller guarantees `vdev` is valid and bound to `T`.
+    let dev = unsafe { Device::from_raw(vdev) };
+    // SAFETY: As above.
+    let ptr = unsafe { priv_atomic(vdev) }.load(Ordering::Acquire);
+    if ptr.is_null() {
+        return;
+    }
+    // SAFETY: `ptr` is the published `Bound<T>`; only this call frees it.
+    let bound = unsafe { &mut *ptr.cast::<Bound<T>>() };
+    T::remove(dev, &bound.data);
+    // SAFETY: `vdev` is bound to `T` and these are its queues; queue
+    // callbacks may still borrow `bound.data`, which lives until after
+    // `del_vqs` (in `teardown_vqs`) waited for them.
+    unsafe { teardown_vqs::<T>(vdev, bound.vqs.take(), Some(&bound.data)) };
+    // SAFETY: As above.
+    unsafe { priv_atomic(vdev) }.store(core::ptr::null_mut(), Ordering::Release);
+    // SAFETY: No queue callback can run any more; nothing else refers to
+    // the `Bound`.
+    drop(unsafe { KBox::from_raw(ptr.cast::<Bound<T>>()) });
+}
+
 /// # Safety
 ///
 /// Called only by the virtio core (`virtio_driver.remove`), with the arguments it documents.
 unsafe extern "C" fn remove_callback<T: Driver>(vdev: *mut bindings::virtio_device) {
-    // SAFETY: The virtio core calls remove with the device probe bound.
-    let dev = unsafe { Device::from_raw(vdev) };
-    // SAFETY: `vdev` is valid.
-    let ptr = unsafe { priv_atomic(vdev) }.swap(core::ptr::null_mut(), Ordering::AcqRel);
-    // SAFETY: `ptr` was stored by `probe_callback` from `into_foreign` and is
-    // taken back exactly once, here.
-    let data = unsafe { T::Data::from_foreign(ptr.cast_const()) };
-    T::remove(dev, data);
+    // SAFETY: The virtio core calls remove once for a device `T` bound.
+    unsafe { unbind::<T>(vdev) };
 }
 
 /// Runs `f` on a bound device and its data, for `freeze` and `restore`.
@@ -633,16 +959,16 @@ unsafe extern "C" fn remove_callback<T: Driver>(vdev: *mut bindings::virtio_devi
 /// called), as the virtio core guarantees for PM callbacks.
 unsafe fn with_bound<T: Driver>(
     vdev: *mut bindings::virtio_device,
-    f: fn(&Device, <T::Data as ForeignOwnable>::Borrowed<'_>) -> Result,
+    f: fn(&Device, &T::Data) -> Result,
 ) -> c_int {
     from_result(|| {
         // SAFETY: The caller guarantees a bound device.
         let dev = unsafe { Device::from_raw(vdev) };
-        // SAFETY: `priv` holds the data of a bound device; the borrow ends
-        // before `remove` can take it back (the driver core serialises them).
-        let data =
-            unsafe { T::Data::borrow(priv_atomic(vdev).load(Ordering::Acquire).cast_const()) };
-        f(dev, data)?;
+        // SAFETY: `priv` holds the `Bound<T>` of a bound device; the borrow
+        // ends before `remove` can take it back (the driver core serialises
+        // them).
+        let bound = unsafe { &*priv_atomic(vdev).load(Ordering::Acquire).cast::<Bound<T>>() };
+        f(dev, &bound.data)?;
         Ok(0)
     })
 }
