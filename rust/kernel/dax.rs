@@ -17,9 +17,14 @@ use crate::{
     error::from_err_ptr,
     ffi::{c_int, c_long, c_ulong, c_void},
     prelude::*,
+    sync::Arc,
     types::ForeignOwnable,
 };
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{
+    marker::PhantomData,
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 /// `PFN_DEV` (`1ULL << (BITS_PER_LONG_LONG - 3)`): a pfn of device memory.
 const PFN_DEV: u64 = 1 << 61;
@@ -38,7 +43,18 @@ pub struct Access {
 }
 
 /// The operations of a DAX device.
-pub trait Operations: Sized + 'static {
+///
+/// # Safety
+///
+/// The DAX core and file systems write through the addresses
+/// [`Operations::direct_access`] returns (this module also zeroes them for
+/// `zero_page_range`) and map their pfns into user space. An implementer
+/// guarantees that every [`Access`] it returns describes `nr_pages`
+/// contiguous pages of the device's own memory, mapped writable at `kaddr`
+/// with physical address `phys` (pages with `struct page`s, from
+/// [`devm_memremap_fsdax`]), that stay mapped until [`DaxDevice::kill`]
+/// has returned.
+pub unsafe trait Operations: Sized + 'static {
     /// The device's private data (`dax_get_private()`).
     type Data: ForeignOwnable + Send + Sync;
 
@@ -52,14 +68,18 @@ pub trait Operations: Sized + 'static {
     ) -> Result<Access>;
 }
 
-/// A DAX device (`alloc_dax()`), killed and released on drop.
+/// A DAX device (`alloc_dax()`), shared by its driver and the mounts using
+/// it: the driver [kills](DaxDevice::kill) it when the device goes away,
+/// the last reference releases it.
 ///
 /// # Invariants
 ///
 /// `dev` came from `alloc_dax` with `T`'s operations and a private pointer
-/// from `T::Data::into_foreign`; both are released only on drop.
+/// from `T::Data::into_foreign`; both are released only on drop. Once
+/// `killed` is set, `kill_dax` has returned: no operation runs any more.
 pub struct DaxDevice<T: Operations> {
     dev: NonNull<bindings::dax_device>,
+    killed: AtomicBool,
     _t: PhantomData<T>,
 }
 
@@ -83,17 +103,27 @@ impl<T: Operations> OpsTable<T> {
 impl<T: Operations> DaxDevice<T> {
     /// Allocates a DAX device with `data`. Returns `Ok(None)` when the
     /// kernel has no DAX support (`alloc_dax()` says `EOPNOTSUPP`).
-    pub fn new(data: T::Data) -> Result<Option<Self>> {
+    pub fn new(data: T::Data) -> Result<Option<Arc<Self>>> {
         let private = data.into_foreign();
         // SAFETY: The table is static; `private` is ours until drop.
         let dev = unsafe { bindings::alloc_dax(private.cast_mut(), &OpsTable::<T>::TABLE) };
         match from_err_ptr(dev) {
             Ok(dev) => {
+                let Some(dev) = NonNull::new(dev) else {
+                    return Ok(None);
+                };
                 // INVARIANT: A live device with our table and private data.
-                Ok(NonNull::new(dev).map(|dev| DaxDevice {
-                    dev,
-                    _t: PhantomData,
-                }))
+                // On allocation failure the `DaxDevice` is dropped, which
+                // releases both.
+                let d = Arc::new(
+                    DaxDevice {
+                        dev,
+                        killed: AtomicBool::new(false),
+                        _t: PhantomData,
+                    },
+                    GFP_KERNEL,
+                )?;
+                Ok(Some(d))
             }
             Err(e) => {
                 // SAFETY: `alloc_dax` failed, so `private` is still ours.
@@ -111,17 +141,32 @@ impl<T: Operations> DaxDevice<T> {
     pub fn as_raw(&self) -> *mut bindings::dax_device {
         self.dev.as_ptr()
     }
+
+    /// Kills the device (`kill_dax()`): waits for every operation in
+    /// progress, and no new one starts. Idempotent. Mounts that still hold
+    /// the device see it dead (`dax_alive()` false).
+    pub fn kill(&self) {
+        if self.killed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // SAFETY: The device is live (type invariant) and killed only here.
+        unsafe { bindings::kill_dax(self.dev.as_ptr()) };
+    }
+
+    /// Whether [`DaxDevice::kill`] has run.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
 }
 
 impl<T: Operations> Drop for DaxDevice<T> {
     fn drop(&mut self) {
+        self.kill();
         let dev = self.dev.as_ptr();
-        // SAFETY: The device is live (type invariant). `kill_dax` waits for
-        // every user in a DAX read section, after which no operation runs,
-        // so the private data can go.
+        // SAFETY: The device is live (type invariant) and killed: no
+        // operation runs any more, so the private data can go.
         unsafe {
             let private = bindings::dax_get_private(dev);
-            bindings::kill_dax(dev);
             bindings::put_dax(dev);
             if !private.is_null() {
                 drop(T::Data::from_foreign(private.cast_const()));
@@ -185,8 +230,10 @@ unsafe extern "C" fn zero_page_range_callback<T: Operations>(
             Err(e) => return e.to_errno(),
         };
         let bytes = a.nr_pages as u64 * page;
-        // SAFETY: `direct_access` vouches for `nr_pages` mapped pages at
-        // `kaddr`; `dax_flush` writes them back where the memory needs it.
+        // SAFETY: By the safety contract of `Operations` (an unsafe trait),
+        // `a` describes `nr_pages` writable pages of the device mapped at
+        // `kaddr` while the device is alive, which the DAX core guarantees
+        // during this call; `dax_flush` writes them back where needed.
         unsafe {
             core::ptr::write_bytes(a.kaddr.cast::<u8>(), 0, bytes as usize);
             bindings::dax_flush(dax_dev, a.kaddr, bytes as usize);
@@ -200,7 +247,18 @@ unsafe extern "C" fn zero_page_range_callback<T: Operations>(
 /// `dev` is bound (`devm_memremap_pages()` with `MEMORY_DEVICE_FS_DAX`), and
 /// returns its kernel address. `start` and `len` must be aligned to the
 /// memory section size the architecture needs (2 MiB on x86-64).
-pub fn devm_memremap_fsdax(dev: &device::Device, start: u64, len: u64) -> Result<*mut c_void> {
+///
+/// # Safety
+///
+/// `dev` must be bound, and `start..start + len` must be device memory
+/// that `dev` alone owns (claimed in the iomem tree for as long as it is
+/// bound, so neither RAM nor another device's range). The returned address
+/// is valid only until `dev` is unbound.
+pub unsafe fn devm_memremap_fsdax(
+    dev: &device::Device,
+    start: u64,
+    len: u64,
+) -> Result<*mut c_void> {
     let end = start
         .checked_add(len)
         .and_then(|e| e.checked_sub(1))
@@ -221,7 +279,8 @@ pub fn devm_memremap_fsdax(dev: &device::Device, start: u64, len: u64) -> Result
         *(*pgmap).__bindgen_anon_1.range.as_mut() = bindings::range { start, end };
         (*pgmap).nr_range = 1;
     }
-    // SAFETY: `pgmap` is fully set up; `dev` is bound.
+    // SAFETY: `pgmap` is fully set up; the caller guarantees `dev` is bound
+    // and owns the range.
     let kaddr = unsafe { bindings::devm_memremap_pages(dev.as_raw(), pgmap) };
     from_err_ptr(kaddr)
 }
