@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Inodes (`struct inode`) with the file system's data embedded, and their
+//! operations (`inode_operations`).
+//!
+//! Each inode of a file system `T` is allocated by `alloc_inode` as an
+//! `INodeWithData<T>`: the C inode followed by `T::INodeData`, so the data
+//! is reached without a second allocation or pointer, and is freed by
+//! `free_inode` after an RCU grace period, with the inode (RCU-walk
+//! callbacks may read it), as C's `fuse_inode` is.
+//!
+//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
+
+use super::{dentry::DEntry, sb, FileSystem, SuperBlock};
+use crate::{
+    bindings,
+    ffi::c_uint,
+    init::PinInit,
+    prelude::*,
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+use core::{
+    cell::UnsafeCell,
+    marker::PhantomData,
+    mem::{ManuallyDrop, MaybeUninit},
+    ptr::NonNull,
+};
+
+/// The allocation behind every inode of `T`.
+///
+/// # Invariants
+///
+/// `init` is false until `data` is initialised (by [`NewInode::init`],
+/// while the inode is new and locked), true afterwards until it is dropped
+/// by `free_inode`.
+#[repr(C)]
+struct INodeWithData<T: FileSystem> {
+    inode: Opaque<bindings::inode>,
+    /// The file system's key of the inode (see [`SuperBlock::iget`]), set
+    /// under `inode_hash_lock` before the inode is hashed.
+    key: UnsafeCell<u64>,
+    init: UnsafeCell<bool>,
+    data: UnsafeCell<MaybeUninit<T::INodeData>>,
+}
+
+impl<T: FileSystem> INodeWithData<T> {
+    /// The allocation that `inode` is part of.
+    ///
+    /// # Safety
+    ///
+    /// `inode` must be an inode of `T` (allocated by `alloc_inode_callback`).
+    unsafe fn container_of(inode: *const bindings::inode) -> *mut Self {
+        let off = core::mem::offset_of!(Self, inode);
+        // SAFETY: The caller guarantees `inode` lies at `off` in an
+        // `INodeWithData<T>`, so the subtraction stays in the allocation.
+        unsafe { inode.cast::<u8>().sub(off).cast::<Self>().cast_mut() }
+    }
+}
+
+/// An inode of file system `T` whose data is set up.
+///
+/// # Invariants
+///
+/// The wrapped inode belongs to `T` and its data is initialised.
+#[repr(transparent)]
+pub struct Inode<T: FileSystem>(Opaque<bindings::inode>, PhantomData<T>);
+
+// SAFETY: Inodes are meant to be shared between threads; the C side
+// synchronises its fields, and `T::INodeData` is `Send + Sync`.
+unsafe impl<T: FileSystem> Send for Inode<T> {}
+// SAFETY: See above.
+unsafe impl<T: FileSystem> Sync for Inode<T> {}
+
+// SAFETY: `ihold` and `iput` keep the inode alive while a reference is held.
+unsafe impl<T: FileSystem> AlwaysRefCounted for Inode<T> {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is a live inode we hold a reference to.
+        unsafe { bindings::ihold(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns a reference.
+        unsafe { bindings::iput(obj.as_ptr().cast()) };
+    }
+}
+
+/// Attributes of an inode, as the file system knows them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Attrs {
+    /// Inode number shown to user space (`st_ino`).
+    pub ino: u64,
+    /// Type and permission bits.
+    pub mode: u32,
+    /// Owner, in the initial user namespace.
+    pub uid: u32,
+    /// Group, in the initial user namespace.
+    pub gid: u32,
+    /// Size in bytes.
+    pub size: i64,
+    /// Allocated size in 512-byte blocks.
+    pub blocks: u64,
+    /// Link count.
+    pub nlink: u32,
+    /// Device number of a device node (`new_encode_dev` encoding).
+    pub rdev: u32,
+    /// Last access (seconds, nanoseconds).
+    pub atime: (i64, u32),
+    /// Last modification.
+    pub mtime: (i64, u32),
+    /// Last status change.
+    pub ctime: (i64, u32),
+}
+
+/// `S_IFMT`: the type bits of `i_mode`.
+const S_IFMT: u32 = 0o170000;
+
+impl<T: FileSystem> Inode<T> {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid inode of `T` with its data set up, for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::inode) -> &'a Self {
+        // SAFETY: Transparent wrapper; validity from the caller.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Gives up a reference without dropping it.
+    pub(crate) fn into_raw(this: ARef<Self>) -> *mut bindings::inode {
+        ARef::into_raw(this).as_ptr().cast()
+    }
+
+    /// The raw `struct inode *`.
+    pub fn as_raw(&self) -> *mut bindings::inode {
+        self.0.get()
+    }
+
+    /// The inode number.
+    pub fn ino(&self) -> u64 {
+        // SAFETY: `i_ino` is set when the inode is hashed and never changes.
+        unsafe { (*self.as_raw()).i_ino as u64 }
+    }
+
+    /// The type and permission bits.
+    pub fn mode(&self) -> u32 {
+        // SAFETY: The inode is valid; a racy read of a `u16` is what C does.
+        u32::from(unsafe { core::ptr::read_volatile(&(*self.as_raw()).i_mode) })
+    }
+
+    /// The file system's data of this inode.
+    pub fn data(&self) -> &T::INodeData {
+        // SAFETY: By the type invariant the inode belongs to `T` and its
+        // data is initialised; it lives as long as the inode.
+        unsafe {
+            let p = INodeWithData::<T>::container_of(self.as_raw());
+            (*(*p).data.get()).assume_init_ref()
+        }
+    }
+
+    /// The superblock the inode belongs to.
+    pub fn super_block(&self) -> &SuperBlock<T> {
+        // SAFETY: An inode's superblock outlives it and is set up.
+        unsafe { SuperBlock::from_raw((*self.as_raw()).i_sb) }
+    }
+
+    /// Refreshes the attributes of a cached inode, keeping its type (the
+    /// caller checks it): as C's `fuse_change_attributes_common`. Writers
+    /// must be serialised by the caller; readers may see a mix, as in C.
+    pub fn refresh_attrs(&self, a: &Attrs) {
+        let i = self.as_raw();
+        let mode = (self.mode() & S_IFMT) | (a.mode & !S_IFMT);
+        // SAFETY: The inode is valid. These are plain stores of fields the
+        // VFS reads without locks (C writes them under `fi->lock`, which
+        // readers do not take either); `set_nlink` is the VFS's setter.
+        unsafe {
+            core::ptr::write_volatile(&mut (*i).i_ino, a.ino as _);
+            core::ptr::write_volatile(&mut (*i).i_mode, mode as _);
+            (*i).i_uid = bindings::make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
+            (*i).i_gid = bindings::make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
+            core::ptr::write_volatile(&mut (*i).i_size, a.size);
+            (*i).i_blocks = a.blocks as _;
+            bindings::set_nlink(i, a.nlink);
+            set_times(i, a);
+        }
+    }
+
+    /// Takes the inode out of the inode cache (`remove_inode_hash()`), so
+    /// the next lookup of its number makes a new one: for a cached inode
+    /// whose server object changed type.
+    pub fn unhash(&self) {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::__remove_inode_hash(self.as_raw()) };
+    }
+}
+
+/// `new_decode_dev()`: a 32-bit device number to a `dev_t`.
+fn new_decode_dev(dev: u32) -> bindings::dev_t {
+    let major = (dev & 0xfff00) >> 8;
+    let minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+    (major << 20) | minor
+}
+
+/// # Safety
+///
+/// Called only by `iget5_locked` for inodes of the superblock of `T`, with
+/// `data` pointing to the wanted key.
+unsafe extern "C" fn key_test<T: FileSystem>(
+    inode: *mut bindings::inode,
+    data: *mut core::ffi::c_void,
+) -> core::ffi::c_int {
+    // SAFETY: `inode` is an inode of `T` (hashed under our superblock), its
+    // key is set before it is hashed and never changes; `data` is the key
+    // (caller).
+    unsafe { core::ffi::c_int::from(*(*INodeWithData::<T>::container_of(inode)).key.get() == *data.cast::<u64>()) }
+}
+
+/// # Safety
+///
+/// Called only by `iget5_locked` for a new inode of `T`, under
+/// `inode_hash_lock`, before it is hashed.
+unsafe extern "C" fn key_set<T: FileSystem>(
+    inode: *mut bindings::inode,
+    data: *mut core::ffi::c_void,
+) -> core::ffi::c_int {
+    // SAFETY: The new inode is not visible yet; `data` is the key.
+    unsafe { *(*INodeWithData::<T>::container_of(inode)).key.get() = *data.cast::<u64>() };
+    0
+}
+
+/// Finds or allocates the inode of `T` whose key is `key`.
+///
+/// # Safety
+///
+/// `sb` must be a live superblock of `T`.
+pub(super) unsafe fn iget5<T: FileSystem>(
+    sb: *mut bindings::super_block,
+    key: u64,
+) -> *mut bindings::inode {
+    let mut k = key;
+    // SAFETY: `sb` is live (caller); the callbacks match the key storage of
+    // `T`'s inodes; `k` outlives the call.
+    unsafe {
+        bindings::iget5_locked(
+            sb,
+            key as _,
+            Some(key_test::<T>),
+            Some(key_set::<T>),
+            core::ptr::addr_of_mut!(k).cast(),
+        )
+    }
+}
+
+/// Writes the three timestamps.
+///
+/// # Safety
+///
+/// `i` must be a valid inode the caller may write.
+unsafe fn set_times(i: *mut bindings::inode, a: &Attrs) {
+    // SAFETY: The caller guarantees `i` is valid and writable.
+    unsafe {
+        (*i).i_atime_sec = a.atime.0;
+        (*i).i_atime_nsec = a.atime.1;
+        (*i).i_mtime_sec = a.mtime.0;
+        (*i).i_mtime_nsec = a.mtime.1;
+        (*i).i_ctime_sec = a.ctime.0;
+        (*i).i_ctime_nsec = a.ctime.1;
+    }
+}
+
+/// What [`SuperBlock::iget`] found.
+pub enum Iget<T: FileSystem> {
+    /// A new inode, to set up.
+    New(NewInode<T>),
+    /// An inode already in the cache.
+    Cached(ARef<Inode<T>>),
+}
+
+impl<T: FileSystem> Iget<T> {
+    /// # Safety
+    ///
+    /// `raw` must be an inode of `T` returned, referenced, by
+    /// `iget_locked`; the reference moves into the result.
+    pub(crate) unsafe fn from_iget_locked(raw: NonNull<bindings::inode>) -> Self {
+        // SAFETY: `raw` is valid (caller).
+        let new = unsafe { (*raw.as_ptr()).i_state } & bindings::I_NEW != 0;
+        if new {
+            // INVARIANT: New and locked, ours to set up.
+            Iget::New(NewInode(raw, PhantomData))
+        } else {
+            // SAFETY: A cached inode of ours is set up (its data was
+            // initialised before `unlock_new_inode`); the reference is ours.
+            Iget::Cached(unsafe { ARef::from_raw(raw.cast()) })
+        }
+    }
+}
+
+/// A new inode being set up, not yet visible to anyone else. Dropping it
+/// without [`NewInode::init`] fails it (`iget_failed()`).
+///
+/// # Invariants
+///
+/// `self.0` is a new, locked inode of `T` from `iget_locked` (`I_NEW`)
+/// whose reference we own and whose data is not initialised.
+pub struct NewInode<T: FileSystem>(NonNull<bindings::inode>, PhantomData<T>);
+
+impl<T: FileSystem> NewInode<T> {
+    fn raw(&self) -> *mut bindings::inode {
+        self.0.as_ptr()
+    }
+
+    /// Sets every attribute, type included.
+    pub fn set_attrs(&mut self, a: &Attrs) -> &mut Self {
+        let i = self.raw();
+        // SAFETY: The inode is new and locked, still private to its creator
+        // (type invariant); `init_user_ns` is the global root namespace.
+        unsafe {
+            (*i).i_ino = a.ino as _;
+            (*i).i_mode = a.mode as _;
+            (*i).i_uid = bindings::make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
+            (*i).i_gid = bindings::make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
+            (*i).i_size = a.size;
+            (*i).i_blocks = a.blocks as _;
+            bindings::set_nlink(i, a.nlink);
+            set_times(i, a);
+        }
+        self
+    }
+
+    /// Sets the inode operations.
+    pub fn set_iops(&mut self, ops: Ops<T>) -> &mut Self {
+        // SAFETY: As `set_attrs`; the table is static.
+        unsafe { (*self.raw()).i_op = ops.0 };
+        self
+    }
+
+    /// Sets the file operations.
+    pub fn set_fops(&mut self, ops: super::file::Ops<T>) -> &mut Self {
+        // SAFETY: As `set_attrs`; the table is static.
+        unsafe { (*self.raw()).__bindgen_anon_3.i_fop = ops.as_raw() };
+        self
+    }
+
+    /// Makes a special file (fifo, socket, device node): the VFS's own
+    /// file operations for its type (`init_special_inode()`).
+    pub fn init_special(&mut self, mode: u32, rdev: u32) -> &mut Self {
+        // SAFETY: As `set_attrs`; `new_decode_dev` is the inverse of the
+        // encoding FUSE uses for `rdev`.
+        unsafe { bindings::init_special_inode(self.raw(), mode as _, new_decode_dev(rdev)) };
+        self
+    }
+
+    /// Initialises the inode's data with `data` and makes the inode
+    /// visible (`unlock_new_inode()`). On failure the inode is failed.
+    pub fn init(self, data: impl PinInit<T::INodeData, Error>) -> Result<ARef<Inode<T>>> {
+        let me = ManuallyDrop::new(self);
+        let raw = me.raw();
+        // SAFETY: The inode is ours (type invariant) and belongs to `T`.
+        let p = unsafe { INodeWithData::<T>::container_of(raw) };
+        // SAFETY: `data` is uninitialised (type invariant) and pinned: the
+        // allocation never moves and is freed only by `free_inode`.
+        let r = unsafe { data.__pinned_init((*(*p).data.get()).as_mut_ptr()) };
+        if let Err(e) = r {
+            // Fails the inode, which is dropped with its data unset.
+            drop(ManuallyDrop::into_inner(me));
+            return Err(e);
+        }
+        // SAFETY: As above.
+        // INVARIANT: The data is initialised now.
+        unsafe {
+            *(*p).init.get() = true;
+            bindings::unlock_new_inode(raw);
+        }
+        // SAFETY: Set up now; the reference from `iget_locked` moves into
+        // the `ARef`.
+        Ok(unsafe { ARef::from_raw(me.0.cast()) })
+    }
+}
+
+impl<T: FileSystem> Drop for NewInode<T> {
+    fn drop(&mut self) {
+        // SAFETY: Marks the half-built inode bad, unlocks and drops our
+        // reference; without links it is evicted at once instead of staying
+        // cached as a bad inode. Its data was never set, so eviction and
+        // `free_inode` leave it alone.
+        unsafe {
+            bindings::clear_nlink(self.raw());
+            bindings::iget_failed(self.raw());
+        }
+    }
+}
+
+/// The operations of an inode (`inode_operations`).
+#[vtable]
+pub trait Operations {
+    /// The file system of the inodes.
+    type FileSystem: FileSystem;
+
+    /// Looks the name of `dentry` up in directory `dir`
+    /// (`inode_operations.lookup`). `Ok(None)` means the name does not
+    /// exist (a negative dentry).
+    fn lookup(
+        _dir: &Inode<Self::FileSystem>,
+        _dentry: &DEntry<Self::FileSystem>,
+    ) -> Result<Option<ARef<Inode<Self::FileSystem>>>> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// An `inode_operations` table of file system `T`.
+#[derive(Clone, Copy)]
+pub struct Ops<T: FileSystem>(&'static bindings::inode_operations, PhantomData<T>);
+
+impl<T: FileSystem> Ops<T> {
+    /// The table of `U`'s operations.
+    pub const fn new<U: Operations<FileSystem = T> + ?Sized>() -> Self {
+        struct Table<U: ?Sized>(PhantomData<U>);
+        impl<U: Operations + ?Sized> Table<U> {
+            const TABLE: bindings::inode_operations = bindings::inode_operations {
+                lookup: if U::HAS_LOOKUP {
+                    Some(lookup_callback::<U>)
+                } else {
+                    None
+                },
+                // SAFETY: All-zeroes is valid for the remaining (optional)
+                // callbacks.
+                ..unsafe { core::mem::zeroed() }
+            };
+        }
+        Self(&Table::<U>::TABLE, PhantomData)
+    }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, with a directory of ours
+/// and a dentry under it.
+unsafe extern "C" fn lookup_callback<U: Operations + ?Sized>(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    _flags: c_uint,
+) -> *mut bindings::dentry {
+    // SAFETY: The VFS holds `dir` (set up by us) and the dentry, whose name
+    // is stable during lookup.
+    let (dir, d) = unsafe { (Inode::from_raw(dir), DEntry::from_raw(dentry)) };
+    let inode = match U::lookup(dir, d) {
+        Ok(Some(i)) => Inode::into_raw(i),
+        Ok(None) => core::ptr::null_mut(),
+        Err(e) => return e.to_ptr(),
+    };
+    // SAFETY: `d_splice_alias` takes our inode reference (null: a negative
+    // dentry).
+    unsafe { bindings::d_splice_alias(inode, dentry) }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through `SuperOps::TABLE`, for a superblock of `T`.
+pub(super) unsafe extern "C" fn alloc_inode_callback<T: FileSystem>(
+    _sb: *mut bindings::super_block,
+) -> *mut bindings::inode {
+    let Ok(b) = KBox::<INodeWithData<T>>::new_uninit(GFP_KERNEL) else {
+        return core::ptr::null_mut();
+    };
+    let p = KBox::into_raw(b).cast::<INodeWithData<T>>();
+    // SAFETY: `p` is a fresh allocation for an `INodeWithData<T>`;
+    // `inode_init_once` initialises the C inode (the VFS then runs
+    // `inode_init_always` on it).
+    // INVARIANT: No data yet.
+    unsafe {
+        core::ptr::addr_of_mut!((*p).init).write(UnsafeCell::new(false));
+        core::ptr::addr_of_mut!((*p).key).write(UnsafeCell::new(0));
+        let inode = Opaque::raw_get(core::ptr::addr_of!((*p).inode));
+        bindings::inode_init_once(inode);
+        inode
+    }
+}
+
+/// # Safety
+///
+/// Called only by the VFS (`free_inode`, after an RCU grace period) for an
+/// inode from `alloc_inode_callback::<T>`, once.
+pub(super) unsafe extern "C" fn free_inode_callback<T: FileSystem>(inode: *mut bindings::inode) {
+    // SAFETY: The inode came from `alloc_inode_callback::<T>` and nobody
+    // uses it any more (RCU readers are gone).
+    unsafe {
+        let p = INodeWithData::<T>::container_of(inode);
+        if *(*p).init.get() {
+            (*(*p).data.get()).assume_init_drop();
+        }
+        drop(KBox::from_raw(p.cast::<MaybeUninit<INodeWithData<T>>>()));
+    }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through `SuperOps::TABLE`, once per inode of ours.
+pub(super) unsafe extern "C" fn evict_inode_callback<T: FileSystem>(inode: *mut bindings::inode) {
+    // SAFETY: The inode is ours and being evicted: nobody else uses it.
+    unsafe {
+        let p = INodeWithData::<T>::container_of(inode);
+        if *(*p).init.get() {
+            sb::evict::<T>(inode);
+        } else {
+            bindings::truncate_inode_pages_final(core::ptr::addr_of_mut!((*inode).i_data));
+            bindings::clear_inode(inode);
+        }
+    }
+}

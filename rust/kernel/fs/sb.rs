@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Superblocks (`struct super_block`) and their operations
+//! (`super_operations`, implemented through [`FileSystem`]).
+//!
+//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
+
+use super::{dentry, inode, FileSystem, Inode};
+use crate::{
+    bindings,
+    error::from_result,
+    ffi::c_int,
+    prelude::*,
+    types::{ForeignOwnable, Opaque},
+};
+use core::marker::PhantomData;
+
+/// Typestate of a [`SuperBlock`] being filled: only its creator holds it
+/// (`&mut`), so the setters may write without synchronisation.
+pub struct New;
+
+/// Typestate of a [`SuperBlock`] that is set up and shared.
+pub struct Ready;
+
+/// A superblock of file system `T`, in state `S` ([`New`] or [`Ready`]).
+///
+/// # Invariants
+///
+/// The wrapped superblock is of type `T` and valid for the lifetime of the
+/// reference; a `SuperBlock<T, New>` is only reachable through the unique
+/// `&mut` given to the fill function of
+/// [`FsContext::get_tree_shared`](super::FsContext::get_tree_shared).
+#[repr(transparent)]
+pub struct SuperBlock<T: FileSystem, S = Ready>(
+    Opaque<bindings::super_block>,
+    PhantomData<(T, S)>,
+);
+
+impl<T: FileSystem> SuperBlock<T, Ready> {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid, set-up superblock of type `T` for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::super_block) -> &'a Self {
+        // SAFETY: Transparent wrapper; validity from the caller.
+        unsafe { &*ptr.cast() }
+    }
+}
+
+impl<T: FileSystem> SuperBlock<T, New> {
+    /// # Safety
+    ///
+    /// `ptr` must be a new superblock of type `T`, locked and used by the
+    /// caller alone for `'a`.
+    pub(crate) unsafe fn from_raw_mut<'a>(ptr: *mut bindings::super_block) -> &'a mut Self {
+        // SAFETY: Transparent wrapper; validity and exclusivity from the
+        // caller.
+        unsafe { &mut *ptr.cast() }
+    }
+
+    /// Sets the magic number (`statfs` `f_type`).
+    pub fn set_magic(&mut self, magic: u64) -> &mut Self {
+        // SAFETY: `New`: the superblock is ours alone (`&mut`).
+        unsafe { (*self.raw()).s_magic = magic as _ };
+        self
+    }
+
+    /// Sets the block size (a power of two, `bits` clamped to `9..=16`).
+    pub fn set_blocksize_bits(&mut self, bits: u8) -> &mut Self {
+        let bits = bits.clamp(9, 16);
+        // SAFETY: As `set_magic`.
+        unsafe {
+            (*self.raw()).s_blocksize_bits = bits;
+            (*self.raw()).s_blocksize = 1 << bits;
+        }
+        self
+    }
+
+    /// Sets the largest file size.
+    pub fn set_maxbytes(&mut self, max: i64) -> &mut Self {
+        // SAFETY: As `set_magic`.
+        unsafe { (*self.raw()).s_maxbytes = max };
+        self
+    }
+
+    /// Sets the timestamp granularity, in nanoseconds (`1..=1_000_000_000`).
+    pub fn set_time_gran(&mut self, ns: u32) -> &mut Self {
+        // SAFETY: As `set_magic`.
+        unsafe { (*self.raw()).s_time_gran = ns.clamp(1, 1_000_000_000) };
+        self
+    }
+
+    /// Adds `SB_I_*` flags (`s_iflags`), e.g. [`super::SB_I_NOIDMAP`].
+    pub fn add_iflags(&mut self, flags: u64) -> &mut Self {
+        // SAFETY: As `set_magic`.
+        unsafe { (*self.raw()).s_iflags |= flags as crate::ffi::c_ulong };
+        self
+    }
+
+    /// Sets the dentry operations of every dentry of this superblock
+    /// (`s_d_op`).
+    pub fn set_dentry_ops(&mut self, ops: dentry::Ops<T>) -> &mut Self {
+        // SAFETY: As `set_magic`; the table is static.
+        unsafe { (*self.raw()).s_d_op = ops.as_raw() };
+        self
+    }
+}
+
+impl<T: FileSystem, S> SuperBlock<T, S> {
+    pub(crate) fn raw(&self) -> *mut bindings::super_block {
+        self.0.get()
+    }
+
+    /// The file system's data of this superblock.
+    pub fn data(&self) -> <T::Data as ForeignOwnable>::Borrowed<'_> {
+        // SAFETY: `s_fs_info` holds `T::Data` from `get_tree_shared` until
+        // `kill_sb_callback` takes it back, after the last user.
+        unsafe { T::Data::borrow((*self.raw()).s_fs_info.cast_const()) }
+    }
+
+    /// Finds the inode whose key (the file system's own identity of it,
+    /// independent of `i_ino`) is `key` (`iget5_locked()`): a new one to
+    /// set up, or the one already in the cache (whose attributes the caller
+    /// may refresh, or which it may find stale and [unhash]).
+    ///
+    /// [unhash]: Inode::unhash
+    pub fn iget(&self, key: u64) -> Result<inode::Iget<T>> {
+        // SAFETY: The superblock is valid and of `T`.
+        let raw = unsafe { inode::iget5::<T>(self.raw(), key) };
+        let raw = core::ptr::NonNull::new(raw).ok_or(ENOMEM)?;
+        // SAFETY: `iget_locked` returned a referenced inode of ours; `I_NEW`
+        // means it is new, locked and invisible to other lookups.
+        Ok(unsafe { inode::Iget::from_iget_locked(raw) })
+    }
+}
+
+/// The `seq_file` that `show_options` writes to.
+#[repr(transparent)]
+pub struct SeqFile(Opaque<bindings::seq_file>);
+
+impl SeqFile {
+    /// Appends `s`.
+    pub fn write(&mut self, s: &[u8]) {
+        // SAFETY: `self` is a valid seq_file (only created from the one the
+        // VFS passes), `s` is valid for reads of `s.len()` bytes.
+        unsafe { bindings::seq_write(self.0.get(), s.as_ptr().cast(), s.len()) };
+    }
+}
+
+/// The `super_operations` of `T`.
+pub(crate) struct SuperOps<T>(PhantomData<T>);
+
+impl<T: FileSystem> SuperOps<T> {
+    pub(crate) const TABLE: bindings::super_operations = bindings::super_operations {
+        alloc_inode: Some(inode::alloc_inode_callback::<T>),
+        free_inode: Some(inode::free_inode_callback::<T>),
+        statfs: if T::HAS_STATFS {
+            Some(statfs_callback::<T>)
+        } else {
+            None
+        },
+        evict_inode: Some(inode::evict_inode_callback::<T>),
+        show_options: if T::HAS_SHOW_OPTIONS {
+            Some(show_options_callback::<T>)
+        } else {
+            None
+        },
+        // SAFETY: All-zeroes is valid for the remaining (optional) callbacks.
+        ..unsafe { core::mem::zeroed() }
+    };
+}
+
+/// # Safety
+///
+/// Called only by the VFS (`file_system_type.kill_sb`), once per superblock of ours.
+pub(super) unsafe extern "C" fn kill_sb_callback<T: FileSystem>(sb: *mut bindings::super_block) {
+    // SAFETY: The VFS calls this once per superblock of ours.
+    unsafe {
+        if !(*sb).s_root.is_null() {
+            T::kill_sb(SuperBlock::from_raw(sb));
+        }
+        bindings::kill_anon_super(sb);
+        // `kill_anon_super` ends with `kill_super_notify`, which unlists
+        // the superblock from the type under `sb_lock`; `sget_fc` runs
+        // `test_super_callback` under that lock, so none runs on this
+        // superblock now or later, and the data can go at once (C frees
+        // its `fuse_mount` with `kfree_rcu`; nothing here needs a grace
+        // period).
+        let data = (*sb).s_fs_info;
+        if !data.is_null() {
+            (*sb).s_fs_info = core::ptr::null_mut();
+            drop(T::Data::from_foreign(data.cast_const()));
+        }
+    }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through `SuperOps::TABLE`.
+unsafe extern "C" fn statfs_callback<T: FileSystem>(
+    dentry: *mut bindings::dentry,
+    buf: *mut bindings::kstatfs,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes a dentry of a live superblock of ours and
+        // a buffer to fill.
+        let (sb, buf) = unsafe { (SuperBlock::<T>::from_raw((*dentry).d_sb), &mut *buf) };
+        T::statfs(sb, buf)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called only by the VFS through `SuperOps::TABLE`.
+unsafe extern "C" fn show_options_callback<T: FileSystem>(
+    m: *mut bindings::seq_file,
+    root: *mut bindings::dentry,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes a valid seq_file and the root of a live
+        // superblock of ours; `SeqFile` is a transparent wrapper.
+        let (sb, out) = unsafe {
+            (
+                SuperBlock::<T>::from_raw((*root).d_sb),
+                &mut *m.cast::<SeqFile>(),
+            )
+        };
+        T::show_options(sb, out)?;
+        Ok(0)
+    })
+}
+
+/// Evicts `inode` (shared by `evict_inode_callback`): the page cache, then
+/// the file system's hook, then `clear_inode`.
+///
+/// # Safety
+///
+/// `inode` must be a set-up inode of `T` being evicted.
+pub(super) unsafe fn evict<T: FileSystem>(inode: *mut bindings::inode) {
+    // SAFETY: The inode is being evicted: nobody else uses it.
+    unsafe {
+        bindings::truncate_inode_pages_final(core::ptr::addr_of_mut!((*inode).i_data));
+        if T::HAS_EVICT_INODE {
+            T::evict_inode(Inode::from_raw(inode));
+        }
+        bindings::clear_inode(inode);
+    }
+}
