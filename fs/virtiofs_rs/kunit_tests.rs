@@ -59,7 +59,7 @@ unsafe extern "C" fn dax_option_rules(_test: *mut bindings::kunit) {
 ///
 /// Called only by KUnit, as a case of the suite below.
 unsafe extern "C" fn window_direct_access_bounds(_test: *mut bindings::kunit) {
-    use crate::device::{WindowMap, WindowOps};
+    use crate::window::{WindowMap, WindowOps};
     use kernel::dax::Operations;
 
     let page = kernel::page::PAGE_SIZE as u64;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * virtiofs-rs: sysfs and the instance list, the parts where C is the
+ * virtiofs-rs: sysfs, the part where C is the
  * natural side (kobjects, attribute groups, uevents).
  *
  * Layout, as the C driver's: /sys/fs/virtiofs/<vdev index>/
@@ -9,14 +9,11 @@
  *   mqs/<i>/     one per virtqueue: name, cpu_list
  * and a KOBJ_ADD uevent carrying TAG=<tag>.
  *
- * The Rust side (device.rs) owns the device state; it hands this file a
- * copy of what sysfs shows and an opaque pointer that mount looks up by
- * tag (vfsrs_instance_find()). Tags are unique: adding a duplicate fails
- * with -EEXIST, like the C driver.
+ * The Rust side (device.rs, registry.rs) owns the device state and the
+ * tag -> device list (tags are unique there); it hands this file a copy of
+ * what sysfs shows.
  */
 #include <linux/kobject.h>
-#include <linux/list.h>
-#include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
@@ -32,18 +29,14 @@ struct vfsrs_vq_sysfs {
 struct vfsrs_instance {
 	struct kobject kobj;
 	struct kobject *mqs_kobj;
-	struct list_head list;
 	char *tag;
 	unsigned int nvqs;
 	unsigned int nr_cpus;
 	unsigned int *mq_map;		/* cpu -> request queue (0-based) */
 	struct vfsrs_vq_sysfs *vqs;
-	void *data;			/* the Rust device, see sysfs.h */
 };
 
 static struct kset *vfsrs_kset;
-static DEFINE_MUTEX(vfsrs_mutex);
-static LIST_HEAD(vfsrs_instances);
 
 static ssize_t tag_show(struct kobject *kobj, struct kobj_attribute *attr,
 			char *buf)
@@ -207,9 +200,9 @@ struct vfsrs_instance *vfsrs_instance_add(struct virtio_device *vdev,
 					  const char *tag, unsigned int nvqs,
 					  const char *const *vq_names,
 					  const unsigned int *mq_map,
-					  unsigned int nr_cpus, void *data)
+					  unsigned int nr_cpus)
 {
-	struct vfsrs_instance *inst, *other;
+	struct vfsrs_instance *inst;
 	unsigned int i;
 	int ret;
 
@@ -217,8 +210,6 @@ struct vfsrs_instance *vfsrs_instance_add(struct virtio_device *vdev,
 	if (!inst)
 		return ERR_PTR(-ENOMEM);
 	kobject_init(&inst->kobj, &vfsrs_ktype);
-	INIT_LIST_HEAD(&inst->list);
-	inst->data = data;
 	inst->nr_cpus = nr_cpus;
 	inst->tag = kstrdup(tag, GFP_KERNEL);
 	inst->mq_map = kmemdup(mq_map, nr_cpus * sizeof(*mq_map), GFP_KERNEL);
@@ -236,17 +227,10 @@ struct vfsrs_instance *vfsrs_instance_add(struct virtio_device *vdev,
 		}
 	}
 
-	mutex_lock(&vfsrs_mutex);
-	list_for_each_entry(other, &vfsrs_instances, list) {
-		if (!strcmp(other->tag, inst->tag)) {
-			ret = -EEXIST;
-			goto err_unlock;
-		}
-	}
 	inst->kobj.kset = vfsrs_kset;
 	ret = kobject_add(&inst->kobj, NULL, "%u", vdev->index);
 	if (ret < 0)
-		goto err_unlock;
+		goto err_put;
 	inst->mqs_kobj = kobject_create_and_add("mqs", &inst->kobj);
 	if (!inst->mqs_kobj) {
 		ret = -ENOMEM;
@@ -258,9 +242,6 @@ struct vfsrs_instance *vfsrs_instance_add(struct virtio_device *vdev,
 	ret = vfsrs_add_queues(inst);
 	if (ret)
 		goto err_link;
-	list_add_tail(&inst->list, &vfsrs_instances);
-	mutex_unlock(&vfsrs_mutex);
-
 	kobject_uevent(&inst->kobj, KOBJ_ADD);
 	return inst;
 
@@ -270,38 +251,16 @@ err_mqs:
 	kobject_put(inst->mqs_kobj);
 err_del:
 	kobject_del(&inst->kobj);
-err_unlock:
-	mutex_unlock(&vfsrs_mutex);
+err_put:
 	kobject_put(&inst->kobj);
 	return ERR_PTR(ret);
 }
 
 void vfsrs_instance_del(struct vfsrs_instance *inst)
 {
-	mutex_lock(&vfsrs_mutex);
-	list_del_init(&inst->list);
-	mutex_unlock(&vfsrs_mutex);
-
 	vfsrs_del_queues(inst);
 	sysfs_remove_link(&inst->kobj, "device");
 	kobject_put(inst->mqs_kobj);
 	kobject_del(&inst->kobj);
 	kobject_put(&inst->kobj);
-}
-
-void *vfsrs_instance_find(const char *tag, void (*get)(void *data))
-{
-	struct vfsrs_instance *inst;
-	void *data = NULL;
-
-	mutex_lock(&vfsrs_mutex);
-	list_for_each_entry(inst, &vfsrs_instances, list) {
-		if (!strcmp(inst->tag, tag)) {
-			get(inst->data);
-			data = inst->data;
-			break;
-		}
-	}
-	mutex_unlock(&vfsrs_mutex);
-	return data;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * virtiofs-rs: the C side of sysfs and the instance list (sysfs.c), called
- * from Rust (device.rs). Declarations mirrored by hand in sysfs.rs.
+ * virtiofs-rs: the C side of sysfs (sysfs.c), called from Rust
+ * (device.rs). Declarations mirrored by hand in sysfs.rs.
  */
 #ifndef _VIRTIOFS_RS_SYSFS_H
 #define _VIRTIOFS_RS_SYSFS_H
@@ -13,21 +13,17 @@ int vfsrs_sysfs_init(void);
 void vfsrs_sysfs_exit(void);
 
 /*
- * Adds /sys/fs/virtiofs/<index>/ for @vdev and lists the instance under
- * @tag. Everything is copied; @data is the Rust device, returned (after
- * calling @get on it under the list lock) by vfsrs_instance_find().
- * Returns an ERR_PTR: -EEXIST if the tag is taken, -ENOMEM.
+ * Adds /sys/fs/virtiofs/<index>/ for @vdev showing @tag, the queue names
+ * and the CPU -> request queue map, and sends KOBJ_ADD with TAG=. Everything
+ * is copied. Returns an ERR_PTR (-ENOMEM, or kobject errors) on failure.
  */
 struct vfsrs_instance *vfsrs_instance_add(struct virtio_device *vdev,
 					  const char *tag, unsigned int nvqs,
 					  const char *const *vq_names,
 					  const unsigned int *mq_map,
-					  unsigned int nr_cpus, void *data);
+					  unsigned int nr_cpus);
 
-/* Unlists the instance and removes its sysfs directory. */
+/* Removes the instance's sysfs directory. */
 void vfsrs_instance_del(struct vfsrs_instance *inst);
-
-/* Finds the instance with @tag and calls @get on its data under the lock. */
-void *vfsrs_instance_find(const char *tag, void (*get)(void *data));
 
 #endif /* _VIRTIOFS_RS_SYSFS_H */

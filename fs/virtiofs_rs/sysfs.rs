@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
-//! The Rust view of `sysfs.c`: /sys/fs/virtiofs and the instance list.
+//! The Rust view of `sysfs.c`: /sys/fs/virtiofs and its per-device
+//! directories (kobjects stay in C; the tag list is `registry.rs`).
 //!
 //! The declarations below mirror `sysfs.h` by hand (the module's own header
 //! is not part of the kernel crate's bindings).
@@ -30,13 +31,8 @@ extern "C" {
         vq_names: *const *const c_char,
         mq_map: *const c_uint,
         nr_cpus: c_uint,
-        data: *mut c_void,
     ) -> *mut RawInstance;
     fn vfsrs_instance_del(inst: *mut RawInstance);
-    fn vfsrs_instance_find(
-        tag: *const c_char,
-        get: unsafe extern "C" fn(*mut c_void),
-    ) -> *mut c_void;
 }
 
 /// The `virtiofs` kset under /sys/fs, alive while this value is.
@@ -76,23 +72,19 @@ unsafe impl Send for Instance {}
 unsafe impl Sync for Instance {}
 
 impl Instance {
-    /// Adds `/sys/fs/virtiofs/<index>/` for `vdev` and lists the device
-    /// under `tag`; fails with `EEXIST` if another device has that tag.
+    /// Adds `/sys/fs/virtiofs/<index>/` for `vdev`.
     ///
     /// # Safety
     ///
-    /// `vdev` must be valid and bound until the returned value is dropped,
-    /// and `data` must stay valid for `vfsrs_instance_find` callers (and
-    /// the `get` callback they pass) until then.
+    /// `vdev` must be valid and bound until the returned value is dropped.
     pub(crate) unsafe fn add(
         vdev: *mut bindings::virtio_device,
         tag: &CStr,
         vq_names: &[*const c_char],
         mq_map: &[c_uint],
-        data: *mut c_void,
     ) -> Result<Self> {
         // SAFETY: The pointers are valid for the call (the C side copies
-        // what it keeps); the caller vouches for `vdev` and `data`.
+        // what it keeps); the caller vouches for `vdev`.
         let raw = from_err_ptr(unsafe {
             vfsrs_instance_add(
                 vdev.cast(),
@@ -101,7 +93,6 @@ impl Instance {
                 vq_names.as_ptr(),
                 mq_map.as_ptr(),
                 mq_map.len() as c_uint,
-                data,
             )
         })?;
         // INVARIANT: `raw` was just added.
@@ -114,17 +105,4 @@ impl Drop for Instance {
         // SAFETY: By the type invariant `raw` is live and deleted only here.
         unsafe { vfsrs_instance_del(self.raw) }
     }
-}
-
-/// Looks up the device data registered under `tag`, calling `get` on it
-/// (to take a reference) while the list is locked. Null if none.
-///
-/// # Safety
-///
-/// `get` must be safe to call on every `data` pointer registered with
-/// [`Instance::add`].
-pub(crate) unsafe fn find(tag: &CStr, get: unsafe extern "C" fn(*mut c_void)) -> *mut c_void {
-    // SAFETY: `tag` is a valid C string for the call; the caller vouches
-    // for `get`.
-    unsafe { vfsrs_instance_find(tag.as_char_ptr(), get) }
 }

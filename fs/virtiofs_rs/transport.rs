@@ -1,70 +1,103 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
-//! FUSE over virtio: requests, their submission, completion and drain.
+//! FUSE over virtio: requests, their submission, completion and teardown.
 //!
-//! A [`Request`] owns two kmalloc'ed buffers: the device-readable one (the
+//! A [`Request`] owns its buffers: the device-readable one (the
 //! `fuse_in_header` and arguments, built with `proto::fuse::request`) and
-//! the device-writable one (room for the `fuse_out_header` and the reply
-//! arguments). Its `Arc` is the virtqueue token, so the memory lives until
-//! the device hands the token back or the queue is torn down.
+//! the device-writable one (room for the `fuse_out_header` and the reply),
+//! plus the scatter-gather list describing them, built with `GFP_KERNEL`
+//! when the request is made so that queueing never allocates.
 //!
-//! Lifecycle (as C's, fs/fuse/virtio_fs.c):
-//! - submit: under the queue lock, add the buffers and kick. A full ring
-//!   (`ENOSPC`) parks the request on the queue (still in flight); it is
-//!   retried by the completion work after buffers come back. Any other
-//!   failure is queued for the completion work, which ends the request:
-//!   requests are never ended in the submitter's context.
+//! Lifecycle (as C's, fs/fuse/virtio_fs.c, with the differences noted):
+//! - submit: [`FsQueue::submit`] consumes the `Request` (so it can never be
+//!   queued twice) and returns a [`Pending`] handle, which can only wait.
+//!   Under the queue lock the buffers are added; the kick happens after the
+//!   unlock. A full ring (`ENOSPC`) parks the request on an intrusive list
+//!   (no allocation, so a full ring never turns into `ENOMEM`); the
+//!   completion work retries parked requests in order.
 //! - completion: the interrupt callback only schedules the queue's work;
 //!   the work takes used buffers, validates every reply
 //!   (`proto::fuse::reply::validate`: used length, `out.h.len`, unique,
 //!   errno, payload size for the opcode) and wakes the waiter. A bad reply
-//!   fails that request with `EIO` and a rate-limited message; the
-//!   connection goes on.
-//! - drain: [`FsQueue::drain`] runs after the device is reset; it takes back
-//!   every token and ends the requests with `ENOTCONN`.
+//!   fails that request with `EIO` and a rate-limited message.
+//! - interruption: a signal ends the wait with `ERESTARTSYS`; the request
+//!   is marked abandoned (the caller then sends FUSE_INTERRUPT). If the
+//!   host answers an abandoned request that took a reference on the host
+//!   (LOOKUP, CREATE, OPEN), the completion path sends the request that
+//!   gives it back (FORGET, RELEASE), prepared when the request was made.
+//!   C 6.12's virtio-fs instead waits for the host, uninterruptibly.
+//! - teardown: when the device goes away the virtio abstraction resets it
+//!   and hands back every queued token; [`end_unused`] ends those with
+//!   `ENOTCONN`. Parked requests are ended by [`FsQueue::close`] first.
+//!   Unlike C, nothing sleeps waiting for the host on remove.
 //!
-//! Unlike C, the driver never sleeps waiting for the host to finish
-//! requests on remove: the device is reset first (the virtio spec forbids
-//! it to touch the buffers afterwards), so a dead host cannot hang unplug.
-//!
-//! Lock order: `FsQueue::inner` -> `Request::state`. Both are spinlocks and
-//! nothing sleeps under them.
+//! Lock order: virtqueue lock (`FsQueue::vq`) -> `Shared::sg` ->
+//! `Shared::state`. All are spinlocks and nothing sleeps under them.
 
 use crate::errno::enotconn;
 use crate::proto::fuse::{
-    abi::{Opcode, OutHeader, Wire},
+    abi::{InterruptIn, Opcode, OutHeader, Wire},
     reply::{self, Outcome, ReplySpec},
+    request,
 };
 use crate::ratelimit::warn_ratelimited;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     alloc::flags::GFP_ATOMIC,
-    bindings, impl_has_work, new_condvar, new_work,
+    bindings,
+    ffi::c_uint, impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
+    list::{AtomicTracker, List, ListArc, ListLinks, TryNewListArc},
+    new_condvar, new_spinlock, new_work,
     prelude::*,
-    sync::{new_spinlock, Arc, CondVar, SpinLock},
-    virtio,
+    sync::{Arc, CondVar, SpinLock, UniqueArc},
+    virtio::{self, Segment, SgTable},
     workqueue::{self, Work, WorkItem},
 };
 
 /// A virtqueue token: the request it carries.
-pub(crate) type Token = Arc<Request>;
+pub(crate) type Token = Arc<Shared>;
 
-/// How a request ended: the payload length, or a negative errno.
+/// How a request ended: the payload length, or an error.
 type Ended = core::result::Result<u32, Error>;
+
+/// What to send if the host answers a request nobody waits for any more.
+pub(crate) struct Orphan {
+    /// Where to send it.
+    queue: Arc<FsQueue>,
+    /// The request, prepared in advance.
+    req: Request,
+    /// Completes `req` from the abandoned request's reply payload; false
+    /// if there is nothing to give back (a negative LOOKUP, say).
+    fill: fn(&mut Request, &[u8]) -> bool,
+}
+
+impl Orphan {
+    /// Sends `req`, completed by `fill` from the reply, on `queue` if the
+    /// request this is attached to is answered after being abandoned.
+    pub(crate) fn new(queue: Arc<FsQueue>, req: Request, fill: fn(&mut Request, &[u8]) -> bool) -> Self {
+        Orphan { queue, req, fill }
+    }
+}
 
 struct State {
     ended: Option<Ended>,
+    /// The waiter left (signal); the reply, if any, goes to `orphan`.
+    abandoned: bool,
+    orphan: Option<Orphan>,
 }
 
-/// One FUSE request on its way through a virtqueue.
+/// The shared part of a request: what the device, the waiter and the
+/// completion path all reach.
 ///
 /// # Invariants
 ///
-/// `out` points to `out_len` bytes owned by `_out_buf`. Until `state.ended`
-/// is set the device may write them and the CPU does not read them; after,
-/// only the CPU reads them.
+/// `out` points to `out_len` bytes owned by `_out_buf` (never resized).
+/// Until `state.ended` is set the device may write them and the CPU does
+/// not read them; after, only the CPU reads them. `inb` is written only
+/// while the request is unique (before it is queued).
 #[pin_data]
-pub(crate) struct Request {
+pub(crate) struct Shared {
     unique: u64,
     opcode: u32,
     spec: ReplySpec,
@@ -73,38 +106,58 @@ pub(crate) struct Request {
     out: NonNull<u8>,
     out_len: usize,
     #[pin]
+    sg: SpinLock<SgTable>,
+    #[pin]
     state: SpinLock<State>,
     #[pin]
     done: CondVar,
+    #[pin]
+    links: ListLinks<0>,
+    #[pin]
+    tracker: AtomicTracker<0>,
 }
 
 // SAFETY: The raw `out` pointer is to heap memory owned by the request;
 // access to it follows the protocol in the type invariant, and the rest is
 // `Send`/`Sync` plain data or kernel locks.
-unsafe impl Send for Request {}
+unsafe impl Send for Shared {}
 // SAFETY: See above.
-unsafe impl Sync for Request {}
+unsafe impl Sync for Shared {}
+
+impl_has_list_links! {
+    impl HasListLinks<0> for Shared { self.links }
+}
+impl_list_arc_safe! {
+    impl ListArcSafe<0> for Shared { tracked_by tracker: AtomicTracker<0>; }
+}
+impl_list_item! {
+    impl ListItem<0> for Shared { using ListLinks; }
+}
+
+/// A request being built: not queued yet, owned by one caller.
+pub(crate) struct Request {
+    shared: Pin<UniqueArc<Shared>>,
+}
 
 impl Request {
-    /// A request of `in_len` device-readable bytes filled by `build` (which
-    /// returns how many it used), with room for a reply of
-    /// `reply_capacity` bytes after the header.
+    /// A request of at most `in_len` device-readable bytes filled by
+    /// `build` (which returns how many it used), with room for a reply of
+    /// `reply_capacity` bytes after the header (none for `NoReply`).
     pub(crate) fn new(
         unique: u64,
-        opcode: u32,
+        opcode: Opcode,
         spec: ReplySpec,
         in_len: usize,
         reply_capacity: usize,
         build: impl FnOnce(&mut [u8]) -> Result<usize>,
-    ) -> Result<Arc<Self>> {
-        let mut scratch = KVec::from_elem(0u8, in_len, GFP_KERNEL)?;
-        let used = build(&mut scratch)?;
-        let built = scratch
-            .get(..used)
-            .filter(|b| !b.is_empty())
-            .ok_or(EINVAL)?;
-        let mut inb = KVec::with_capacity(used, GFP_KERNEL)?;
-        inb.extend_from_slice(built, GFP_KERNEL)?;
+    ) -> Result<Self> {
+        let mut inb = KVec::from_elem(0u8, in_len, GFP_KERNEL)?;
+        let used = build(&mut inb)?;
+        if used == 0 || used > in_len {
+            return Err(EINVAL);
+        }
+        // SAFETY: `used <= in_len` bytes are initialised; `u8` needs no drop.
+        unsafe { inb.set_len(used) };
         let out_len = if matches!(spec, ReplySpec::NoReply) {
             0
         } else {
@@ -112,40 +165,151 @@ impl Request {
         };
         let mut out_buf = KVec::from_elem(0u8, out_len.max(1), GFP_KERNEL)?;
         let out = NonNull::new(out_buf.as_mut_ptr()).ok_or(ENOMEM)?;
-        Arc::pin_init(
+        let ins = [Segment::Buf(out.as_ptr(), out_len)];
+        // SAFETY: Both buffers are kmalloc'ed and owned by the request,
+        // never resized or moved (the heap blocks stay put when the vectors
+        // move), and live until the request, hence its token, is dropped.
+        let sg = unsafe {
+            SgTable::new(
+                &[Segment::Buf(inb.as_ptr(), inb.len())],
+                if out_len == 0 { &[] } else { &ins },
+                GFP_KERNEL,
+            )
+        }?;
+        let shared = UniqueArc::pin_init(
             // INVARIANT: `out` points into `out_buf`, which the request owns
             // and never resizes; nothing has been queued yet.
-            pin_init!(Request {
+            pin_init!(Shared {
                 unique,
-                opcode,
+                opcode: opcode as u32,
                 spec,
                 inb,
                 _out_buf: out_buf,
                 out,
                 out_len,
-                state <- new_spinlock!(State { ended: None }, "virtiofs_rs::Request::state"),
+                sg <- new_spinlock!(sg, "virtiofs_rs::Request::sg"),
+                state <- new_spinlock!(
+                    State { ended: None, abandoned: false, orphan: None },
+                    "virtiofs_rs::Request::state"
+                ),
                 done <- new_condvar!("virtiofs_rs::Request::done"),
+                links <- ListLinks::new(),
+                tracker <- AtomicTracker::new(),
             }),
             GFP_KERNEL,
-        )
+        )?;
+        Ok(Request { shared })
     }
 
-    /// Ends the request (first end wins) and wakes its waiter.
-    fn end(&self, result: Ended) {
-        let mut st = self.state.lock();
-        if st.ended.is_none() {
-            st.ended = Some(result);
+    /// The request's unique id.
+    pub(crate) fn unique(&self) -> u64 {
+        self.shared.unique
+    }
+
+    /// Rewrites the request's arguments in place (same length), for a
+    /// request prepared before its arguments were known (FORGET).
+    pub(crate) fn rewrite(&mut self, build: impl FnOnce(&mut [u8]) -> Result<usize>) -> Result {
+        // SAFETY: `inb` is not structurally pinned (a `KVec` is `Unpin` and
+        // moving it would not move its heap block); the `UniqueArc` gives
+        // exclusive access, and the request is not queued.
+        let shared = unsafe { self.shared.as_mut().get_unchecked_mut() };
+        let len = shared.inb.len();
+        let used = build(&mut shared.inb)?;
+        if used != len {
+            return Err(EINVAL);
         }
+        Ok(())
+    }
+
+    /// Attaches what to send if this request is answered after its waiter
+    /// left.
+    pub(crate) fn set_orphan(&mut self, orphan: Orphan) {
+        self.shared.state.lock().orphan = Some(orphan);
+    }
+}
+
+/// A queued request: all one can do is wait for it.
+pub(crate) struct Pending {
+    shared: Arc<Shared>,
+}
+
+impl Pending {
+    /// The request's unique id.
+    pub(crate) fn unique(&self) -> u64 {
+        self.shared.unique
+    }
+
+    /// Waits until the request ends and returns its reply. A signal ends
+    /// the wait with `ERESTARTSYS` and abandons the request (unless it
+    /// ended meanwhile): its reply then goes to its [`Orphan`], if any.
+    pub(crate) fn wait(self) -> Result<Reply> {
+        let mut st = self.shared.state.lock();
+        loop {
+            if let Some(r) = st.ended {
+                drop(st);
+                return r.map(|len| Reply {
+                    shared: self.shared,
+                    len,
+                });
+            }
+            if self.shared.done.wait_interruptible(&mut st) && st.ended.is_none() {
+                st.abandoned = true;
+                return Err(ERESTARTSYS);
+            }
+        }
+    }
+}
+
+/// The validated reply of an ended request.
+pub(crate) struct Reply {
+    shared: Arc<Shared>,
+    len: u32,
+}
+
+impl Reply {
+    /// The reply payload (the bytes after the header).
+    pub(crate) fn payload(&self) -> &[u8] {
+        payload_of(&self.shared, self.len)
+    }
+}
+
+/// The payload of ended request `s`, `len` bytes at most.
+fn payload_of(s: &Shared, len: u32) -> &[u8] {
+    // SAFETY: `s` ended (callers hold a `Reply` or run after `end`), so by
+    // the type invariant only the CPU touches the buffer now.
+    let out = unsafe { core::slice::from_raw_parts(s.out.as_ptr(), s.out_len) };
+    let start = OutHeader::SIZE.min(out.len());
+    let end = start.saturating_add(len as usize).min(out.len());
+    &out[start..end]
+}
+
+impl Shared {
+    /// Ends the request (first end wins) and wakes its waiter; if the
+    /// waiter left and the host answered, returns what must be sent to give
+    /// back what the reply took.
+    fn end(&self, result: Ended) -> Option<Orphan> {
+        let mut st = self.state.lock();
+        if st.ended.is_some() {
+            return None;
+        }
+        st.ended = Some(result);
+        let orphan = if st.abandoned && result.is_ok() {
+            st.orphan.take()
+        } else {
+            None
+        };
         drop(st);
         self.done.notify_all();
+        orphan
     }
 
     /// Validates the reply the device wrote (`used` bytes, by its account)
     /// and ends the request with it.
     fn complete(&self, used: u32) {
         if self.out_len == 0 {
-            // No reply expected (FORGET): the device only consumed it.
-            self.end(Ok(0));
+            // No reply expected (FORGET, INTERRUPT): the device only
+            // consumed it.
+            let _ = self.end(Ok(0));
             return;
         }
         // SAFETY: The device handed the token back, so it is done with the
@@ -153,7 +317,7 @@ impl Request {
         // the CPU may read the `out_len` bytes now.
         let out = unsafe { core::slice::from_raw_parts(self.out.as_ptr(), self.out_len) };
         if used == 0 && Opcode::try_from(self.opcode).is_ok_and(reply::may_go_unanswered) {
-            self.end(Ok(0));
+            let _ = self.end(Ok(0));
             return;
         }
         let result = match reply::validate(out, 0, used, self.unique, self.spec) {
@@ -169,60 +333,51 @@ impl Request {
                 Err(EIO)
             }
         };
-        self.end(result);
-    }
-
-    /// Waits until the request ends; returns the payload length.
-    ///
-    /// A signal ends the wait with `ERESTARTSYS` (no FUSE_INTERRUPT is sent,
-    /// as in C): the request stays queued, and its buffers with it, until
-    /// the host answers or the device is reset. Unlike C, whose waiters
-    /// block until the host replies, a host that never answers cannot hang
-    /// a killable task.
-    pub(crate) fn wait(&self) -> Result<u32> {
-        let mut st = self.state.lock();
-        loop {
-            if let Some(r) = st.ended {
-                return r;
-            }
-            if self.done.wait_interruptible(&mut st) {
-                return Err(ERESTARTSYS);
+        if let Some(mut o) = self.end(result) {
+            let len = result.unwrap_or(0);
+            if (o.fill)(&mut o.req, payload_of(self, len)) {
+                // Nobody waits for this one either: its reply is dropped.
+                if o.queue.submit(o.req).is_err() {
+                    warn_ratelimited!(
+                        "cannot give back what abandoned request {:#x} took\n",
+                        self.unique
+                    );
+                }
             }
         }
-    }
-
-    /// The reply payload of an ended request (at most its validated length).
-    pub(crate) fn payload(&self, len: u32) -> &[u8] {
-        let st = self.state.lock();
-        if st.ended.is_none() {
-            return &[];
-        }
-        drop(st);
-        // SAFETY: The request ended, so by the type invariant only the CPU
-        // touches the buffer now, and it is never written again.
-        let out = unsafe { core::slice::from_raw_parts(self.out.as_ptr(), self.out_len) };
-        let start = OutHeader::SIZE.min(out.len());
-        let end = start.saturating_add(len as usize).min(out.len());
-        &out[start..end]
     }
 }
 
-/// The part of a queue that the lock protects.
-struct Inner {
-    vq: Option<virtio::Virtqueue<Token>>,
-    /// Requests queued to the device, parked or failing, not yet ended.
-    in_flight: usize,
+/// A token the device never used, handed back at teardown.
+pub(crate) fn end_unused(token: Token) {
+    let _ = token.end(Err(enotconn()));
+}
+
+/// The transport's state of one virtqueue, under the queue lock.
+pub(crate) struct QueueState {
     /// Requests that found the ring full, in submission order.
-    parked: KVec<Token>,
-    /// Requests the ring refused, to be ended by the work.
-    failed: KVec<(Token, Error)>,
+    parked: List<Shared>,
+    /// Set when the device goes away: nothing is queued afterwards.
+    closed: bool,
 }
 
-/// One virtqueue and its requests.
+impl QueueState {
+    /// The state of a new queue.
+    pub(crate) fn new() -> Self {
+        QueueState {
+            parked: List::new(),
+            closed: false,
+        }
+    }
+}
+
+/// A virtqueue of the device with the transport's state.
+pub(crate) type Vq = virtio::Virtqueue<Token, QueueState>;
+
+/// One virtqueue and its completion work.
 #[pin_data]
 pub(crate) struct FsQueue {
-    #[pin]
-    inner: SpinLock<Inner>,
+    vq: Arc<Vq>,
     #[pin]
     work: Work<FsQueue>,
 }
@@ -239,15 +394,25 @@ impl WorkItem for FsQueue {
     }
 }
 
+/// Queues `req` on `ring`; on failure the token comes back with the error.
+fn add(
+    ring: &mut virtio::Ring<'_, Token>,
+    req: &Arc<Shared>,
+) -> core::result::Result<(), (Error, Token)> {
+    let mut sg = req.sg.lock();
+    // SAFETY: The table describes the request's own buffers, which its
+    // `Arc` (the token) keeps alive until the token comes back; the CPU
+    // does not read the writable one before then (type invariant of
+    // `Shared`).
+    unsafe { ring.add_sgs(&mut sg, req.clone(), GFP_ATOMIC) }
+}
+
 impl FsQueue {
     /// Wraps `vq` for the driver.
-    pub(crate) fn new(vq: virtio::Virtqueue<Token>) -> Result<Arc<Self>> {
+    pub(crate) fn new(vq: Arc<Vq>) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(FsQueue {
-                inner <- new_spinlock!(
-                    Inner { vq: Some(vq), in_flight: 0, parked: KVec::new(), failed: KVec::new() },
-                    "virtiofs_rs::FsQueue::inner"
-                ),
+                vq,
                 work <- new_work!("virtiofs_rs::FsQueue::work"),
             }),
             GFP_KERNEL,
@@ -266,80 +431,57 @@ impl FsQueue {
         let _ = workqueue::system().enqueue(this);
     }
 
-    /// Queues `req` and kicks the device. Fails only if the queue is gone
-    /// (`ENOTCONN`); other failures end the request from the work.
-    pub(crate) fn submit(self: &Arc<Self>, req: Token) -> Result {
-        let mut g = self.inner.lock();
-        let inner = &mut *g;
-        let Some(vq) = inner.vq.as_mut() else {
+    /// Queues `req` and kicks the device; returns the handle to wait on.
+    /// A full ring parks the request (no allocation); a closed queue fails
+    /// with `ENOTCONN`.
+    pub(crate) fn submit(&self, req: Request) -> Result<Pending> {
+        let shared: Arc<Shared> = req.shared.into();
+        let mut g = self.vq.lock();
+        let (ring, st) = g.split();
+        let Some(mut ring) = ring.filter(|_| !st.closed) else {
             return Err(enotconn());
         };
-        if !inner.parked.is_empty() {
+        if !st.parked.is_empty() {
             // Keep the order: behind the ones already waiting for room.
-            return match inner.parked.push(req, GFP_ATOMIC) {
-                Ok(()) => {
-                    inner.in_flight += 1;
-                    Ok(())
-                }
-                Err(_) => Err(ENOMEM),
-            };
+            Self::park(st, shared.clone())?;
+            return Ok(Pending { shared });
         }
-        match Self::add(vq, req) {
+        match add(&mut ring, &shared) {
             Ok(()) => {
-                inner.in_flight += 1;
-                vq.kick();
-                Ok(())
+                g.kick();
+                Ok(Pending { shared })
             }
-            Err((e, req)) if e == ENOSPC => {
-                inner.parked.push(req, GFP_ATOMIC).map_err(|_| ENOMEM)?;
-                inner.in_flight += 1;
-                Ok(())
+            Err((e, _token)) if e == ENOSPC => {
+                Self::park(st, shared.clone())?;
+                Ok(Pending { shared })
             }
-            Err((e, req)) => {
-                inner
-                    .failed
-                    .push((req, e), GFP_ATOMIC)
-                    .map_err(|_| ENOMEM)?;
-                inner.in_flight += 1;
-                drop(g);
-                Self::schedule(self.clone());
-                Ok(())
-            }
+            Err((e, _token)) => Err(e),
         }
     }
 
-    fn add(
-        vq: &mut virtio::Virtqueue<Token>,
-        req: Token,
-    ) -> core::result::Result<(), (Error, Token)> {
-        let out = [(req.inb.as_ptr(), req.inb.len())];
-        let inb = [(req.out.as_ptr(), req.out_len)];
-        let inb: &[(*mut u8, usize)] = if req.out_len == 0 { &[] } else { &inb };
-        let token = req.clone();
-        // SAFETY: Both buffers are kmalloc'ed and owned by the request,
-        // whose `Arc` is the token, so they stay valid until the token comes
-        // back; the CPU does not read the writable one before then (type
-        // invariant of `Request`).
-        unsafe { vq.add_sgs(&out, inb, token, GFP_ATOMIC) }.map_err(|(e, _t)| (e, req))
+    /// Parks a request that found the ring full.
+    fn park(st: &mut QueueState, shared: Arc<Shared>) -> Result {
+        // A request is parked at most once at a time (it is either in the
+        // ring, parked, or being moved between them under the lock), so no
+        // other `ListArc` of it exists.
+        let item = ListArc::try_from_arc(shared).map_err(|_| EINVAL)?;
+        st.parked.push_back(item);
+        Ok(())
     }
 
-    /// The completion work: end used requests, retry parked ones, end
-    /// failed ones.
+    /// The completion work: end used requests, then retry parked ones.
     fn process(&self) {
         loop {
             let item = {
-                let mut g = self.inner.lock();
-                let inner = &mut *g;
-                let Some(vq) = inner.vq.as_mut() else {
+                let mut g = self.vq.lock();
+                let (ring, _) = g.split();
+                let Some(mut ring) = ring else {
                     return;
                 };
-                vq.disable_cb();
-                match vq.get_buf() {
-                    Some(x) => {
-                        inner.in_flight = inner.in_flight.saturating_sub(1);
-                        Some(x)
-                    }
-                    None if vq.enable_cb() => None,
+                ring.disable_cb();
+                match ring.get_buf() {
+                    Some(x) => Some(x),
+                    None if ring.enable_cb() => None,
                     // Buffers were used while enabling: go round again.
                     None => continue,
                 }
@@ -349,83 +491,195 @@ impl FsQueue {
                 None => break,
             }
         }
+        self.retry_parked();
+    }
 
-        let failed = {
-            let mut g = self.inner.lock();
-            let inner = &mut *g;
-            if let Some(vq) = inner.vq.as_mut() {
-                let mut kicked = false;
-                let mut full = false;
-                // Rebuilt in order: what still finds the ring full stays.
-                let mut still = KVec::new();
-                for req in core::mem::take(&mut inner.parked) {
-                    if full {
-                        Self::keep(&mut still, req, &mut inner.in_flight);
+    /// Moves parked requests into the ring while it has room, in order.
+    fn retry_parked(&self) {
+        let mut failed = List::<Shared>::new();
+        let mut g = self.vq.lock();
+        let (ring, st) = g.split();
+        let Some(mut ring) = ring else {
+            return;
+        };
+        let mut added = false;
+        while let Some(item) = st.parked.pop_front() {
+            let req = item.into_arc();
+            match add(&mut ring, &req) {
+                Ok(()) => added = true,
+                Err((e, _token)) => {
+                    let Ok(item) = ListArc::try_from_arc(req) else {
+                        // Unreachable: `into_arc` above gave the list
+                        // tracking back. The request cannot be held here.
                         continue;
+                    };
+                    if e == ENOSPC {
+                        st.parked.push_front(item);
+                        break;
                     }
-                    match Self::add(vq, req) {
-                        Ok(()) => kicked = true,
-                        Err((e, req)) if e == ENOSPC => {
-                            full = true;
-                            Self::keep(&mut still, req, &mut inner.in_flight);
-                        }
-                        Err((e, req)) => {
-                            if inner.failed.push((req.clone(), e), GFP_ATOMIC).is_err() {
-                                // No room to defer it: end it here (lock
-                                // order `inner` -> `state` allows it).
-                                inner.in_flight = inner.in_flight.saturating_sub(1);
-                                req.end(Err(e));
-                            }
-                        }
-                    }
-                }
-                inner.parked = still;
-                if kicked {
-                    vq.kick();
+                    // Ended after the unlock, with the error: `failed`
+                    // holds only requests that no ring or list holds.
+                    item.state.lock().ended.get_or_insert(Err(e));
+                    failed.push_back(item);
                 }
             }
-            let n = inner.failed.len();
-            inner.in_flight = inner.in_flight.saturating_sub(n);
-            core::mem::take(&mut inner.failed)
-        };
-        for (req, e) in failed {
-            req.end(Err(e));
+        }
+        if added {
+            g.kick();
+        } else {
+            drop(g);
+        }
+        while let Some(item) = failed.pop_front() {
+            let req = item.into_arc();
+            req.done.notify_all();
         }
     }
 
-    /// Keeps a parked request; if even that allocation fails the request is
-    /// dropped from the books (its waiter is woken with `ENOMEM`).
-    fn keep(parked: &mut KVec<Token>, req: Token, in_flight: &mut usize) {
-        if parked.push(req.clone(), GFP_ATOMIC).is_err() {
-            *in_flight = in_flight.saturating_sub(1);
-            req.end(Err(ENOMEM));
+    /// The device is going away: refuse new requests and end the parked
+    /// ones with `ENOTCONN`. Queued ones come back through [`end_unused`]
+    /// once the device is reset.
+    pub(crate) fn close(&self) {
+        let mut parked = {
+            let mut g = self.vq.lock();
+            let st = g.state();
+            st.closed = true;
+            core::mem::replace(&mut st.parked, List::new())
+        };
+        while let Some(item) = parked.pop_front() {
+            let _ = item.into_arc().end(Err(enotconn()));
+        }
+    }
+}
+
+/// The FUSE connection over a device's queues: queue 0 is hiprio (FORGET,
+/// INTERRUPT), the others carry requests, chosen by the submitting CPU.
+pub(crate) struct Connection {
+    /// Cleared when the device goes away: nothing is sent afterwards.
+    connected: AtomicBool,
+    /// The next FUSE unique id (even numbers, never 0: `FUSE_INT_REQ_BIT`
+    /// marks INTERRUPT requests).
+    next_unique: AtomicU64,
+    /// The virtqueues: hiprio first, then at least one request queue.
+    queues: KVec<Arc<FsQueue>>,
+    /// CPU -> request queue (0-based, below `queues.len() - 1`).
+    mq_map: KVec<c_uint>,
+}
+
+impl Connection {
+    /// A connection over `queues` (hiprio, then request queues), with
+    /// `mq_map` mapping CPUs to request queues.
+    pub(crate) fn new(queues: KVec<Arc<FsQueue>>, mq_map: KVec<c_uint>) -> Result<Self> {
+        let nreq = queues.len().checked_sub(1).filter(|&n| n > 0).ok_or(EINVAL)?;
+        if mq_map.iter().any(|&q| q as usize >= nreq) {
+            return Err(EINVAL);
+        }
+        Ok(Connection {
+            connected: AtomicBool::new(true),
+            next_unique: AtomicU64::new(2),
+            queues,
+            mq_map,
+        })
+    }
+
+    /// How many request queues the connection uses.
+    pub(crate) fn nr_request_queues(&self) -> u32 {
+        (self.queues.len() - 1) as u32
+    }
+
+    /// The CPU -> request queue map.
+    pub(crate) fn mq_map(&self) -> &[c_uint] {
+        &self.mq_map
+    }
+
+    /// A fresh unique id for a request.
+    pub(crate) fn new_unique(&self) -> u64 {
+        self.next_unique.fetch_add(2, Ordering::Relaxed)
+    }
+
+    /// The hiprio queue.
+    pub(crate) fn hiprio(&self) -> Result<&Arc<FsQueue>> {
+        self.queues.first().ok_or_else(enotconn)
+    }
+
+    /// The request queue of the current CPU (as C's `virtio_fs_send_req`,
+    /// through the CPU -> queue map).
+    pub(crate) fn request_queue(&self) -> Result<&Arc<FsQueue>> {
+        // SAFETY: Reading the CPU number has no requirement; a migration
+        // right after only makes the choice less local.
+        let cpu = unsafe { bindings::raw_smp_processor_id() } as usize;
+        let q = self.mq_map.get(cpu).copied().unwrap_or(0) as usize;
+        self.queues.get(1 + q).ok_or_else(enotconn)
+    }
+
+    /// Schedules the completion work of queue `index` (interrupt context).
+    pub(crate) fn schedule(&self, index: u32) {
+        if let Some(q) = self.queues.get(index as usize) {
+            FsQueue::schedule(q.clone());
         }
     }
 
-    /// After a device reset: takes the virtqueue handle out (so nothing uses
-    /// it again before the caller deletes the queues) and ends every request
-    /// the queue still holds with `ENOTCONN`.
-    pub(crate) fn drain(&self) {
-        let (vq, parked, failed) = {
-            let mut g = self.inner.lock();
-            let inner = &mut *g;
-            inner.in_flight = 0;
-            (
-                inner.vq.take(),
-                core::mem::take(&mut inner.parked),
-                core::mem::take(&mut inner.failed),
-            )
-        };
-        if let Some(mut vq) = vq {
-            while let Some(req) = vq.detach_unused_buf() {
-                req.end(Err(enotconn()));
-            }
+    /// Sends `req` on a request queue and waits for its reply. A signal
+    /// abandons it (`ERESTARTSYS`) and sends FUSE_INTERRUPT.
+    pub(crate) fn send(&self, req: Request) -> Result<Reply> {
+        if !self.connected.load(Ordering::Acquire) {
+            return Err(enotconn());
         }
-        for req in parked {
-            req.end(Err(enotconn()));
+        let pending = self.request_queue()?.submit(req)?;
+        let unique = pending.unique();
+        let r = pending.wait();
+        if matches!(&r, Err(e) if *e == ERESTARTSYS) {
+            self.interrupt(unique);
         }
-        for (req, _) in failed {
-            req.end(Err(enotconn()));
+        r
+    }
+
+    /// Sends `req` on a request queue without waiting for it: its reply is
+    /// validated and dropped (RELEASE, RELEASEDIR, as C's background
+    /// requests).
+    pub(crate) fn send_background(&self, req: Request) -> Result {
+        if !self.connected.load(Ordering::Acquire) {
+            return Err(enotconn());
+        }
+        self.request_queue()?.submit(req).map(drop)
+    }
+
+    /// Sends `req` on the hiprio queue without waiting (FORGET, INTERRUPT).
+    pub(crate) fn send_hiprio(&self, req: Request) -> Result {
+        if !self.connected.load(Ordering::Acquire) {
+            // As C: forgets are dropped once disconnected.
+            return Ok(());
+        }
+        self.hiprio()?.submit(req).map(drop)
+    }
+
+    /// Sends FUSE_INTERRUPT for request `unique`, best effort.
+    fn interrupt(&self, unique: u64) {
+        let req = Request::new(
+            unique | request::FUSE_INT_REQ_BIT,
+            Opcode::Interrupt,
+            ReplySpec::NoReply,
+            request::request_len(InterruptIn::SIZE, &[]),
+            0,
+            |b| request::interrupt(b, unique).map_err(|_| EINVAL),
+        );
+        if let Ok(req) = req {
+            let _ = self.send_hiprio(req);
+        }
+    }
+
+    /// The device is going away: refuse new requests and end the parked
+    /// ones with `ENOTCONN`.
+    pub(crate) fn close(&self) {
+        self.connected.store(false, Ordering::Release);
+        for q in self.queues.iter() {
+            q.close();
+        }
+    }
+
+    /// Waits for every queue's scheduled completion work.
+    pub(crate) fn flush(&self) {
+        for q in self.queues.iter() {
+            q.flush();
         }
     }
 }

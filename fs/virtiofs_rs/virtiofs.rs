@@ -3,11 +3,18 @@
 //! virtiofs-rs: a virtio-fs guest driver with DAX, in Rust.
 //!
 //! Module layout:
-//! - `device`: the virtio driver (probe/remove, queues, cache window);
-//! - `vfs`: the file system type "virtiofs" (options, session, mount);
-//! - `transport`: FUSE requests over the virtqueues (submit, complete,
-//!   validate, drain);
-//! - `sysfs` (+ `sysfs.c`): /sys/fs/virtiofs and the tag -> device list;
+//! - `device`: the virtio driver (probe, start, remove);
+//! - `window`: the DAX cache window (checked, claimed, `dax_device`);
+//! - `superblock`: the file system type "virtiofs" (options, mount,
+//!   statfs, eviction, umount);
+//! - `session`: a superblock's FUSE session (INIT, requests, LOOKUP,
+//!   FORGET, timeouts);
+//! - `inode`, `dir`: per-inode state and `fuse_iget`; directories (lookup,
+//!   dentry revalidation);
+//! - `transport`: the FUSE connection over the virtqueues (requests,
+//!   submit, complete, validate, interrupt, teardown);
+//! - `registry`: the tag -> device list;
+//! - `sysfs` (+ `sysfs.c`): /sys/fs/virtiofs;
 //! - `ratelimit`, `errno`: rate-limited host-triggered messages; errno
 //!   values the 6.12 kernel crate does not name;
 //! - `proto`: logic with no kernel dependency (config checks, mount
@@ -18,22 +25,27 @@
 use kernel::prelude::*;
 use kernel::{fs, virtio};
 
+mod abi_check;
 mod device;
+mod dir;
 mod errno;
+mod inode;
 mod ratelimit;
+mod registry;
+mod session;
+mod superblock;
 mod sysfs;
 mod transport;
-mod vfs;
+mod window;
 
-/// Logic with no kernel dependency, also built on the host (`proto/lib.rs`).
+/// Logic with no kernel dependency, also built on the host (`proto/lib.rs`):
+/// a library API (public, as in the host crate), so items the driver does
+/// not use yet are not dead code.
 #[path = "proto"]
-mod proto {
-    // The host crate needs these items `pub`; inside the module some are
-    // not used yet by the driver.
-    #![allow(unreachable_pub, dead_code)]
-    pub(crate) mod config;
-    pub(crate) mod fuse;
-    pub(crate) mod options;
+pub mod proto {
+    pub mod config;
+    pub mod fuse;
+    pub mod options;
 }
 
 #[cfg(CONFIG_VIRTIOFS_RS_KUNIT_TEST)]
@@ -55,15 +67,17 @@ static VIRTIOFS_TYPE: fs::FsType = fs::FsType::new();
 /// Field order is drop order: the file system type goes first (no mount
 /// can exist then: each holds a module reference), then the driver
 /// (unbinding every device, which removes their sysfs entries), then the
-/// kset.
+/// kset and the tag registry, which both outlive every user.
 struct VirtioFsRs {
-    _fs: fs::Registration<vfs::VirtioFsType>,
+    _fs: fs::Registration<superblock::VirtioFsType>,
     _driver: Pin<KBox<virtio::Registration<device::Driver>>>,
     _kset: sysfs::Kset,
+    _registry: Pin<KBox<registry::Registry>>,
 }
 
 impl kernel::Module for VirtioFsRs {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let registry = registry::Registry::new()?;
         let kset = sysfs::Kset::new()?;
         let driver = virtio::Registration::new(module)?;
         let fs = fs::Registration::new(&VIRTIOFS_TYPE, module)?;
@@ -72,6 +86,7 @@ impl kernel::Module for VirtioFsRs {
             _fs: fs,
             _driver: driver,
             _kset: kset,
+            _registry: registry,
         })
     }
 }

@@ -568,6 +568,11 @@ pub fn decode_create(payload: &[u8]) -> Result<(ValidEntry, OpenOut), DecodeErro
     Ok((entry, OpenOut::decode(rest)?))
 }
 
+/// Decodes an OPEN or OPENDIR reply.
+pub fn decode_open(payload: &[u8]) -> Result<OpenOut, DecodeError> {
+    Ok(OpenOut::decode(payload)?)
+}
+
 /// Decodes a STATFS reply payload, the 7.0-7.3 48-byte layout included
 /// (the missing fields read as 0). The values are only reported to
 /// userspace, so, as in C, they are not checked further.

@@ -11,7 +11,8 @@
 //! SETUPMAPPING, REMOVEMAPPING, DESTROY, ...).
 
 use super::abi::{
-    BatchForgetIn, ForgetIn, ForgetOne, GetattrIn, InHeader, InitIn, InterruptIn, Opcode, RemoveMappingIn,
+    BatchForgetIn, ForgetIn, ForgetOne, GetattrIn, InHeader, InitIn, InterruptIn, Opcode, OpenIn,
+    ReadIn, ReleaseIn, RemoveMappingIn,
     RemoveMappingOne, SetupMappingIn, Wire, FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION,
     FUSE_NAME_MAX, FUSE_REMOVEMAPPING_MAX_ENTRY,
 };
@@ -280,6 +281,59 @@ pub fn removemapping(
 /// Builds FUSE_DESTROY (nodeid 0, no credentials, no argument).
 pub fn destroy(buf: &mut [u8], unique: u64) -> Result<usize, BuildError> {
     header_only(buf, Header::nocreds(Opcode::Destroy, unique, 0))
+}
+
+/// Builds FUSE_OPEN or FUSE_OPENDIR (`header.opcode`) with open flags
+/// `flags` (`O_*`, without `O_CREAT`, `O_EXCL`, `O_NOCTTY`, as C).
+pub fn open(buf: &mut [u8], header: Header, flags: u32) -> Result<usize, BuildError> {
+    simple(
+        buf,
+        header,
+        &OpenIn {
+            flags,
+            open_flags: 0,
+        },
+    )
+}
+
+/// Builds FUSE_READ, FUSE_READDIR or FUSE_READDIRPLUS (`header.opcode`)
+/// of `size` bytes at `offset` of open handle `fh`.
+pub fn read(
+    buf: &mut [u8],
+    header: Header,
+    fh: u64,
+    offset: u64,
+    size: u32,
+    flags: u32,
+) -> Result<usize, BuildError> {
+    simple(
+        buf,
+        header,
+        &ReadIn {
+            fh,
+            offset,
+            size,
+            read_flags: 0,
+            lock_owner: 0,
+            flags,
+            padding: 0,
+        },
+    )
+}
+
+/// Builds FUSE_RELEASE or FUSE_RELEASEDIR (`header.opcode`) of handle `fh`
+/// opened with `flags`.
+pub fn release(buf: &mut [u8], header: Header, fh: u64, flags: u32) -> Result<usize, BuildError> {
+    simple(
+        buf,
+        header,
+        &ReleaseIn {
+            fh,
+            flags,
+            release_flags: 0,
+            lock_owner: 0,
+        },
+    )
 }
 
 /// `FUSE_INT_REQ_BIT`: set in the unique id of an INTERRUPT request, whose

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! A superblock's FUSE session with its device: INIT and what it
+//! negotiated, the request helpers every operation uses, LOOKUP and
+//! FORGET, entry and attribute timeouts.
+
+use crate::device::VirtioFs;
+use crate::proto::fuse::{
+    abi::{init_flags, ForgetIn, GetattrIn, InitIn, Opcode, Wire},
+    reply::{self, InitParams, ReplySpec, Timeout, ValidEntry},
+    request::{self, request_len, Header},
+};
+use crate::proto::options::DaxMode;
+use crate::transport::{Orphan, Reply, Request};
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::{bindings, new_spinlock, prelude::*, sync::Arc, sync::SpinLock};
+
+/// A superblock's FUSE session with one device.
+#[pin_data]
+pub(crate) struct Session {
+    pub(crate) fs: Arc<VirtioFs>,
+    /// The mount's DAX mode.
+    pub(crate) dax: DaxMode,
+    /// What INIT negotiated (whole); `None` until INIT is answered.
+    #[pin]
+    params: SpinLock<Option<InitParams>>,
+    /// Set once DESTROY is sent: forgets of inodes evicted afterwards are
+    /// dropped, as C drops them on a disconnected connection.
+    destroyed: AtomicBool,
+}
+
+/// The 64-bit jiffies counter (`get_jiffies_64()`).
+pub(crate) fn jiffies64() -> u64 {
+    // SAFETY: Reads the counter; no requirement.
+    unsafe { bindings::get_jiffies_64() }
+}
+
+/// When a cache entry given `t` expires, in jiffies: as C's
+/// `fuse_time_to_jiffies`, 0 (already expired) for a zero timeout.
+pub(crate) fn expiry(t: Timeout) -> u64 {
+    if t.is_zero() {
+        return 0;
+    }
+    let ns = t
+        .secs
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(t.nsecs));
+    // SAFETY: Pure conversion; no requirement.
+    let j = unsafe { bindings::nsecs_to_jiffies64(ns) };
+    jiffies64().saturating_add(j)
+}
+
+/// A FUSE_FORGET request with its arguments left to fill
+/// ([`fill_forget`]).
+pub(crate) fn prepare_forget(s: &Session) -> Result<Request> {
+    let unique = s.fs.conn.new_unique();
+    Request::new(
+        unique,
+        Opcode::Forget,
+        ReplySpec::NoReply,
+        request_len(ForgetIn::SIZE, &[]),
+        0,
+        |buf| request::forget(buf, unique, 0, 0).map_err(|_| EINVAL),
+    )
+}
+
+/// Fills a prepared FORGET with what it gives back.
+pub(crate) fn fill_forget(req: &mut Request, nodeid: u64, nlookup: u64) -> Result {
+    let unique = req.unique();
+    req.rewrite(|buf| request::forget(buf, unique, nodeid, nlookup).map_err(|_| EINVAL))
+}
+
+/// For an abandoned LOOKUP answered later: forget the node it looked up.
+fn forget_looked_up(req: &mut Request, payload: &[u8]) -> bool {
+    match reply::decode_lookup(payload) {
+        Ok(reply::Lookup::Positive(e)) => fill_forget(req, e.nodeid, 1).is_ok(),
+        _ => false,
+    }
+}
+
+/// What a LOOKUP found.
+pub(crate) enum Looked {
+    /// The name exists: the server counted one more lookup of the node.
+    Found(ValidEntry),
+    /// It does not; the server may say how long that stays true (`None`
+    /// for an `ENOENT` error, which is never cached).
+    Missing(Option<Timeout>),
+}
+
+impl Session {
+    /// A session of `fs` with DAX mode `dax`, before INIT.
+    pub(crate) fn new(fs: Arc<VirtioFs>, dax: DaxMode) -> impl PinInit<Self> {
+        pin_init!(Session {
+            fs,
+            dax,
+            params <- new_spinlock!(None, "virtiofs_rs::Session::params"),
+            destroyed: AtomicBool::new(false),
+        })
+    }
+
+    /// The negotiated parameters (after INIT).
+    pub(crate) fn params(&self) -> Option<InitParams> {
+        *self.params.lock()
+    }
+
+    /// The negotiated protocol minor version (0 before INIT).
+    fn minor(&self) -> u32 {
+        self.params().map_or(0, |p| p.minor)
+    }
+
+    /// Sends a request built by `build` (`in_len` bytes at most) and waits
+    /// for its reply; `orphan` is what to send if a signal abandons it and
+    /// the host answers anyway.
+    pub(crate) fn call_with(
+        &self,
+        opcode: Opcode,
+        in_len: usize,
+        reply_capacity: usize,
+        build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
+        orphan: Option<Orphan>,
+    ) -> Result<Reply> {
+        let unique = self.fs.conn.new_unique();
+        let spec = ReplySpec::for_opcode(opcode, reply_capacity as u32, self.minor());
+        let mut req = Request::new(unique, opcode, spec, in_len, reply_capacity, |buf| {
+            build(buf, unique).map_err(|_| EINVAL)
+        })?;
+        if let Some(o) = orphan {
+            req.set_orphan(o);
+        }
+        self.fs.conn.send(req)
+    }
+
+    /// As [`Session::call_with`], with nothing to give back if abandoned.
+    pub(crate) fn call(
+        &self,
+        opcode: Opcode,
+        in_len: usize,
+        reply_capacity: usize,
+        build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
+    ) -> Result<Reply> {
+        self.call_with(opcode, in_len, reply_capacity, build, None)
+    }
+
+    /// FUSE_INIT: negotiates the session; the reply is kept whole.
+    pub(crate) fn init(&self) -> Result {
+        let mut offered = init_flags::FUSE_INIT_EXT | init_flags::FUSE_MAX_PAGES;
+        if self.fs.window.is_some() {
+            offered |= init_flags::FUSE_MAP_ALIGNMENT;
+        }
+        if matches!(self.dax, DaxMode::InodeDefault | DaxMode::Inode) {
+            offered |= init_flags::FUSE_HAS_INODE_DAX;
+        }
+        let reply = self.call(
+            Opcode::Init,
+            request_len(InitIn::SIZE, &[]),
+            64,
+            |buf, unique| request::init(buf, unique, 0, offered),
+        )?;
+        let params = reply::decode_init(reply.payload(), offered).map_err(|e| {
+            pr_err!("FUSE_INIT reply refused: {:?}\n", e);
+            EIO
+        })?;
+        *self.params.lock() = Some(params);
+        Ok(())
+    }
+
+    /// FUSE_DESTROY; forgets are dropped afterwards.
+    pub(crate) fn destroy(&self) {
+        // As C: DESTROY ends the session; its failure changes nothing here.
+        let _ = self.call(Opcode::Destroy, request_len(0, &[]), 0, |buf, unique| {
+            request::destroy(buf, unique)
+        });
+        self.destroyed.store(true, Ordering::Release);
+    }
+
+    /// FUSE_FORGET of `nlookup` lookups of `nodeid`, on the hiprio queue,
+    /// without waiting (no reply comes), with `req` prepared in advance.
+    pub(crate) fn forget_with(&self, mut req: Request, nodeid: u64, nlookup: u64) {
+        if nlookup == 0 || self.destroyed.load(Ordering::Acquire) {
+            return;
+        }
+        let sent = fill_forget(&mut req, nodeid, nlookup)
+            .and_then(|()| self.fs.conn.send_hiprio(req));
+        if sent.is_err() {
+            pr_warn!("virtiofs: FORGET of node {} not sent\n", nodeid);
+        }
+    }
+
+    /// FUSE_FORGET of one lookup, best effort (allocates).
+    pub(crate) fn forget_one(&self, nodeid: u64) {
+        if let Ok(req) = prepare_forget(self) {
+            self.forget_with(req, nodeid, 1);
+        }
+    }
+
+    /// FUSE_LOOKUP of `name` in directory `parent`. If a signal abandons
+    /// it and the host answers anyway, the completion path forgets what it
+    /// looked up.
+    pub(crate) fn lookup(&self, parent: u64, name: &[u8]) -> Result<Looked> {
+        let orphan = Orphan::new(
+            self.fs.conn.hiprio()?.clone(),
+            prepare_forget(self)?,
+            forget_looked_up,
+        );
+        let reply = self.call_with(
+            Opcode::Lookup,
+            request_len(0, &[name.len()]),
+            128,
+            |buf, unique| {
+                request::with_name(buf, Header::nocreds(Opcode::Lookup, unique, parent), name)
+            },
+            Some(orphan),
+        );
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) if e == ENOENT => return Ok(Looked::Missing(None)),
+            Err(e) => return Err(e),
+        };
+        match reply::decode_lookup(reply.payload()) {
+            Ok(reply::Lookup::Negative { entry_valid }) => Ok(Looked::Missing(Some(entry_valid))),
+            Ok(reply::Lookup::Positive(e)) => Ok(Looked::Found(e)),
+            Err(e) => {
+                pr_warn!("LOOKUP reply refused: {:?}\n", e);
+                Err(EIO)
+            }
+        }
+    }
+
+    /// FUSE_GETATTR of `nodeid`.
+    pub(crate) fn getattr(&self, nodeid: u64) -> Result<reply::ValidAttr> {
+        let reply = self.call(
+            Opcode::Getattr,
+            request_len(GetattrIn::SIZE, &[]),
+            104,
+            |buf, unique| {
+                request::getattr(buf, Header::nocreds(Opcode::Getattr, unique, nodeid), None)
+            },
+        )?;
+        let (attr, _timeout) = reply::decode_attr_out(reply.payload()).map_err(|e| {
+            pr_warn!("GETATTR reply refused: {:?}\n", e);
+            EIO
+        })?;
+        Ok(attr)
+    }
+}
