@@ -83,6 +83,8 @@ MATRIX=(
 	"dax/pci/badwindow dax pci badwindow"
 	"dax/pci/ring-full dax pci ring-full"
 	"dax/pci/forget dax pci forget"
+	"dax/pci/interrupt dax pci interrupt"
+	"dax/pci/interrupt-open dax pci interrupt-open"
 )
 
 # The gate: the C driver with the upstream host.
