@@ -85,6 +85,7 @@ MATRIX=(
 	"dax/pci/forget dax pci forget"
 	"dax/pci/interrupt dax pci interrupt"
 	"dax/pci/interrupt-open dax pci interrupt-open"
+	"dax/pci/vfs-edges dax pci vfs-edges"
 )
 
 # The gate: the C driver with the upstream host.
