@@ -86,6 +86,7 @@ MATRIX=(
 	"dax/pci/interrupt dax pci interrupt"
 	"dax/pci/interrupt-open dax pci interrupt-open"
 	"dax/pci/vfs-edges dax pci vfs-edges"
+	"dax/pci/ring-pressure dax pci ring-pressure"
 )
 
 # The gate: the C driver with the upstream host.
