@@ -83,6 +83,10 @@ MATRIX=(
 	"dax/pci/badwindow dax pci badwindow"
 	"dax/pci/ring-full dax pci ring-full"
 	"dax/pci/forget dax pci forget"
+	"dax/pci/interrupt dax pci interrupt"
+	"dax/pci/interrupt-open dax pci interrupt-open"
+	"dax/pci/vfs-edges dax pci vfs-edges"
+	"dax/pci/ring-pressure dax pci ring-pressure"
 )
 
 # The gate: the C driver with the upstream host.

@@ -94,10 +94,47 @@ static inline int vfs_mount_fresh(char *mnt, size_t len)
 	return mount(vfs_tag(), mnt, VFS_FS_TYPE, 0, vfs_mount_opts());
 }
 
+/* Unmounts and removes @mnt; a failure is reported as a TAP comment. */
 static inline void vfs_umount(const char *mnt)
 {
-	umount2(mnt, 0);
+	if (umount2(mnt, 0))
+		printf("# umount %s: %s\n", mnt, strerror(errno));
 	rmdir(mnt);
+}
+
+/*
+ * Evicts unused dentries and inodes, so their FORGETs go out while the tag
+ * is still mounted (at umount the C driver drops them after FUSE_DESTROY).
+ * Three rounds: a dentry used more than once since it became unused is
+ * DCACHE_REFERENCED, and one round only takes that flag away from it.
+ */
+static inline int vfs_drop_caches(void)
+{
+	int i, fd, ret = 0;
+
+	sync();
+	for (i = 0; i < 3 && !ret; i++) {
+		fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+		if (fd < 0)
+			return -1;
+		ret = write(fd, "2", 1) == 1 ? 0 : -1;
+		close(fd);
+	}
+	return ret;
+}
+
+/* Writes @val to the file @path (sysfs, debugfs, procfs knobs). */
+static inline int vfs_write_str(const char *path, const char *val)
+{
+	ssize_t len = strlen(val);
+	int fd = open(path, O_WRONLY);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = write(fd, val, len) == len ? 0 : -1;
+	close(fd);
+	return ret;
 }
 
 /* Reads all of @path into a malloc'd buffer; returns its size or -1. */

@@ -37,8 +37,9 @@ use vmm_sys_util::event::{
     new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier,
 };
 
+use crate::account;
 use crate::dax::{CacheReqHandler, Dax};
-use crate::inject::{opcode_name, Field, Injector, OP_REMOVEMAPPING};
+use crate::inject::{opcode_name, request_name, Field, Injector, OP_REMOVEMAPPING};
 use crate::window::{check_removemapping_count, WindowError};
 
 /// Descriptors in each virtqueue at most.
@@ -156,26 +157,34 @@ impl FsBackend {
         }
         req.truncate(hlen);
 
-        if opcode == FUSE_FORGET {
-            // Logged at info so tests can count forgets (tests/guest/plans/forget.hostcheck).
-            let nodeid = u64::from_le_bytes(req[16..24].try_into().unwrap());
-            let nlookup = req
-                .get(IN_HEADER_LEN..IN_HEADER_LEN + 8)
-                .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()));
-            info!("FORGET nodeid {nodeid} nlookup {nlookup}");
+        // Forgets and releases, logged at info so host checks can balance them against the
+        // entries and handles handed out (src/account.rs, tests/guest/plans/*.hostcheck).
+        for ev in account::request_events(opcode, &req) {
+            info!("{ev}");
         }
         match opcode {
             FUSE_INIT => self.dax.end_session("FUSE_INIT"),
             FUSE_DESTROY => self.dax.end_session("FUSE_DESTROY"),
             _ => {}
         }
-        let decision = self.inject.on_request(opcode);
+        let decision = self
+            .inject
+            .on_request(opcode, request_name(opcode, &req[IN_HEADER_LEN..]));
         let mut reply = if let Some(e) = decision.fail {
             error_reply(unique, e)
         } else if let Err(e) = self.precheck(opcode, &req) {
             error_reply(unique, e.errno())
         } else {
-            self.dispatch(req, reply_cap, opcode, unique, no_reply)
+            // Only what the accounting log needs is kept past the dispatch.
+            let head =
+                account::request_bytes_needed(opcode).map(|n| req[..n.min(req.len())].to_vec());
+            let reply = self.dispatch(req, reply_cap, opcode, unique, no_reply);
+            if let Some(head) = head {
+                for ev in account::reply_events(opcode, &head, &reply) {
+                    info!("{ev}");
+                }
+            }
+            reply
         };
 
         if reply.len() >= OUT_HEADER_LEN {

@@ -7,13 +7,16 @@
 //! ```text
 //! setupmapping:nth=N:errno=E          fail the Nth FUSE_SETUPMAPPING with errno E
 //! removemapping:nth=N:errno=E         fail the Nth FUSE_REMOVEMAPPING with errno E
-//! delay:opcode=OP:ms=M[:nth=N]        hold the reply of OP for M milliseconds
-//! corrupt:opcode=OP:field=len|unique[:nth=N]
+//! delay:opcode=OP:ms=M[:nth=N][:name=NAME]
+//!                                     hold the reply of OP for M milliseconds
+//! corrupt:opcode=OP:field=len|unique[:nth=N][:name=NAME]
 //!                                     corrupt the reply header of OP (len += 4096,
 //!                                     or unique ^= 1 << 63)
 //! ```
 //! E is a name (EIO, ENOSPC, ...) or a positive number; OP is a FUSE opcode name (READ,
-//! GETATTR, SETUPMAPPING, ...) or number.
+//! GETATTR, SETUPMAPPING, ...) or number. `name=NAME` limits a rule to requests whose
+//! name argument (LOOKUP, CREATE, MKNOD, MKDIR, SYMLINK, LINK, UNLINK, RMDIR) is NAME, or starts
+//! with NAME minus its trailing `*`; `nth` then counts only those requests.
 
 use std::fmt;
 use std::str::FromStr;
@@ -110,6 +113,21 @@ pub fn opcode_name(op: u32) -> &'static str {
         .unwrap_or("?")
 }
 
+/// The name argument of a request (the NUL-terminated entry name), given its opcode and
+/// the bytes after `fuse_in_header`; `None` for opcodes without one.
+pub fn request_name(opcode: u32, body: &[u8]) -> Option<&[u8]> {
+    // Offset of the name: after the opcode's fixed argument (include/uapi/linux/fuse.h).
+    let off = match opcode_name(opcode) {
+        "LOOKUP" | "UNLINK" | "RMDIR" | "SYMLINK" => 0,
+        "MKDIR" | "LINK" => 8,    // fuse_mkdir_in, fuse_link_in
+        "MKNOD" | "CREATE" => 16, // fuse_mknod_in, fuse_create_in
+        _ => return None,
+    };
+    let rest = body.get(off..)?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    Some(&rest[..end])
+}
+
 fn parse_opcode(s: &str) -> Result<u32, String> {
     if let Ok(n) = s.parse::<u32>() {
         return Ok(n);
@@ -155,24 +173,60 @@ pub enum Field {
     Unique,
 }
 
+/// Which names a rule applies to (`name=`): exactly one, or a prefix (`slow-*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameMatch {
+    /// The name is exactly this.
+    Exact(Vec<u8>),
+    /// The name starts with this.
+    Prefix(Vec<u8>),
+}
+
+impl NameMatch {
+    fn parse(s: &str) -> Result<Self, String> {
+        let m = match s.strip_suffix('*') {
+            Some(p) => NameMatch::Prefix(p.as_bytes().to_vec()),
+            None => NameMatch::Exact(s.as_bytes().to_vec()),
+        };
+        match &m {
+            NameMatch::Exact(n) if n.is_empty() => Err("name= needs a name".into()),
+            _ if s.contains('/') || s.as_bytes()[..s.len().saturating_sub(1)].contains(&b'*') => {
+                Err(format!("name `{s}`: no `/`, and `*` only at the end"))
+            }
+            _ => Ok(m),
+        }
+    }
+
+    /// Whether `name` (the request's name argument, if it has one) matches.
+    pub fn matches(&self, name: Option<&[u8]>) -> bool {
+        match (self, name) {
+            (_, None) => false,
+            (NameMatch::Exact(want), Some(n)) => want == n,
+            (NameMatch::Prefix(p), Some(n)) => n.starts_with(p),
+        }
+    }
+}
+
 /// What a rule does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Fail the Nth SETUPMAPPING (before any SHMEM_MAP) with `errno`.
     FailSetupmapping { nth: u64, errno: i32 },
     /// Fail the Nth REMOVEMAPPING (before any SHMEM_UNMAP) with `errno`.
     FailRemovemapping { nth: u64, errno: i32 },
-    /// Delay the reply to `opcode`.
+    /// Delay the reply to `opcode` (only for names matching `name`, if given).
     Delay {
         opcode: u32,
         delay: Duration,
         nth: Option<u64>,
+        name: Option<NameMatch>,
     },
-    /// Corrupt the reply header of `opcode`.
+    /// Corrupt the reply header of `opcode` (only for names matching `name`, if given).
     Corrupt {
         opcode: u32,
         field: Field,
         nth: Option<u64>,
+        name: Option<NameMatch>,
     },
 }
 
@@ -193,6 +247,13 @@ impl Action {
             Action::Delay { nth, .. } | Action::Corrupt { nth, .. } => *nth,
         }
     }
+
+    fn name(&self) -> Option<&NameMatch> {
+        match self {
+            Action::Delay { name, .. } | Action::Corrupt { name, .. } => name.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Action {
@@ -208,6 +269,7 @@ impl FromStr for Action {
         let mut parts = spec.split(':');
         let kind = parts.next().unwrap_or_default().to_ascii_lowercase();
         let (mut nth, mut errno, mut opcode, mut ms, mut field) = (None, None, None, None, None);
+        let mut name = None;
         for kv in parts {
             let (k, v) = kv
                 .split_once('=')
@@ -232,7 +294,8 @@ impl FromStr for Action {
                         _ => return Err(format!("field must be len or unique, got `{v}`")),
                     })
                 }
-                "nth" | "errno" | "opcode" | "ms" | "field" => return Err(dup(k)),
+                "name" if name.is_none() => name = Some(NameMatch::parse(v)?),
+                "nth" | "errno" | "opcode" | "ms" | "field" | "name" => return Err(dup(k)),
                 _ => return Err(format!("unknown key `{k}` in `{spec}`")),
             }
         }
@@ -249,6 +312,7 @@ impl FromStr for Action {
                 unexpected("opcode", opcode.is_some())?;
                 unexpected("ms", ms.is_some())?;
                 unexpected("field", field.is_some())?;
+                unexpected("name", name.is_some())?;
                 let nth = nth.ok_or_else(|| need("nth"))?;
                 let errno = errno.ok_or_else(|| need("errno"))?;
                 Ok(if kind == "setupmapping" {
@@ -264,6 +328,7 @@ impl FromStr for Action {
                     opcode: opcode.ok_or_else(|| need("opcode"))?,
                     delay: Duration::from_millis(ms.ok_or_else(|| need("ms"))?),
                     nth,
+                    name,
                 })
             }
             "corrupt" => {
@@ -273,6 +338,7 @@ impl FromStr for Action {
                     opcode: opcode.ok_or_else(|| need("opcode"))?,
                     field: field.ok_or_else(|| need("field"))?,
                     nth,
+                    name,
                 })
             }
             _ => Err(format!(
@@ -320,11 +386,15 @@ impl Injector {
         }
     }
 
-    /// Called once per incoming request with its opcode; counts and decides.
-    pub fn on_request(&self, opcode: u32) -> Decision {
+    /// Called once per incoming request with its opcode and name argument (see
+    /// [`request_name`]); counts and decides.
+    pub fn on_request(&self, opcode: u32, name: Option<&[u8]>) -> Decision {
         let mut d = Decision::default();
         for r in &self.rules {
             if r.action.opcode() != opcode {
+                continue;
+            }
+            if r.action.name().is_some_and(|m| !m.matches(name)) {
                 continue;
             }
             let n = r.seen.fetch_add(1, Ordering::Relaxed) + 1;
@@ -373,7 +443,8 @@ mod tests {
             Ok(Action::Delay {
                 opcode: 15,
                 delay: Duration::from_millis(200),
-                nth: None
+                nth: None,
+                name: None,
             })
         );
         assert_eq!(
@@ -381,7 +452,8 @@ mod tests {
             Ok(Action::Corrupt {
                 opcode: 3,
                 field: Field::Len,
-                nth: Some(1)
+                nth: Some(1),
+                name: None,
             })
         );
         assert_eq!(
@@ -389,7 +461,26 @@ mod tests {
             Ok(Action::Corrupt {
                 opcode: 1,
                 field: Field::Unique,
-                nth: None
+                nth: None,
+                name: None,
+            })
+        );
+        assert_eq!(
+            p("delay:opcode=LOOKUP:ms=3000:name=slow-*"),
+            Ok(Action::Delay {
+                opcode: 1,
+                delay: Duration::from_millis(3000),
+                nth: None,
+                name: Some(NameMatch::Prefix(b"slow-".to_vec())),
+            })
+        );
+        assert_eq!(
+            p("corrupt:opcode=CREATE:field=len:name=x"),
+            Ok(Action::Corrupt {
+                opcode: 35,
+                field: Field::Len,
+                nth: None,
+                name: Some(NameMatch::Exact(b"x".to_vec())),
             })
         );
         assert_eq!(
@@ -418,6 +509,11 @@ mod tests {
             "corrupt:opcode=READ:field=error",
             "corrupt:opcode=READ",
             "corrupt:opcode=READ:field=len:color=red",
+            "delay:opcode=LOOKUP:ms=1:name=",
+            "delay:opcode=LOOKUP:ms=1:name=a/b",
+            "delay:opcode=LOOKUP:ms=1:name=*a",
+            "delay:opcode=LOOKUP:ms=1:name=a:name=b",
+            "setupmapping:nth=1:errno=EIO:name=a",
         ] {
             assert!(p(bad).is_err(), "{bad} parsed");
         }
@@ -430,15 +526,53 @@ mod tests {
             p("delay:opcode=READ:ms=5").unwrap(),
             p("corrupt:opcode=READ:field=unique:nth=2").unwrap(),
         ]);
-        assert_eq!(inj.on_request(OP_SETUPMAPPING), Decision::default());
-        assert_eq!(inj.on_request(3), Decision::default());
-        assert_eq!(inj.on_request(OP_SETUPMAPPING).fail, Some(libc::ENOSPC));
-        assert_eq!(inj.on_request(OP_SETUPMAPPING), Decision::default());
-        let d1 = inj.on_request(15);
+        assert_eq!(inj.on_request(OP_SETUPMAPPING, None), Decision::default());
+        assert_eq!(inj.on_request(3, None), Decision::default());
+        assert_eq!(
+            inj.on_request(OP_SETUPMAPPING, None).fail,
+            Some(libc::ENOSPC)
+        );
+        assert_eq!(inj.on_request(OP_SETUPMAPPING, None), Decision::default());
+        let d1 = inj.on_request(15, None);
         assert_eq!(d1.delay, Some(Duration::from_millis(5)));
         assert!(d1.corrupt.is_empty());
-        let d2 = inj.on_request(15);
+        let d2 = inj.on_request(15, None);
         assert_eq!(d2.corrupt, vec![Field::Unique]);
-        assert_eq!(Injector::default().on_request(15), Decision::default());
+        assert_eq!(
+            Injector::default().on_request(15, None),
+            Decision::default()
+        );
+    }
+
+    #[test]
+    fn name_rules_see_and_count_matching_names_only() {
+        let inj = Injector::new(vec![
+            p("delay:opcode=LOOKUP:ms=7:name=slow-*").unwrap(),
+            p("corrupt:opcode=LOOKUP:field=len:name=exact:nth=2").unwrap(),
+        ]);
+        let ms7 = Some(Duration::from_millis(7));
+        assert_eq!(inj.on_request(1, Some(b"fast")), Decision::default());
+        assert_eq!(inj.on_request(1, None), Decision::default());
+        assert_eq!(inj.on_request(1, Some(b"slow-a")).delay, ms7);
+        assert_eq!(inj.on_request(1, Some(b"slow-")).delay, ms7);
+        assert_eq!(inj.on_request(1, Some(b"slow")), Decision::default());
+        assert_eq!(inj.on_request(3, Some(b"slow-a")), Decision::default());
+        assert_eq!(inj.on_request(1, Some(b"exact")), Decision::default());
+        assert_eq!(inj.on_request(1, Some(b"exactly")), Decision::default());
+        assert_eq!(inj.on_request(1, Some(b"exact")).corrupt, vec![Field::Len]);
+    }
+
+    #[test]
+    fn request_names() {
+        assert_eq!(request_name(1, b"abc\0"), Some(&b"abc"[..]));
+        assert_eq!(request_name(1, b"abc"), None);
+        assert_eq!(request_name(3, b"abc\0"), None);
+        let mut create = vec![0u8; 16];
+        create.extend_from_slice(b"new\0");
+        assert_eq!(request_name(35, &create), Some(&b"new"[..]));
+        assert_eq!(request_name(35, &create[..10]), None);
+        let mut mkdir = vec![0xffu8; 8];
+        mkdir.extend_from_slice(b"d\0");
+        assert_eq!(request_name(9, &mkdir), Some(&b"d"[..]));
     }
 }

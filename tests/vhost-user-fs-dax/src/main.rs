@@ -7,6 +7,7 @@
 //! FUSE_SETUPMAPPING / FUSE_REMOVEMAPPING served with SHMEM_MAP / SHMEM_UNMAP.
 //! See README.md for the protocol caveats and how each is answered.
 
+mod account;
 mod backend;
 mod dax;
 mod inject;

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The accounting log: what the server hands out that the guest must give back.
+//!
+//! A successful entry reply makes the server count one lookup of its node, which the guest
+//! returns with FUSE_FORGET (or BATCH_FORGET) when it evicts the inode; an opened handle is
+//! returned with FUSE_RELEASE (RELEASEDIR). Each is logged at `info` as one line, so host
+//! checks (tests/guest/plans/*.hostcheck) can balance them per node and per handle:
+//!
+//! ```text
+//! FORGET nodeid N nlookup K             FORGET, and each entry of a BATCH_FORGET
+//! ENTRY OP nodeid N name NAME           LOOKUP, MKNOD, MKDIR, SYMLINK, LINK, CREATE and
+//!                                       each READDIRPLUS entry with a node id
+//! OPENED OP nodeid N fh F               OPEN, OPENDIR, CREATE
+//! RELEASE OP nodeid N fh F              RELEASE, RELEASEDIR
+//! ```
+//! NAME is printed with non-printable bytes escaped (`escape_ascii`) and is the last field.
+//! Entry replies are logged when the server built them (it counted the lookup then), even if
+//! an injected delay holds the reply back or a corruption makes the guest refuse it.
+
+use std::fmt;
+
+use crate::inject::{opcode_name, request_name};
+
+/// sizeof(struct fuse_in_header).
+const IN_HEADER_LEN: usize = 40;
+/// sizeof(struct fuse_out_header).
+const OUT_HEADER_LEN: usize = 16;
+/// sizeof(struct fuse_entry_out).
+const ENTRY_OUT_LEN: usize = 128;
+/// sizeof(struct fuse_dirent) without the name.
+const DIRENT_LEN: usize = 24;
+
+/// One accounting event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The guest gave back `nlookup` lookups of `nodeid`.
+    Forget { nodeid: u64, nlookup: u64 },
+    /// The server counted one lookup of `nodeid` (by `op`, for `name`).
+    Entry {
+        op: &'static str,
+        nodeid: u64,
+        name: Vec<u8>,
+    },
+    /// The server opened handle `fh` on `nodeid`.
+    Opened {
+        op: &'static str,
+        nodeid: u64,
+        fh: u64,
+    },
+    /// The guest released handle `fh` on `nodeid`.
+    Release {
+        op: &'static str,
+        nodeid: u64,
+        fh: u64,
+    },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Forget { nodeid, nlookup } => {
+                write!(f, "FORGET nodeid {nodeid} nlookup {nlookup}")
+            }
+            Event::Entry { op, nodeid, name } => {
+                write!(f, "ENTRY {op} nodeid {nodeid} name {}", name.escape_ascii())
+            }
+            Event::Opened { op, nodeid, fh } => write!(f, "OPENED {op} nodeid {nodeid} fh {fh}"),
+            Event::Release { op, nodeid, fh } => write!(f, "RELEASE {op} nodeid {nodeid} fh {fh}"),
+        }
+    }
+}
+
+fn u64_at(b: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(off..off + 8)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(off..off + 4)?.try_into().ok()?))
+}
+
+/// Events a request carries by itself (forgets and releases). `req` starts with the
+/// `fuse_in_header`.
+pub fn request_events(opcode: u32, req: &[u8]) -> Vec<Event> {
+    let (Some(nodeid), Some(body)) = (u64_at(req, 16), req.get(IN_HEADER_LEN..)) else {
+        return Vec::new();
+    };
+    let op = opcode_name(opcode);
+    match op {
+        // struct fuse_forget_in { u64 nlookup; }
+        "FORGET" => u64_at(body, 0)
+            .map(|nlookup| vec![Event::Forget { nodeid, nlookup }])
+            .unwrap_or_default(),
+        // struct fuse_batch_forget_in { u32 count; u32 dummy; }, then count x
+        // struct fuse_forget_one { u64 nodeid; u64 nlookup; }
+        "BATCH_FORGET" => {
+            let count = u32_at(body, 0).unwrap_or(0) as usize;
+            (0..count)
+                .map_while(|i| {
+                    let off = 8 + 16 * i;
+                    Some(Event::Forget {
+                        nodeid: u64_at(body, off)?,
+                        nlookup: u64_at(body, off + 8)?,
+                    })
+                })
+                .collect()
+        }
+        // struct fuse_release_in { u64 fh; ... }
+        "RELEASE" | "RELEASEDIR" => u64_at(body, 0)
+            .map(|fh| vec![Event::Release { op, nodeid, fh }])
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// How much of a request [`reply_events`] needs to see, or `None` if its reply carries no
+/// event: the header, and the name for entry replies.
+pub fn request_bytes_needed(opcode: u32) -> Option<usize> {
+    match opcode_name(opcode) {
+        "OPEN" | "OPENDIR" | "READDIRPLUS" => Some(IN_HEADER_LEN),
+        // The fixed argument (at most 16 bytes) and a name of up to PATH_MAX bytes.
+        "LOOKUP" | "MKNOD" | "MKDIR" | "SYMLINK" | "LINK" | "CREATE" => {
+            Some(IN_HEADER_LEN + 16 + 4096)
+        }
+        _ => None,
+    }
+}
+
+/// Events of a successful reply to `req` (both start with their FUSE header).
+pub fn reply_events(opcode: u32, req: &[u8], reply: &[u8]) -> Vec<Event> {
+    let ok = reply.len() >= OUT_HEADER_LEN && u32_at(reply, 4) == Some(0);
+    let (Some(req_nodeid), Some(body), true) = (u64_at(req, 16), req.get(IN_HEADER_LEN..), ok)
+    else {
+        return Vec::new();
+    };
+    let out = &reply[OUT_HEADER_LEN..];
+    let op = opcode_name(opcode);
+    let name = || request_name(opcode, body).unwrap_or_default().to_vec();
+    let mut ev = Vec::new();
+    match op {
+        "LOOKUP" | "MKNOD" | "MKDIR" | "SYMLINK" | "LINK" | "CREATE" => {
+            // struct fuse_entry_out { u64 nodeid; ... }; nodeid 0 is a negative entry.
+            if let Some(nodeid) = u64_at(out, 0).filter(|&n| n != 0) {
+                ev.push(Event::Entry {
+                    op,
+                    nodeid,
+                    name: name(),
+                });
+                // CREATE: struct fuse_open_out { u64 fh; ... } follows the entry.
+                if let Some(fh) = u64_at(out, ENTRY_OUT_LEN).filter(|_| op == "CREATE") {
+                    ev.push(Event::Opened { op, nodeid, fh });
+                }
+            }
+        }
+        "OPEN" | "OPENDIR" => {
+            if let Some(fh) = u64_at(out, 0) {
+                ev.push(Event::Opened {
+                    op,
+                    nodeid: req_nodeid,
+                    fh,
+                });
+            }
+        }
+        "READDIRPLUS" => {
+            // struct fuse_direntplus { struct fuse_entry_out; struct fuse_dirent
+            // { u64 ino; u64 off; u32 namelen; u32 type; char name[]; } }, each padded to 8.
+            let mut rest = out;
+            while let (Some(nodeid), Some(namelen)) =
+                (u64_at(rest, 0), u32_at(rest, ENTRY_OUT_LEN + 16))
+            {
+                let start = ENTRY_OUT_LEN + DIRENT_LEN;
+                let Some(name) = rest.get(start..start + namelen as usize) else {
+                    break;
+                };
+                if nodeid != 0 {
+                    ev.push(Event::Entry {
+                        op,
+                        nodeid,
+                        name: name.to_vec(),
+                    });
+                }
+                let len = (start + namelen as usize + 7) & !7;
+                rest = rest.get(len..).unwrap_or_default();
+            }
+        }
+        _ => {}
+    }
+    ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(opcode: u32, nodeid: u64, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![0u8; IN_HEADER_LEN];
+        v[0..4].copy_from_slice(&((IN_HEADER_LEN + body.len()) as u32).to_le_bytes());
+        v[4..8].copy_from_slice(&opcode.to_le_bytes());
+        v[16..24].copy_from_slice(&nodeid.to_le_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn reply(error: i32, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![0u8; OUT_HEADER_LEN];
+        v[0..4].copy_from_slice(&((OUT_HEADER_LEN + body.len()) as u32).to_le_bytes());
+        v[4..8].copy_from_slice(&error.to_le_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn entry(nodeid: u64) -> Vec<u8> {
+        let mut e = vec![0u8; ENTRY_OUT_LEN];
+        e[0..8].copy_from_slice(&nodeid.to_le_bytes());
+        e
+    }
+
+    fn direntplus(nodeid: u64, name: &[u8]) -> Vec<u8> {
+        let mut v = entry(nodeid);
+        v.extend_from_slice(&[0u8; 16]);
+        v.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        v.extend_from_slice(&[0u8; 4]);
+        v.extend_from_slice(name);
+        v.resize((v.len() + 7) & !7, 0);
+        v
+    }
+
+    #[test]
+    fn forgets_and_releases() {
+        let f = req(2, 7, &3u64.to_le_bytes());
+        assert_eq!(
+            request_events(2, &f),
+            vec![Event::Forget {
+                nodeid: 7,
+                nlookup: 3
+            }]
+        );
+        assert_eq!(
+            request_events(2, &f).first().unwrap().to_string(),
+            "FORGET nodeid 7 nlookup 3"
+        );
+        let mut b = Vec::new();
+        b.extend_from_slice(&2u32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        for (n, k) in [(5u64, 1u64), (6, 2)] {
+            b.extend_from_slice(&n.to_le_bytes());
+            b.extend_from_slice(&k.to_le_bytes());
+        }
+        assert_eq!(
+            request_events(42, &req(42, 0, &b)),
+            vec![
+                Event::Forget {
+                    nodeid: 5,
+                    nlookup: 1
+                },
+                Event::Forget {
+                    nodeid: 6,
+                    nlookup: 2
+                }
+            ]
+        );
+        // A count larger than the message: only the entries present.
+        b[0..4].copy_from_slice(&9u32.to_le_bytes());
+        assert_eq!(request_events(42, &req(42, 0, &b)).len(), 2);
+        let mut r = 11u64.to_le_bytes().to_vec();
+        r.extend_from_slice(&[0u8; 16]);
+        assert_eq!(
+            request_events(18, &req(18, 9, &r))
+                .first()
+                .unwrap()
+                .to_string(),
+            "RELEASE RELEASE nodeid 9 fh 11"
+        );
+        assert!(request_events(2, &req(2, 7, &[1, 2])).is_empty());
+        assert!(request_events(3, &req(3, 7, &[0u8; 16])).is_empty());
+        assert!(request_events(2, &[0u8; 8]).is_empty());
+    }
+
+    #[test]
+    fn entry_replies() {
+        let lookup = req(1, 1, b"slow-a\0");
+        assert_eq!(
+            reply_events(1, &lookup, &reply(0, &entry(5)))
+                .first()
+                .unwrap()
+                .to_string(),
+            "ENTRY LOOKUP nodeid 5 name slow-a"
+        );
+        assert!(reply_events(1, &lookup, &reply(-2, &[])).is_empty());
+        assert!(reply_events(1, &lookup, &reply(0, &entry(0))).is_empty());
+        assert!(reply_events(1, &lookup, &reply(0, &[1, 2, 3])).is_empty());
+        let odd = req(1, 1, b"a\tb\0");
+        assert_eq!(
+            reply_events(1, &odd, &reply(0, &entry(4)))[0].to_string(),
+            "ENTRY LOOKUP nodeid 4 name a\\tb"
+        );
+
+        let mut create = vec![0u8; 16];
+        create.extend_from_slice(b"new\0");
+        let mut out = entry(8);
+        out.extend_from_slice(&21u64.to_le_bytes());
+        out.extend_from_slice(&[0u8; 8]);
+        assert_eq!(
+            reply_events(35, &req(35, 1, &create), &reply(0, &out)),
+            vec![
+                Event::Entry {
+                    op: "CREATE",
+                    nodeid: 8,
+                    name: b"new".to_vec()
+                },
+                Event::Opened {
+                    op: "CREATE",
+                    nodeid: 8,
+                    fh: 21
+                }
+            ]
+        );
+
+        let mut link = 3u64.to_le_bytes().to_vec();
+        link.extend_from_slice(b"l\0");
+        assert_eq!(
+            reply_events(13, &req(13, 1, &link), &reply(0, &entry(3)))[0].to_string(),
+            "ENTRY LINK nodeid 3 name l"
+        );
+
+        let mut open = vec![0u8; 16];
+        open[0..8].copy_from_slice(&33u64.to_le_bytes());
+        assert_eq!(
+            reply_events(14, &req(14, 6, &[0u8; 8]), &reply(0, &open))[0].to_string(),
+            "OPENED OPEN nodeid 6 fh 33"
+        );
+    }
+
+    #[test]
+    fn readdirplus_entries() {
+        let mut out = direntplus(0, b".");
+        out.extend(direntplus(12, b"abc"));
+        out.extend(direntplus(13, &[b'n'; 255]));
+        // A truncated last entry is ignored.
+        out.extend(&direntplus(14, b"zz")[..ENTRY_OUT_LEN + 10]);
+        let ev = reply_events(44, &req(44, 1, &[0u8; 40]), &reply(0, &out));
+        assert_eq!(
+            ev,
+            vec![
+                Event::Entry {
+                    op: "READDIRPLUS",
+                    nodeid: 12,
+                    name: b"abc".to_vec()
+                },
+                Event::Entry {
+                    op: "READDIRPLUS",
+                    nodeid: 13,
+                    name: vec![b'n'; 255]
+                }
+            ]
+        );
+    }
+}
