@@ -142,7 +142,6 @@ impl virtio::Driver for Driver {
 
     fn start(dev: &virtio::Device, data: &Pin<KBox<Bound>>) -> Result {
         let fs = &data.fs;
-        dev.ready();
         registry::add(fs).inspect_err(|e| {
             if *e == EEXIST {
                 pr_err!("{}: tag <{}> is already in use\n", dev.name(), &*fs.tag);

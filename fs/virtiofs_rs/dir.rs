@@ -7,12 +7,13 @@
 use crate::errno::enametoolong;
 use crate::inode;
 use crate::proto::fuse::{
-    abi::{InHeader, Opcode, OpenIn, OpenOut, ReadIn, ReleaseIn, Wire, FUSE_NAME_MAX},
+    abi::{InHeader, Opcode, OpenIn, OpenOut, ReadIn, ReleaseIn, Wire, FUSE_NAME_MAX, FUSE_ROOT_ID},
     dirent::Dirents,
     reply::{self, ReplySpec},
     request::{self, request_len, Header},
 };
-use crate::session::{expiry, jiffies64, Looked, Session};
+use crate::ratelimit::warn_ratelimited;
+use crate::session::{expiry, header, jiffies64, Looked, Session};
 use crate::superblock::VirtioFsType;
 use crate::transport::{Orphan, Request};
 use core::sync::atomic::Ordering;
@@ -21,11 +22,11 @@ use kernel::{
     fs::{
         dentry,
         file::{self, DirEmitter, File},
-        inode::Operations,
+        dentry::RcuDEntry,
+        inode::{Entry, Operations},
         DEntry, Inode,
     },
     prelude::*,
-    types::ARef,
 };
 
 /// The inode operations of directories.
@@ -35,11 +36,7 @@ pub(crate) struct DirOps;
 impl Operations for DirOps {
     type FileSystem = VirtioFsType;
 
-    fn lookup(
-        dir: &Inode<VirtioFsType>,
-        dentry: &DEntry<VirtioFsType>,
-    ) -> Result<Option<ARef<Inode<VirtioFsType>>>> {
-        let name = dentry.name();
+    fn lookup(dir: &Inode<VirtioFsType>, name: &[u8]) -> Result<Entry<VirtioFsType>> {
         if !request::valid_name(name) {
             return Err(if name.len() > FUSE_NAME_MAX {
                 enametoolong()
@@ -50,20 +47,25 @@ impl Operations for DirOps {
         let sb = dir.super_block();
         let s = sb.data();
         match s.lookup(dir.data().nodeid, name)? {
-            Looked::Missing(timeout) => {
-                // An ENOENT error is never cached (expires now), as C.
-                dentry.set_valid_until(timeout.map_or(0, expiry));
-                Ok(None)
-            }
-            Looked::Found(e) => {
+            // An ENOENT error is never cached (expires now), as C.
+            Looked::Missing(timeout) => Ok(Entry {
+                inode: None,
+                valid_until: timeout.map_or(0, expiry),
+            }),
+            Looked::Found(e, forget) => {
+                if e.nodeid == FUSE_ROOT_ID {
+                    // As C: the root cannot be an entry of a directory.
+                    s.forget_one(forget, e.nodeid);
+                    return Err(EIO);
+                }
                 match inode::iget(sb, &s, e.nodeid, e.generation, &e.attr, 1) {
-                    Ok(i) => {
-                        dentry.set_valid_until(expiry(e.entry_valid));
-                        Ok(Some(i))
-                    }
+                    Ok(i) => Ok(Entry {
+                        inode: Some(i),
+                        valid_until: expiry(e.entry_valid),
+                    }),
                     Err(err) => {
                         // The server counted this lookup: give it back.
-                        s.forget_one(e.nodeid);
+                        s.forget_one(forget, e.nodeid);
                         Err(err)
                     }
                 }
@@ -83,37 +85,34 @@ impl dentry::Operations for DentryOps {
     /// entry is looked up again; the same node keeps the dentry and
     /// refreshes the inode, another node or none drops it. An expired
     /// negative entry is dropped (the VFS looks the name up afresh).
-    fn revalidate(d: &DEntry<VirtioFsType>, how: dentry::Revalidate) -> Result<bool> {
+    fn revalidate(d: &DEntry<VirtioFsType>, name: &[u8], force: bool) -> Result<bool> {
         let inode = d.inode();
         if let Some(i) = inode {
             if i.data().bad.load(Ordering::Acquire) {
                 return Ok(false);
             }
         }
-        if !how.force && d.valid_until() >= jiffies64() {
+        if d.is_root() || (!force && d.valid_until() >= jiffies64()) {
             return Ok(true);
         }
         let Some(inode) = inode else {
             return Ok(false);
         };
-        if how.rcu {
-            return Err(ECHILD);
-        }
         let parent = d.parent();
         let Some(dir) = parent.inode() else {
             return Ok(false);
         };
         let sb = inode.super_block();
         let s = sb.data();
-        let e = match s.lookup(dir.data().nodeid, d.name()) {
-            Ok(Looked::Found(e)) => e,
+        let (e, forget) = match s.lookup(dir.data().nodeid, name) {
+            Ok(Looked::Found(e, forget)) => (e, forget),
             Ok(Looked::Missing(_)) => return Ok(false),
             Err(e) if e == ENOMEM || e == ERESTARTSYS || e == EINTR => return Err(e),
             Err(_) => return Ok(false),
         };
         let info = inode.data();
         if e.nodeid != info.nodeid {
-            s.forget_one(e.nodeid);
+            s.forget_one(forget, e.nodeid);
             return Ok(false);
         }
         info.nlookup.fetch_add(1, Ordering::Relaxed);
@@ -124,6 +123,30 @@ impl dentry::Operations for DentryOps {
         inode::refresh(inode, &e.attr);
         d.set_valid_until(expiry(e.entry_valid));
         Ok(true)
+    }
+
+    /// Without sleeping: a bad inode or an expired negative entry is
+    /// invalid, an unexpired entry valid; anything else needs a LOOKUP.
+    fn revalidate_rcu(d: &RcuDEntry<VirtioFsType>, force: bool) -> Result<bool> {
+        let inode = d.inode();
+        if let Some(i) = inode {
+            if i.data().bad.load(Ordering::Acquire) {
+                return Ok(false);
+            }
+        }
+        if d.is_root() || (!force && d.valid_until() >= jiffies64()) {
+            return Ok(true);
+        }
+        match inode {
+            None => Ok(false),
+            Some(_) => Err(ECHILD),
+        }
+    }
+
+    /// As C's `fuse_dentry_delete`: an expired entry is not kept once
+    /// unused.
+    fn delete(d: &DEntry<VirtioFsType>) -> bool {
+        d.valid_until() < jiffies64()
     }
 }
 
@@ -196,42 +219,51 @@ impl file::Operations for DirFile {
         let s = inode.super_block().data();
         let nodeid = inode.data().nodeid;
         let flags = open_flags(file);
+        // Everything is allocated before OPENDIR, so nothing can fail
+        // between the host opening a handle and the guest owning it.
         let orphan = Orphan::new(
             s.fs.conn.request_queue()?.clone(),
             prepare_releasedir(&s, nodeid, flags)?,
             release_opened,
         );
-        let mut release = prepare_releasedir(&s, nodeid, flags)?;
+        let mut handle = KBox::new(
+            DirHandle {
+                fh: 0,
+                release: Some(prepare_releasedir(&s, nodeid, flags)?),
+            },
+            GFP_KERNEL,
+        )?;
         let reply = s.call_with(
             Opcode::Opendir,
             request_len(OpenIn::SIZE, &[]),
             OpenOut::SIZE,
             |buf, unique| {
-                request::open(buf, Header::nocreds(Opcode::Opendir, unique, nodeid), flags)
+                request::open(buf, header(Opcode::Opendir, unique, nodeid), flags)
             },
             Some(orphan),
         )?;
-        let out = reply::decode_open(reply.payload()).map_err(|e| {
-            pr_warn!("OPENDIR reply refused: {:?}\n", e);
-            EIO
-        })?;
-        fill_release(&mut release, nodeid, out.fh, flags)?;
-        Ok(KBox::new(
-            DirHandle {
-                fh: out.fh,
-                release: Some(release),
-            },
-            GFP_KERNEL,
-        )?)
+        let out = match reply::decode_open(reply.payload()) {
+            Ok(out) => out,
+            Err(e) => {
+                warn_ratelimited!("OPENDIR reply refused: {:?}\n", e);
+                return Err(EIO);
+            }
+        };
+        handle.fh = out.fh;
+        if let Some(r) = handle.release.as_mut() {
+            fill_release(r, nodeid, out.fh, flags)?;
+        }
+        Ok(handle)
     }
 
-    /// RELEASEDIR goes in the background, as in C: close(2) does not wait
-    /// for the host.
+    /// RELEASEDIR is waited for, as C's virtio-fs does (`auto_submounts`
+    /// makes its releases synchronous): the host has released the handle
+    /// when close(2) returns, and no release can reach it after DESTROY.
     fn release(inode: &Inode<VirtioFsType>, _file: &File, mut h: KBox<DirHandle>) {
         if let Some(req) = h.release.take() {
             let s = inode.super_block().data();
-            if s.fs.conn.send_background(req).is_err() {
-                pr_warn!("virtiofs: RELEASEDIR of handle {} not sent\n", h.fh);
+            if s.fs.conn.send_uninterruptible(req).is_err() {
+                warn_ratelimited!("RELEASEDIR of handle {} failed\n", h.fh);
             }
         }
     }
@@ -256,7 +288,7 @@ impl file::Operations for DirFile {
             |buf, unique| {
                 request::read(
                     buf,
-                    Header::nocreds(Opcode::Readdir, unique, nodeid),
+                    header(Opcode::Readdir, unique, nodeid),
                     h.fh,
                     pos,
                     size,
@@ -266,7 +298,7 @@ impl file::Operations for DirFile {
         )?;
         for d in Dirents::new(reply.payload()) {
             let d = d.map_err(|e| {
-                pr_warn!("READDIR reply refused: {:?}\n", e);
+                warn_ratelimited!("READDIR reply refused: {:?}\n", e);
                 EIO
             })?;
             if !ctx.emit(d.name, d.ino, d.typ) {

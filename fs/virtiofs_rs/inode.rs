@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     fs::{
         file,
-        inode::{Attrs, Iget, Ops},
+        inode::{self, Attrs, Iget, Ops},
         Inode, SuperBlock,
     },
     new_spinlock,
@@ -123,7 +123,10 @@ pub(crate) fn iget(
     for _ in 0..IGET_RETRIES {
         match sb.iget(nodeid)? {
             Iget::New(mut new) => {
-                new.set_attrs(&attrs(attr));
+                // As C's `fuse_init_inode`: the server keeps the times
+                // (no writeback cache here).
+                new.set_attrs(&attrs(attr))
+                    .add_flags(inode::S_NOATIME | inode::S_NOCMTIME);
                 match attr.file_type() {
                     FileType::Directory => {
                         new.set_iops(DIR_IOPS).set_fops(DIR_FOPS);

@@ -58,8 +58,15 @@ impl Registry {
 #[pinned_drop]
 impl PinnedDrop for Registry {
     fn drop(self: Pin<&mut Self>) {
-        // INVARIANT: Unpublished before the registry goes.
-        REGISTRY.store(core::ptr::null_mut(), Ordering::Release);
+        let me = (&*self as *const Registry).cast_mut();
+        // INVARIANT: Unpublished before the registry goes, if it was this
+        // one (a registry that lost the race in `new` never was).
+        let _ = REGISTRY.compare_exchange(
+            me,
+            core::ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 }
 

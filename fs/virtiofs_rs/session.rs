@@ -11,6 +11,7 @@ use crate::proto::fuse::{
     request::{self, request_len, Header},
 };
 use crate::proto::options::DaxMode;
+use crate::ratelimit::warn_ratelimited;
 use crate::transport::{Orphan, Reply, Request};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{bindings, new_spinlock, prelude::*, sync::Arc, sync::SpinLock};
@@ -50,6 +51,23 @@ pub(crate) fn expiry(t: Timeout) -> u64 {
     jiffies64().saturating_add(j)
 }
 
+/// A request header carrying the calling task's credentials (fsuid, fsgid
+/// and tgid, in the initial namespaces), as C's `fuse_fill_in_header`
+/// sends for every request that is not `nocreds`.
+pub(crate) fn header(opcode: Opcode, unique: u64, nodeid: u64) -> Header {
+    let (mut uid, mut gid, mut pid) = (0u32, 0u32, 0u32);
+    // SAFETY: Reads the current task's credentials into the three locals.
+    unsafe { bindings::vfs_current_creds(&mut uid, &mut gid, &mut pid) };
+    Header {
+        opcode,
+        unique,
+        nodeid,
+        uid,
+        gid,
+        pid,
+    }
+}
+
 /// A FUSE_FORGET request with its arguments left to fill
 /// ([`fill_forget`]).
 pub(crate) fn prepare_forget(s: &Session) -> Result<Request> {
@@ -81,7 +99,9 @@ fn forget_looked_up(req: &mut Request, payload: &[u8]) -> bool {
 /// What a LOOKUP found.
 pub(crate) enum Looked {
     /// The name exists: the server counted one more lookup of the node.
-    Found(ValidEntry),
+    /// The FORGET prepared with the LOOKUP comes along, for a caller that
+    /// must give the lookup back (it then never allocates one).
+    Found(ValidEntry, Option<Request>),
     /// It does not; the server may say how long that stays true (`None`
     /// for an `ENOENT` error, which is never cached).
     Missing(Option<Timeout>),
@@ -164,12 +184,18 @@ impl Session {
         Ok(())
     }
 
-    /// FUSE_DESTROY; forgets are dropped afterwards.
+    /// FUSE_DESTROY, waited for whatever signals come (C forces it); forgets
+    /// are dropped afterwards.
     pub(crate) fn destroy(&self) {
-        // As C: DESTROY ends the session; its failure changes nothing here.
-        let _ = self.call(Opcode::Destroy, request_len(0, &[]), 0, |buf, unique| {
-            request::destroy(buf, unique)
+        let unique = self.fs.conn.new_unique();
+        let spec = ReplySpec::for_opcode(Opcode::Destroy, 0, self.minor());
+        let req = Request::new(unique, Opcode::Destroy, spec, request_len(0, &[]), 0, |buf| {
+            request::destroy(buf, unique).map_err(|_| EINVAL)
         });
+        // As C: DESTROY ends the session; its failure changes nothing here.
+        if let Ok(req) = req {
+            let _ = self.fs.conn.send_uninterruptible(req);
+        }
         self.destroyed.store(true, Ordering::Release);
     }
 
@@ -182,14 +208,16 @@ impl Session {
         let sent = fill_forget(&mut req, nodeid, nlookup)
             .and_then(|()| self.fs.conn.send_hiprio(req));
         if sent.is_err() {
-            pr_warn!("virtiofs: FORGET of node {} not sent\n", nodeid);
+            warn_ratelimited!("FORGET of node {} not sent\n", nodeid);
         }
     }
 
-    /// FUSE_FORGET of one lookup, best effort (allocates).
-    pub(crate) fn forget_one(&self, nodeid: u64) {
-        if let Ok(req) = prepare_forget(self) {
-            self.forget_with(req, nodeid, 1);
+    /// Gives back one lookup of `nodeid` with `req` (the FORGET prepared
+    /// with the LOOKUP), if there is one.
+    pub(crate) fn forget_one(&self, req: Option<Request>, nodeid: u64) {
+        match req {
+            Some(req) => self.forget_with(req, nodeid, 1),
+            None => warn_ratelimited!("FORGET of node {} not sent\n", nodeid),
         }
     }
 
@@ -207,7 +235,7 @@ impl Session {
             request_len(0, &[name.len()]),
             128,
             |buf, unique| {
-                request::with_name(buf, Header::nocreds(Opcode::Lookup, unique, parent), name)
+                request::with_name(buf, header(Opcode::Lookup, unique, parent), name)
             },
             Some(orphan),
         );
@@ -218,9 +246,9 @@ impl Session {
         };
         match reply::decode_lookup(reply.payload()) {
             Ok(reply::Lookup::Negative { entry_valid }) => Ok(Looked::Missing(Some(entry_valid))),
-            Ok(reply::Lookup::Positive(e)) => Ok(Looked::Found(e)),
+            Ok(reply::Lookup::Positive(e)) => Ok(Looked::Found(e, reply.take_orphan())),
             Err(e) => {
-                pr_warn!("LOOKUP reply refused: {:?}\n", e);
+                warn_ratelimited!("LOOKUP reply refused: {:?}\n", e);
                 Err(EIO)
             }
         }
@@ -233,11 +261,11 @@ impl Session {
             request_len(GetattrIn::SIZE, &[]),
             104,
             |buf, unique| {
-                request::getattr(buf, Header::nocreds(Opcode::Getattr, unique, nodeid), None)
+                request::getattr(buf, header(Opcode::Getattr, unique, nodeid), None)
             },
         )?;
         let (attr, _timeout) = reply::decode_attr_out(reply.payload()).map_err(|e| {
-            pr_warn!("GETATTR reply refused: {:?}\n", e);
+            warn_ratelimited!("GETATTR reply refused: {:?}\n", e);
             EIO
         })?;
         Ok(attr)

@@ -18,16 +18,16 @@ use crate::inode::{self, InodeInfo};
 use crate::proto::fuse::{
     abi::{Opcode, FUSE_ROOT_ID},
     reply::{self, FileType},
-    request::{self, request_len, Header},
+    request::{self, request_len},
 };
 use crate::proto::options::{self, DaxMode, OptionError};
 use crate::registry;
-use crate::session::Session;
+use crate::session::{self, Session};
 use core::sync::atomic::Ordering;
 use kernel::{
     c_str,
     error::code::ENOPARAM,
-    fs::{self, dentry, sb::SeqFile, FileSystem, FsContext, Inode, Kstatfs, New, SuperBlock},
+    fs::{self, dentry, sb::SeqFile, DEntry, FileSystem, FsContext, Inode, Kstatfs, New, SuperBlock},
     prelude::*,
     sync::Arc,
     types::ARef,
@@ -110,10 +110,14 @@ impl FileSystem for VirtioFsType {
         }
     }
 
-    fn statfs(sb: &SuperBlock<Self>, buf: &mut Kstatfs) -> Result {
+    /// As C: the statistics of the node the path is in (a host submount
+    /// may differ from the root's).
+    fn statfs(d: &DEntry<Self>, buf: &mut Kstatfs) -> Result {
+        let nodeid = d.inode().map_or(FUSE_ROOT_ID, |i| i.data().nodeid);
+        let sb = d.super_block();
         let s = sb.data();
         let reply = s.call(Opcode::Statfs, request_len(0, &[]), 80, |b, unique| {
-            request::header_only(b, Header::nocreds(Opcode::Statfs, unique, FUSE_ROOT_ID))
+            request::header_only(b, session::header(Opcode::Statfs, unique, nodeid))
         })?;
         let st = reply::decode_statfs(reply.payload()).map_err(|_| EIO)?;
         buf.f_type = FUSE_SUPER_MAGIC as _;
@@ -145,22 +149,25 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
     let attr = {
         let s = sb.data();
         s.init()?;
-        s.getattr(FUSE_ROOT_ID)?
+        // From here on a failure ends the session INIT started.
+        let attr = s.getattr(FUSE_ROOT_ID).inspect_err(|_| s.destroy())?;
+        if attr.file_type() != FileType::Directory {
+            pr_err!(
+                "virtiofs: the root is not a directory (mode {:#o})\n",
+                attr.get().mode
+            );
+            s.destroy();
+            return Err(EIO);
+        }
+        attr
     };
-    if attr.file_type() != FileType::Directory {
-        pr_err!(
-            "virtiofs: the root is not a directory (mode {:#o})\n",
-            attr.get().mode
-        );
-        return Err(EIO);
-    }
     // As C (fuse_sb_defaults): no idmapped mounts unless the server
     // negotiates FUSE_ALLOW_IDMAP, which this driver does not offer.
     sb.set_magic(FUSE_SUPER_MAGIC)
         .set_blocksize_bits(12)
         .set_maxbytes(i64::MAX)
         .set_time_gran(1)
-        .add_iflags(fs::SB_I_NOIDMAP)
+        .add_iflags(fs::SB_I_NOIDMAP | fs::SB_I_IMA_UNVERIFIABLE_SIGNATURE)
         .set_dentry_ops(DENTRY_OPS);
     let s = sb.data();
     inode::iget(&*sb, &s, FUSE_ROOT_ID, 0, &attr, 0)

@@ -20,12 +20,13 @@
 //!   (`proto::fuse::reply::validate`: used length, `out.h.len`, unique,
 //!   errno, payload size for the opcode) and wakes the waiter. A bad reply
 //!   fails that request with `EIO` and a rate-limited message.
-//! - interruption: a signal ends the wait with `ERESTARTSYS`; the request
-//!   is marked abandoned (the caller then sends FUSE_INTERRUPT). If the
-//!   host answers an abandoned request that took a reference on the host
-//!   (LOOKUP, CREATE, OPEN), the completion path sends the request that
-//!   gives it back (FORGET, RELEASE), prepared when the request was made.
-//!   C 6.12's virtio-fs instead waits for the host, uninterruptibly.
+//! - interruption: as C's `request_wait_answer`, a signal sends
+//!   FUSE_INTERRUPT (on the hiprio queue) and the wait goes on, killable;
+//!   a fatal signal abandons the request. If the host answers an abandoned
+//!   request that took a reference on the host (LOOKUP, OPENDIR), the
+//!   completion path sends the request that gives it back (FORGET,
+//!   RELEASEDIR), prepared when the request was made. C 6.12's virtio-fs
+//!   sends no INTERRUPT and waits for a sent request uninterruptibly.
 //! - teardown: when the device goes away the virtio abstraction resets it
 //!   and hands back every queued token; [`end_unused`] ends those with
 //!   `ENOTCONN`. Parked requests are ended by [`FsQueue::close`] first.
@@ -48,9 +49,10 @@ use kernel::{
     bindings,
     ffi::c_uint, impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
     list::{AtomicTracker, List, ListArc, ListLinks, TryNewListArc},
-    new_condvar, new_spinlock, new_work,
+    new_spinlock, new_work,
     prelude::*,
-    sync::{Arc, CondVar, SpinLock, UniqueArc},
+    sync::{Arc, SpinLock, UniqueArc},
+    types::Opaque,
     virtio::{self, Segment, SgTable},
     workqueue::{self, Work, WorkItem},
 };
@@ -109,8 +111,9 @@ pub(crate) struct Shared {
     sg: SpinLock<SgTable>,
     #[pin]
     state: SpinLock<State>,
+    /// Completed (`complete_all`) when the request ends.
     #[pin]
-    done: CondVar,
+    done: Opaque<bindings::completion>,
     #[pin]
     links: ListLinks<0>,
     #[pin]
@@ -192,7 +195,9 @@ impl Request {
                     State { ended: None, abandoned: false, orphan: None },
                     "virtiofs_rs::Request::state"
                 ),
-                done <- new_condvar!("virtiofs_rs::Request::done"),
+                // SAFETY: `init_completion` initialises the completion in
+                // place; it never moves (pinned in the `UniqueArc`).
+                done <- Opaque::ffi_init(|p| unsafe { bindings::init_completion(p) }),
                 links <- ListLinks::new(),
                 tracker <- AtomicTracker::new(),
             }),
@@ -239,24 +244,45 @@ impl Pending {
         self.shared.unique
     }
 
-    /// Waits until the request ends and returns its reply. A signal ends
-    /// the wait with `ERESTARTSYS` and abandons the request (unless it
-    /// ended meanwhile): its reply then goes to its [`Orphan`], if any.
-    pub(crate) fn wait(self) -> Result<Reply> {
-        let mut st = self.shared.state.lock();
-        loop {
-            if let Some(r) = st.ended {
-                drop(st);
-                return r.map(|len| Reply {
-                    shared: self.shared,
-                    len,
-                });
-            }
-            if self.shared.done.wait_interruptible(&mut st) && st.ended.is_none() {
-                st.abandoned = true;
-                return Err(ERESTARTSYS);
+    /// Waits until the request ends and returns its reply. A signal runs
+    /// `on_signal` (which sends FUSE_INTERRUPT) and the wait goes on, as in
+    /// C; only a fatal signal ends it (`ERESTARTSYS`), abandoning the
+    /// request (unless it ended meanwhile): its reply then goes to its
+    /// [`Orphan`], if any.
+    pub(crate) fn wait(self, on_signal: impl FnOnce()) -> Result<Reply> {
+        // SAFETY: `done` is an initialised completion, alive as long as the
+        // request.
+        if unsafe { bindings::wait_for_completion_interruptible(self.shared.done.get()) } != 0 {
+            on_signal();
+            // SAFETY: As above.
+            if unsafe { bindings::wait_for_completion_killable(self.shared.done.get()) } != 0 {
+                let mut st = self.shared.state.lock();
+                if st.ended.is_none() {
+                    st.abandoned = true;
+                    return Err(ERESTARTSYS);
+                }
             }
         }
+        self.reply()
+    }
+
+    /// Waits, not interruptible by any signal, until the request ends
+    /// (DESTROY: the session ends either way, as C forces it).
+    pub(crate) fn wait_uninterruptible(self) -> Result<Reply> {
+        // SAFETY: As in `wait`.
+        unsafe { bindings::wait_for_completion(self.shared.done.get()) };
+        self.reply()
+    }
+
+    /// The reply of an ended request.
+    fn reply(self) -> Result<Reply> {
+        let ended = self.shared.state.lock().ended;
+        // `done` is completed only after `ended` is set.
+        let len = ended.ok_or(EIO)??;
+        Ok(Reply {
+            shared: self.shared,
+            len,
+        })
     }
 }
 
@@ -270,6 +296,13 @@ impl Reply {
     /// The reply payload (the bytes after the header).
     pub(crate) fn payload(&self) -> &[u8] {
         payload_of(&self.shared, self.len)
+    }
+
+    /// Takes back the request prepared to give back what this one took
+    /// (see [`Orphan`]): the waiter may need it (a FORGET for a node it
+    /// cannot use), so it need not allocate one.
+    pub(crate) fn take_orphan(&self) -> Option<Request> {
+        self.shared.state.lock().orphan.take().map(|o| o.req)
     }
 }
 
@@ -299,7 +332,8 @@ impl Shared {
             None
         };
         drop(st);
-        self.done.notify_all();
+        // SAFETY: `done` is an initialised completion.
+        unsafe { bindings::complete_all(self.done.get()) };
         orphan
     }
 
@@ -531,7 +565,8 @@ impl FsQueue {
         }
         while let Some(item) = failed.pop_front() {
             let req = item.into_arc();
-            req.done.notify_all();
+            // SAFETY: `done` is an initialised completion; `ended` is set.
+            unsafe { bindings::complete_all(req.done.get()) };
         }
     }
 
@@ -626,21 +661,15 @@ impl Connection {
         }
         let pending = self.request_queue()?.submit(req)?;
         let unique = pending.unique();
-        let r = pending.wait();
-        if matches!(&r, Err(e) if *e == ERESTARTSYS) {
-            self.interrupt(unique);
-        }
-        r
+        pending.wait(|| self.interrupt(unique))
     }
 
-    /// Sends `req` on a request queue without waiting for it: its reply is
-    /// validated and dropped (RELEASE, RELEASEDIR, as C's background
-    /// requests).
-    pub(crate) fn send_background(&self, req: Request) -> Result {
+    /// As [`Connection::send`], but no signal ends the wait.
+    pub(crate) fn send_uninterruptible(&self, req: Request) -> Result<Reply> {
         if !self.connected.load(Ordering::Acquire) {
             return Err(enotconn());
         }
-        self.request_queue()?.submit(req).map(drop)
+        self.request_queue()?.submit(req)?.wait_uninterruptible()
     }
 
     /// Sends `req` on the hiprio queue without waiting (FORGET, INTERRUPT).

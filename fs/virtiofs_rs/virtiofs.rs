@@ -38,14 +38,14 @@ mod sysfs;
 mod transport;
 mod window;
 
-/// Logic with no kernel dependency, also built on the host (`proto/lib.rs`):
-/// a library API (public, as in the host crate), so items the driver does
-/// not use yet are not dead code.
+/// Logic with no kernel dependency, also built on the host (`proto/lib.rs`,
+/// where its items are public API).
 #[path = "proto"]
-pub mod proto {
-    pub mod config;
-    pub mod fuse;
-    pub mod options;
+mod proto {
+    #![allow(unreachable_pub)]
+    pub(crate) mod config;
+    pub(crate) mod fuse;
+    pub(crate) mod options;
 }
 
 #[cfg(CONFIG_VIRTIOFS_RS_KUNIT_TEST)]

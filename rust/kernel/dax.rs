@@ -146,11 +146,11 @@ impl<T: Operations> DaxDevice<T> {
     /// progress, and no new one starts. Idempotent. Mounts that still hold
     /// the device see it dead (`dax_alive()` false).
     pub fn kill(&self) {
-        if self.killed.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        // SAFETY: The device is live (type invariant) and killed only here.
+        // `kill_dax` is idempotent and returns only once the device is dead,
+        // so every caller, not just the first, returns after that.
+        // SAFETY: The device is live (type invariant).
         unsafe { bindings::kill_dax(self.dev.as_ptr()) };
+        self.killed.store(true, Ordering::Release);
     }
 
     /// Whether [`DaxDevice::kill`] has run.

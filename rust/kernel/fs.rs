@@ -28,7 +28,7 @@ use crate::{bindings, error::to_result, prelude::*, types::ForeignOwnable};
 use core::{
     cell::UnsafeCell,
     marker::PhantomData,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicBool, AtomicPtr, Ordering},
 };
 
 pub mod context;
@@ -52,6 +52,10 @@ pub const FS_ALLOW_IDMAP: i32 = bindings::FS_ALLOW_IDMAP as i32;
 
 /// `SB_I_NOIDMAP`: no idmapped mounts of this superblock.
 pub const SB_I_NOIDMAP: u64 = bindings::SB_I_NOIDMAP as u64;
+
+/// `SB_I_IMA_UNVERIFIABLE_SIGNATURE`: IMA cannot trust file signatures
+/// here (the contents can change behind the kernel's back).
+pub const SB_I_IMA_UNVERIFIABLE_SIGNATURE: u64 = bindings::SB_I_IMA_UNVERIFIABLE_SIGNATURE as u64;
 
 /// A file system type and its superblock operations (`super_operations`).
 #[vtable]
@@ -96,8 +100,9 @@ pub trait FileSystem: Sized + 'static {
     /// teardown evicts its inodes.
     fn kill_sb(sb: &SuperBlock<Self>);
 
-    /// Fills `buf` for statfs(2) (`super_operations.statfs`).
-    fn statfs(_sb: &SuperBlock<Self>, _buf: &mut Kstatfs) -> Result {
+    /// Fills `buf` for statfs(2) of the file system `dentry` is in
+    /// (`super_operations.statfs`).
+    fn statfs(_dentry: &DEntry<Self>, _buf: &mut Kstatfs) -> Result {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -121,13 +126,18 @@ pub trait FileSystem: Sized + 'static {
 ///
 /// # Invariants
 ///
-/// `ty` is written only by the holder of `claimed` (set by
-/// [`Registration::new`], cleared when that registration is gone), and only
-/// while the type is not registered; the VFS accesses a registered type
-/// under its own locks.
+/// `ty` is written only by the holder of `claimed`, set by the first
+/// [`Registration::new`] and never cleared (superblocks of the type may
+/// outlive its registration, and the VFS reads `ty` for them; the static
+/// goes away with the module, which no superblock outlives), and only
+/// before the type is registered.
+#[repr(C)]
 pub struct FsType {
+    /// First, so that `sb->s_type` is also a pointer to the `FsType`.
     ty: UnsafeCell<bindings::file_system_type>,
     claimed: AtomicBool,
+    /// Where superblock data is freed after RCU (`sb::kill_sb_callback`).
+    pub(crate) free_wq: AtomicPtr<bindings::workqueue_struct>,
 }
 
 // SAFETY: By the type invariant, writes to `ty` are exclusive (one claimant,
@@ -142,6 +152,7 @@ impl FsType {
             // callbacks, zeroed lockdep keys, which live in static storage).
             ty: UnsafeCell::new(unsafe { core::mem::zeroed() }),
             claimed: AtomicBool::new(false),
+            free_wq: AtomicPtr::new(core::ptr::null_mut()),
         }
     }
 }
@@ -157,7 +168,7 @@ impl Default for FsType {
 /// # Invariants
 ///
 /// `fs_type` is registered with the VFS for the lifetime of the value, and
-/// this registration holds its claim.
+/// this registration took its claim.
 pub struct Registration<T: FileSystem> {
     fs_type: &'static FsType,
     _t: PhantomData<T>,
@@ -170,16 +181,15 @@ unsafe impl<T: FileSystem> Sync for Registration<T> {}
 
 impl<T: FileSystem> Registration<T> {
     /// Registers `T` in `fs_type`, owned by `module`. Fails with `EBUSY`
-    /// if another registration uses `fs_type` (or the VFS has a type of
-    /// that name).
+    /// if `fs_type` was registered before (one registration per static for
+    /// the module's lifetime), or the VFS has a type of that name.
     pub fn new(fs_type: &'static FsType, module: &'static ThisModule) -> Result<Self> {
         if fs_type.claimed.swap(true, Ordering::AcqRel) {
             return Err(EBUSY);
         }
         let t = fs_type.ty.get();
-        // SAFETY: We hold the claim and the type is not registered (only
-        // a claimant registers it, and the previous one unregistered it
-        // before releasing the claim), so nobody else reads or writes it.
+        // SAFETY: We hold the claim, which no one held before, so the type
+        // was never registered and nobody else reads or writes it.
         // All fields written are plain data.
         unsafe {
             (*t).name = T::NAME.as_char_ptr();
@@ -188,9 +198,19 @@ impl<T: FileSystem> Registration<T> {
             (*t).kill_sb = Some(sb::kill_sb_callback::<T>);
             (*t).owner = module.0;
         }
+        // Superblock data is freed after an RCU grace period, from this
+        // queue, which unregistration drains.
+        // SAFETY: The name is a static string.
+        let wq = unsafe { bindings::vfs_alloc_free_wq(T::NAME.as_char_ptr()) };
+        if wq.is_null() {
+            return Err(ENOMEM);
+        }
+        fs_type.free_wq.store(wq, Ordering::Release);
+        // The claim stays taken on failure too: `ty` may have been seen.
         // SAFETY: `t` is a fully initialised type in static storage.
         if let Err(e) = to_result(unsafe { bindings::register_filesystem(t) }) {
-            fs_type.claimed.store(false, Ordering::Release);
+            // SAFETY: Nothing was queued on `wq`.
+            unsafe { bindings::destroy_workqueue(wq) };
             return Err(e);
         }
         // INVARIANT: Registered just above, with the claim held.
@@ -207,10 +227,14 @@ impl<T: FileSystem> Drop for Registration<T> {
         // cannot be unloaded while a superblock of it exists (the VFS holds
         // a module reference per superblock), so none remains.
         unsafe { bindings::unregister_filesystem(self.fs_type.ty.get()) };
-        // Inodes are freed from RCU callbacks (`free_inode`), which run
+        // Inodes are freed from RCU callbacks (`free_inode`), and
+        // superblock data from RCU work queued by `kill_sb`, both running
         // this module's code: wait for the last ones before it can go.
-        // SAFETY: Process context (module exit).
-        unsafe { bindings::rcu_barrier() };
-        self.fs_type.claimed.store(false, Ordering::Release);
+        // SAFETY: Process context (module exit); the queue was created in
+        // `new`, and once RCU callbacks are done nothing queues work on it.
+        unsafe {
+            bindings::rcu_barrier();
+            bindings::destroy_workqueue(self.fs_type.free_wq.load(Ordering::Acquire));
+        }
     }
 }

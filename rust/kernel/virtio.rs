@@ -236,8 +236,10 @@ impl Device {
     }
 
     /// Marks the device ready (`virtio_device_ready()`): the driver may use
-    /// its queues from now on and the device may interrupt.
-    pub fn ready(&self) {
+    /// its queues from now on and the device may interrupt. The abstraction
+    /// does it once the driver data is published, just before
+    /// [`Driver::start`], so no interrupt finds it missing.
+    fn ready(&self) {
         // SAFETY: `self` is valid by the type invariant.
         unsafe { bindings::virtio_device_ready(self.as_raw()) }
     }
@@ -578,9 +580,9 @@ pub trait Driver: Sized + 'static {
     /// mark the device ready in [`Driver::start`].
     fn probe(dev: &Device, probe: &mut Probe<Self>) -> Result<Self::Data>;
 
-    /// Runs once the data is published (queue callbacks reach it): mark the
-    /// device ready and make it visible. On failure the device is torn
-    /// down as on remove.
+    /// Runs once the data is published (queue callbacks reach it) and the
+    /// device is marked ready: make it visible. On failure the device is
+    /// torn down as on remove.
     fn start(_dev: &Device, _data: &Self::Data) -> Result {
         Ok(())
     }
@@ -629,6 +631,8 @@ struct Vqs<D: Driver> {
 pub struct Probe<D: Driver> {
     dev: *mut bindings::virtio_device,
     vqs: Option<Vqs<D>>,
+    /// `find_vqs` ran (successfully or not): the device may be reset.
+    used: bool,
 }
 
 impl<D: Driver> Probe<D> {
@@ -639,9 +643,10 @@ impl<D: Driver> Probe<D> {
         names: KVec<CString>,
         mut state: impl FnMut(u32) -> D::QueueState,
     ) -> Result<&[Arc<Virtqueue<D::Token, D::QueueState>>]> {
-        if self.vqs.is_some() {
+        if self.used {
             return Err(EBUSY);
         }
+        self.used = true;
         let n = names.len();
         let mut raw: KVec<*mut bindings::virtqueue> = KVec::with_capacity(n, GFP_KERNEL)?;
         let mut info: KVec<bindings::virtqueue_info> = KVec::with_capacity(n, GFP_KERNEL)?;
@@ -879,6 +884,7 @@ unsafe extern "C" fn probe_callback<T: Driver>(vdev: *mut bindings::virtio_devic
         let mut probe = Probe::<T> {
             dev: vdev,
             vqs: None,
+            used: false,
         };
         // Allocated first, so that nothing can fail between the driver
         // setting up the device and the abstraction owning it.
@@ -901,6 +907,7 @@ unsafe extern "C" fn probe_callback<T: Driver>(vdev: *mut bindings::virtio_devic
         let ptr = KBox::into_raw(bound);
         // SAFETY: `vdev` is valid; `priv` belongs to the bound driver.
         unsafe { priv_atomic(vdev) }.store(ptr.cast(), Ordering::Release);
+        dev.ready();
         // SAFETY: `ptr` is the `Bound` just published; it is freed only by
         // `remove_callback` (which cannot run before probe returns) or below.
         let started = T::start(dev, unsafe { &(*ptr).data });
@@ -929,13 +936,21 @@ unsafe fn unbind<T: Driver>(vdev: *mut bindings::virtio_device) {
     if ptr.is_null() {
         return;
     }
-    // SAFETY: `ptr` is the published `Bound<T>`; only this call frees it.
-    let bound = unsafe { &mut *ptr.cast::<Bound<T>>() };
-    T::remove(dev, &bound.data);
-    // SAFETY: `vdev` is bound to `T` and these are its queues; queue
-    // callbacks may still borrow `bound.data`, which lives until after
-    // `del_vqs` (in `teardown_vqs`) waited for them.
-    unsafe { teardown_vqs::<T>(vdev, bound.vqs.take(), Some(&bound.data)) };
+    let bound = ptr.cast::<Bound<T>>();
+    // SAFETY: `ptr` is the published `Bound<T>`, freed only by this call.
+    // Queue callbacks on other CPUs may hold `&data` until `del_vqs`, so
+    // only shared references to `data` are formed here, and `vqs`, which
+    // they never touch, is reached through its own place.
+    let (data, vqs) = unsafe {
+        (
+            &*core::ptr::addr_of!((*bound).data),
+            (*core::ptr::addr_of_mut!((*bound).vqs)).take(),
+        )
+    };
+    T::remove(dev, data);
+    // SAFETY: `vdev` is bound to `T` and these are its queues; `data` lives
+    // until after `del_vqs` (in `teardown_vqs`) waited for the callbacks.
+    unsafe { teardown_vqs::<T>(vdev, vqs, Some(data)) };
     // SAFETY: As above.
     unsafe { priv_atomic(vdev) }.store(core::ptr::null_mut(), Ordering::Release);
     // SAFETY: No queue callback can run any more; nothing else refers to

@@ -69,22 +69,23 @@ impl<T: FileSystem> FsContext<T> {
         fill: impl FnOnce(&mut SuperBlock<T, New>) -> Result<ARef<Inode<T>>>,
     ) -> Result {
         let fc = self.raw();
+        let info = sb::SbInfo::<T>::new(data)?;
         // SAFETY: `fc` is valid. `s_fs_info` is ours to set; `sget_fc`
         // moves it into a new superblock (and clears it) or leaves it.
         let sb = unsafe {
-            (*fc).s_fs_info = data.into_foreign().cast_mut();
+            (*fc).s_fs_info = info.cast();
             bindings::sget_fc(
                 fc,
                 Some(test_super_callback::<T>),
                 Some(bindings::set_anon_super_fc),
             )
         };
-        // SAFETY: Whatever `sget_fc` did not take is still ours.
+        // SAFETY: Whatever `sget_fc` did not take is still ours, unshared.
         unsafe {
             let left = (*fc).s_fs_info;
             if !left.is_null() {
                 (*fc).s_fs_info = core::ptr::null_mut();
-                drop(T::Data::from_foreign(left.cast_const()));
+                sb::SbInfo::<T>::free(left.cast());
             }
         }
         let sb = crate::error::from_err_ptr(sb)?;
@@ -171,7 +172,7 @@ unsafe extern "C" fn free_callback<T: FileSystem>(fc: *mut bindings::fs_context)
         let d = (*fc).s_fs_info;
         if !d.is_null() {
             (*fc).s_fs_info = core::ptr::null_mut();
-            drop(T::Data::from_foreign(d.cast_const()));
+            sb::SbInfo::<T>::free(d.cast());
         }
     }
 }
@@ -224,19 +225,20 @@ unsafe extern "C" fn test_super_callback<T: FileSystem>(
     sb: *mut bindings::super_block,
     fc: *mut bindings::fs_context,
 ) -> c_int {
-    // SAFETY: Called by `sget_fc` under `sb_lock` with a listed superblock
-    // of this type and the context whose `s_fs_info` we just set. A listed
-    // superblock's data is alive: `kill_sb_callback` frees it only after
-    // `kill_anon_super` unlisted the superblock under `sb_lock`. A
-    // superblock still being set up has none (null).
+    // SAFETY: Called by `sget_fc` under `sb_lock` for a superblock of this
+    // type that is not `SB_DEAD`, and the context whose `s_fs_info` we just
+    // set (both `SbInfo<T>`). The superblock's data is alive: it is freed
+    // only after `kill_anon_super` set `SB_DEAD` under `sb_lock`, and an RCU
+    // grace period later.
     let same = unsafe {
-        let existing = (*sb).s_fs_info;
+        let existing = (*sb).s_fs_info.cast::<sb::SbInfo<T>>();
         if existing.is_null() {
             return 0;
         }
+        let new = (*fc).s_fs_info.cast::<sb::SbInfo<T>>();
         T::same_super(
-            T::Data::borrow(existing.cast_const()),
-            T::Data::borrow((*fc).s_fs_info.cast_const()),
+            T::Data::borrow((*existing).data()),
+            T::Data::borrow((*new).data()),
         )
     };
     c_int::from(same)

@@ -12,7 +12,7 @@ use crate::{
     prelude::*,
     types::{ARef, AlwaysRefCounted, Opaque},
 };
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
 
 /// A dentry of file system `T`.
 ///
@@ -56,15 +56,32 @@ impl<T: FileSystem> DEntry<T> {
         self.0.get()
     }
 
-    /// The dentry's name. Stable during `lookup`; elsewhere a concurrent
-    /// rename may change it, as C's users of `d_name` accept.
-    pub fn name(&self) -> &[u8] {
+    /// The dentry's name, for callers that know it is stable (`lookup`, on
+    /// the dentry being looked up).
+    ///
+    /// # Safety
+    ///
+    /// No rename may change the name while the slice is used.
+    pub(crate) unsafe fn name_unchecked(&self) -> &[u8] {
         // SAFETY: `d_name` points to `len` bytes that live as long as the
-        // dentry keeps that name (C reads it the same way).
+        // dentry keeps that name, which the caller guarantees.
         unsafe {
             let q = &(*self.as_raw()).d_name;
             core::slice::from_raw_parts(q.name, q.__bindgen_anon_1.__bindgen_anon_1.len as usize)
         }
+    }
+
+    /// The superblock the dentry belongs to.
+    pub fn super_block(&self) -> &super::SuperBlock<T> {
+        // SAFETY: A dentry's superblock outlives it and is set up.
+        unsafe { super::SuperBlock::from_raw((*self.as_raw()).d_sb) }
+    }
+
+    /// Whether this is the root of its tree (its own parent).
+    pub fn is_root(&self) -> bool {
+        // SAFETY: The dentry is valid; `d_parent` is read racily, as C's
+        // `IS_ROOT` does.
+        unsafe { core::ptr::read_volatile(&(*self.as_raw()).d_parent) == self.as_raw() }
     }
 
     /// The inode of a positive dentry (`d_inode()`).
@@ -93,30 +110,50 @@ impl<T: FileSystem> DEntry<T> {
     }
 
     /// The time (jiffies, 64-bit) until which the file system trusts this
-    /// entry, as set by [`DEntry::set_valid_until`] (`d_time`; 0 if never
-    /// set).
+    /// entry, as set by [`DEntry::set_valid_until`] or returned by
+    /// [`inode::Operations::lookup`](super::inode::Operations::lookup); 0 if
+    /// never set. Kept in `d_fsdata` as C's `fuse_dentry_time` does on
+    /// 64-bit: `__d_alloc` zeroes it.
     pub fn valid_until(&self) -> u64 {
-        // SAFETY: `d_time` is the file system's; racy reads are benign, as
-        // in C.
-        unsafe { core::ptr::read_volatile(&(*self.as_raw()).d_time) as u64 }
+        // SAFETY: `d_fsdata` is the file system's; racy reads are benign,
+        // as in C.
+        unsafe { core::ptr::read_volatile(&(*self.as_raw()).d_fsdata) as u64 }
     }
 
     /// Sets the time until which the entry is trusted.
     pub fn set_valid_until(&self, jiffies: u64) {
-        // SAFETY: As `valid_until`.
-        unsafe { core::ptr::write_volatile(&mut (*self.as_raw()).d_time, jiffies as _) };
+        // SAFETY: As `valid_until`; the pointer-sized field holds a number
+        // (`usize` is 64 bits on the 64-bit targets this builds for).
+        unsafe {
+            core::ptr::write_volatile(
+                &mut (*self.as_raw()).d_fsdata,
+                jiffies as usize as *mut core::ffi::c_void,
+            )
+        };
     }
 }
 
-/// How `d_revalidate` is called.
-#[derive(Clone, Copy, Debug)]
-pub struct Revalidate {
-    /// RCU path walk (`LOOKUP_RCU`): the callback must not sleep; return
-    /// `ECHILD` to be called again in ref-walk mode.
-    pub rcu: bool,
-    /// The VFS wants a fresh answer (`LOOKUP_EXCL`, `LOOKUP_REVAL`,
-    /// `LOOKUP_RENAME_TARGET`), whatever the timeout says.
-    pub force: bool,
+/// A dentry seen in RCU path walk: only what can be read without sleeping
+/// or taking references.
+#[repr(transparent)]
+pub struct RcuDEntry<T: FileSystem>(DEntry<T>);
+
+impl<T: FileSystem> RcuDEntry<T> {
+    /// See [`DEntry::valid_until`].
+    pub fn valid_until(&self) -> u64 {
+        self.0.valid_until()
+    }
+
+    /// See [`DEntry::inode`]; the inode is alive until the RCU read-side
+    /// section ends (inodes are freed after a grace period).
+    pub fn inode(&self) -> Option<&Inode<T>> {
+        self.0.inode()
+    }
+
+    /// See [`DEntry::is_root`].
+    pub fn is_root(&self) -> bool {
+        self.0.is_root()
+    }
 }
 
 /// The operations of a file system's dentries (`dentry_operations`).
@@ -125,9 +162,30 @@ pub trait Operations {
     /// The file system of the dentries.
     type FileSystem: FileSystem;
 
-    /// Whether `dentry` is still valid (`dentry_operations.d_revalidate`):
-    /// `Ok(false)` makes the VFS drop it and look the name up again.
-    fn revalidate(_dentry: &DEntry<Self::FileSystem>, _how: Revalidate) -> Result<bool> {
+    /// Whether `dentry`, named `name` (a stable snapshot), is still valid
+    /// (`dentry_operations.d_revalidate` in ref-walk mode): `Ok(false)`
+    /// makes the VFS drop it and look the name up again. `force` is set
+    /// when the VFS wants a fresh answer (`LOOKUP_EXCL`, `LOOKUP_REVAL`,
+    /// `LOOKUP_RENAME_TARGET`) whatever the timeout says.
+    fn revalidate(
+        _dentry: &DEntry<Self::FileSystem>,
+        _name: &[u8],
+        _force: bool,
+    ) -> Result<bool> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// As [`Operations::revalidate`], in RCU path walk: must not sleep.
+    /// Returning `ECHILD` (the default) has the VFS call
+    /// [`Operations::revalidate`] in ref-walk mode.
+    fn revalidate_rcu(_dentry: &RcuDEntry<Self::FileSystem>, _force: bool) -> Result<bool> {
+        Err(ECHILD)
+    }
+
+    /// Whether to drop the dentry as soon as its last reference goes
+    /// (`dentry_operations.d_delete`, called under the dentry's spinlock:
+    /// must not sleep).
+    fn delete(_dentry: &DEntry<Self::FileSystem>) -> bool {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
@@ -144,6 +202,11 @@ impl<T: FileSystem> Ops<T> {
             const TABLE: bindings::dentry_operations = bindings::dentry_operations {
                 d_revalidate: if U::HAS_REVALIDATE {
                     Some(revalidate_callback::<U>)
+                } else {
+                    None
+                },
+                d_delete: if U::HAS_DELETE {
+                    Some(delete_callback::<U>)
                 } else {
                     None
                 },
@@ -167,16 +230,43 @@ unsafe extern "C" fn revalidate_callback<U: Operations + ?Sized>(
     dentry: *mut bindings::dentry,
     flags: c_uint,
 ) -> c_int {
-    let how = Revalidate {
-        rcu: flags & bindings::LOOKUP_RCU != 0,
-        force: flags
-            & (bindings::LOOKUP_EXCL | bindings::LOOKUP_REVAL | bindings::LOOKUP_RENAME_TARGET)
-            != 0,
+    let force = flags
+        & (bindings::LOOKUP_EXCL | bindings::LOOKUP_REVAL | bindings::LOOKUP_RENAME_TARGET)
+        != 0;
+    let r = if flags & bindings::LOOKUP_RCU != 0 {
+        // SAFETY: In RCU walk the dentry stays valid until the read-side
+        // section ends, after we return; `RcuDEntry` is transparent.
+        U::revalidate_rcu(unsafe { &*dentry.cast::<RcuDEntry<U::FileSystem>>() }, force)
+    } else {
+        // A concurrent rename may change the name (and free an external
+        // one) while we sleep: work on a snapshot.
+        let mut snap = MaybeUninit::<bindings::name_snapshot>::uninit();
+        // SAFETY: `dentry` is valid and referenced in ref-walk mode; the
+        // snapshot is released below, after its last use.
+        let r = unsafe {
+            bindings::take_dentry_name_snapshot(snap.as_mut_ptr(), dentry);
+            let q = &(*snap.as_ptr()).name;
+            let name =
+                core::slice::from_raw_parts(q.name, q.__bindgen_anon_1.__bindgen_anon_1.len as usize);
+            U::revalidate(DEntry::from_raw(dentry), name, force)
+        };
+        // SAFETY: Taken above.
+        unsafe { bindings::release_dentry_name_snapshot(snap.as_mut_ptr()) };
+        r
     };
-    // SAFETY: The VFS passes a dentry of ours that stays valid during the
-    // call (in RCU-walk, inside the RCU read-side section).
-    match U::revalidate(unsafe { DEntry::from_raw(dentry) }, how) {
+    match r {
         Ok(valid) => c_int::from(valid),
         Err(e) => e.to_errno(),
     }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, with a dentry of ours,
+/// under its `d_lock`.
+unsafe extern "C" fn delete_callback<U: Operations + ?Sized>(
+    dentry: *const bindings::dentry,
+) -> c_int {
+    // SAFETY: The VFS passes a valid dentry of ours.
+    c_int::from(U::delete(unsafe { DEntry::from_raw(dentry.cast_mut()) }))
 }

@@ -111,6 +111,12 @@ pub struct Attrs {
     pub ctime: (i64, u32),
 }
 
+/// `S_NOATIME`: do not update the access time.
+pub const S_NOATIME: u32 = bindings::S_NOATIME;
+
+/// `S_NOCMTIME`: the file system keeps modification and change times.
+pub const S_NOCMTIME: u32 = bindings::S_NOCMTIME;
+
 /// `S_IFMT`: the type bits of `i_mode`.
 const S_IFMT: u32 = 0o170000;
 
@@ -324,6 +330,13 @@ impl<T: FileSystem> NewInode<T> {
         self
     }
 
+    /// Adds `S_*` inode flags (`i_flags`), e.g. [`S_NOATIME`].
+    pub fn add_flags(&mut self, flags: u32) -> &mut Self {
+        // SAFETY: As `set_attrs`.
+        unsafe { (*self.raw()).i_flags |= flags };
+        self
+    }
+
     /// Sets the inode operations.
     pub fn set_iops(&mut self, ops: Ops<T>) -> &mut Self {
         // SAFETY: As `set_attrs`; the table is static.
@@ -387,19 +400,26 @@ impl<T: FileSystem> Drop for NewInode<T> {
     }
 }
 
+/// What a lookup found: the inode (none for a negative entry) and until
+/// when the entry may be trusted (jiffies, see
+/// [`DEntry::valid_until`](super::DEntry::valid_until)).
+pub struct Entry<T: FileSystem> {
+    /// The inode the name refers to, or `None` if it does not exist.
+    pub inode: Option<ARef<Inode<T>>>,
+    /// Until when the dentry is valid without asking again.
+    pub valid_until: u64,
+}
+
 /// The operations of an inode (`inode_operations`).
 #[vtable]
 pub trait Operations {
     /// The file system of the inodes.
     type FileSystem: FileSystem;
 
-    /// Looks the name of `dentry` up in directory `dir`
-    /// (`inode_operations.lookup`). `Ok(None)` means the name does not
-    /// exist (a negative dentry).
-    fn lookup(
-        _dir: &Inode<Self::FileSystem>,
-        _dentry: &DEntry<Self::FileSystem>,
-    ) -> Result<Option<ARef<Inode<Self::FileSystem>>>> {
+    /// Looks `name` up in directory `dir` (`inode_operations.lookup`).
+    /// The entry's validity time goes to the dentry the VFS ends up with
+    /// (the one looked up, or an alias `d_splice_alias` found).
+    fn lookup(_dir: &Inode<Self::FileSystem>, _name: &[u8]) -> Result<Entry<Self::FileSystem>> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
@@ -438,16 +458,29 @@ unsafe extern "C" fn lookup_callback<U: Operations + ?Sized>(
     _flags: c_uint,
 ) -> *mut bindings::dentry {
     // SAFETY: The VFS holds `dir` (set up by us) and the dentry, whose name
-    // is stable during lookup.
-    let (dir, d) = unsafe { (Inode::from_raw(dir), DEntry::from_raw(dentry)) };
-    let inode = match U::lookup(dir, d) {
-        Ok(Some(i)) => Inode::into_raw(i),
-        Ok(None) => core::ptr::null_mut(),
+    // is stable during lookup (the parent's `i_rwsem` is held and the
+    // dentry is not hashed yet).
+    let (dir, d, name) = unsafe {
+        let d = DEntry::<U::FileSystem>::from_raw(dentry);
+        (Inode::from_raw(dir), d, d.name_unchecked())
+    };
+    let entry = match U::lookup(dir, name) {
+        Ok(e) => e,
         Err(e) => return e.to_ptr(),
     };
+    let inode = entry.inode.map_or(core::ptr::null_mut(), Inode::into_raw);
     // SAFETY: `d_splice_alias` takes our inode reference (null: a negative
     // dentry).
-    unsafe { bindings::d_splice_alias(inode, dentry) }
+    let alias = unsafe { bindings::d_splice_alias(inode, dentry) };
+    if alias.is_null() {
+        d.set_valid_until(entry.valid_until);
+    // SAFETY: `IS_ERR` only looks at the pointer value.
+    } else if !unsafe { bindings::IS_ERR(alias.cast_const().cast()) } {
+        // SAFETY: A non-error, non-null result is a referenced dentry of
+        // the same superblock.
+        unsafe { DEntry::<U::FileSystem>::from_raw(alias) }.set_valid_until(entry.valid_until);
+    }
+    alias
 }
 
 /// # Safety

@@ -112,9 +112,11 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
 
     /// The file system's data of this superblock.
     pub fn data(&self) -> <T::Data as ForeignOwnable>::Borrowed<'_> {
-        // SAFETY: `s_fs_info` holds `T::Data` from `get_tree_shared` until
-        // `kill_sb_callback` takes it back, after the last user.
-        unsafe { T::Data::borrow((*self.raw()).s_fs_info.cast_const()) }
+        // SAFETY: `s_fs_info` of a superblock of ours is an `SbInfo<T>` from
+        // `get_tree_shared`, freed only after an RCU grace period following
+        // `kill_sb` (so also RCU path walkers that reached the superblock
+        // before see it alive), and holding `T::Data` until then.
+        unsafe { T::Data::borrow((*(*self.raw()).s_fs_info.cast::<SbInfo<T>>()).data()) }
     }
 
     /// Finds the inode whose key (the file system's own identity of it,
@@ -169,6 +171,73 @@ impl<T: FileSystem> SuperOps<T> {
     };
 }
 
+/// What `s_fs_info` of a superblock of `T` points to: the file system's
+/// data (`T::Data`, as a foreign pointer) and the work that frees both
+/// after an RCU grace period.
+///
+/// # Invariants
+///
+/// `data` came from `T::Data::into_foreign` and is taken back only by
+/// [`SbInfo::free`].
+#[repr(C)]
+pub(crate) struct SbInfo<T: FileSystem> {
+    /// First: the work item's address is the `SbInfo`'s.
+    rwork: Opaque<bindings::rcu_work>,
+    data: *const core::ffi::c_void,
+    _t: PhantomData<T>,
+}
+
+impl<T: FileSystem> SbInfo<T> {
+    /// Boxes `data` for `s_fs_info`.
+    pub(crate) fn new(data: T::Data) -> Result<*mut Self> {
+        let b = KBox::new(
+            SbInfo::<T> {
+                rwork: Opaque::uninit(),
+                data: data.into_foreign(),
+                _t: PhantomData,
+            },
+            GFP_KERNEL,
+        );
+        match b {
+            Ok(b) => Ok(KBox::into_raw(b)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The data's foreign pointer.
+    pub(crate) fn data(&self) -> *const core::ffi::c_void {
+        self.data
+    }
+
+    /// Drops the data and the box.
+    ///
+    /// # Safety
+    ///
+    /// `p` must come from [`SbInfo::new`], and nobody may use it any more.
+    pub(crate) unsafe fn free(p: *mut Self) {
+        // SAFETY: The caller gives us the box and its data back.
+        unsafe {
+            let b = KBox::from_raw(p);
+            drop(T::Data::from_foreign(b.data));
+        }
+    }
+}
+
+/// # Safety
+///
+/// Called only by the workqueue, for the `rcu_work` of an `SbInfo<T>`
+/// queued by `kill_sb_callback`.
+unsafe extern "C" fn free_sb_info_work<T: FileSystem>(work: *mut bindings::work_struct) {
+    let off = core::mem::offset_of!(bindings::rcu_work, work);
+    // SAFETY: `work` is the `work` field of the `rcu_work` at the start of
+    // an `SbInfo<T>` (`repr(C)`, first field); after the grace period the
+    // queued work is its only user.
+    unsafe {
+        let info = work.cast::<u8>().sub(off).cast::<SbInfo<T>>();
+        SbInfo::free(info);
+    }
+}
+
 /// # Safety
 ///
 /// Called only by the VFS (`file_system_type.kill_sb`), once per superblock of ours.
@@ -179,16 +248,18 @@ pub(super) unsafe extern "C" fn kill_sb_callback<T: FileSystem>(sb: *mut binding
             T::kill_sb(SuperBlock::from_raw(sb));
         }
         bindings::kill_anon_super(sb);
-        // `kill_anon_super` ends with `kill_super_notify`, which unlists
-        // the superblock from the type under `sb_lock`; `sget_fc` runs
-        // `test_super_callback` under that lock, so none runs on this
-        // superblock now or later, and the data can go at once (C frees
-        // its `fuse_mount` with `kfree_rcu`; nothing here needs a grace
-        // period).
-        let data = (*sb).s_fs_info;
-        if !data.is_null() {
-            (*sb).s_fs_info = core::ptr::null_mut();
-            drop(T::Data::from_foreign(data.cast_const()));
+        // No `sget_fc` test runs on the superblock any more (it is
+        // `SB_DEAD`), but an RCU path walk may still be reading through it,
+        // as in C (which frees its `fuse_mount` with `kfree_rcu`): the data
+        // goes after a grace period, from process context (dropping it may
+        // sleep), on the type's queue, which unregistration drains.
+        let info = (*sb).s_fs_info.cast::<SbInfo<T>>();
+        if !info.is_null() {
+            let rwork = Opaque::raw_get(core::ptr::addr_of!((*info).rwork));
+            bindings::init_rcu_work(rwork, Some(free_sb_info_work::<T>));
+            let fs_type = (*sb).s_type.cast::<super::FsType>();
+            let wq = (*fs_type).free_wq.load(core::sync::atomic::Ordering::Acquire);
+            bindings::queue_rcu_work(wq, rwork);
         }
     }
 }
@@ -201,10 +272,10 @@ unsafe extern "C" fn statfs_callback<T: FileSystem>(
     buf: *mut bindings::kstatfs,
 ) -> c_int {
     from_result(|| {
-        // SAFETY: The VFS passes a dentry of a live superblock of ours and
-        // a buffer to fill.
-        let (sb, buf) = unsafe { (SuperBlock::<T>::from_raw((*dentry).d_sb), &mut *buf) };
-        T::statfs(sb, buf)?;
+        // SAFETY: The VFS passes a referenced dentry of a live superblock of
+        // ours and a buffer to fill.
+        let (d, buf) = unsafe { (dentry::DEntry::<T>::from_raw(dentry), &mut *buf) };
+        T::statfs(d, buf)?;
         Ok(0)
     })
 }

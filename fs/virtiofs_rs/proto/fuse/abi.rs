@@ -10,6 +10,11 @@
 //! little-endian order. Unused and padding fields are kept so that a decoded
 //! structure re-encodes to the same bytes.
 
+// This module mirrors the uapi header, as the kernel's `bindings` crate
+// does: its constants and structures exist whether or not the driver uses
+// them yet (every struct is checked against the header in `abi_check.rs`).
+#![cfg_attr(CONFIG_VIRTIOFS_RS, allow(dead_code))]
+
 /// Major version of the protocol we speak (`FUSE_KERNEL_VERSION`).
 pub const FUSE_KERNEL_VERSION: u32 = 7;
 /// Minor version of the protocol we speak (`FUSE_KERNEL_MINOR_VERSION`).

@@ -131,6 +131,7 @@ impl<'a> RequestBuilder<'a> {
 
     /// Appends a path (a symlink target) and its NUL. It must be nonempty,
     /// shorter than `PATH_MAX` and contain no NUL.
+    #[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
     pub fn path(self, path: &[u8]) -> Result<Self, BuildError> {
         if path.is_empty() || path.len() >= PATH_MAX || path.contains(&0) {
             return Err(BuildError::BadPath);
@@ -140,6 +141,7 @@ impl<'a> RequestBuilder<'a> {
 
     /// Counts `len` bytes that follow in separate buffers (the data of a
     /// WRITE) in the header's length without writing them.
+    #[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
     pub fn external(mut self, len: usize) -> Result<Self, BuildError> {
         self.external = self.external.checked_add(len).ok_or(BuildError::TooLong)?;
         Ok(self)
@@ -233,6 +235,7 @@ pub fn forget(buf: &mut [u8], unique: u64, nodeid: u64, nlookup: u64) -> Result<
 }
 
 /// Builds FUSE_BATCH_FORGET for `entries` (1 or more; no reply expected).
+#[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
 pub fn batch_forget(
     buf: &mut [u8],
     unique: u64,
@@ -251,6 +254,7 @@ pub fn batch_forget(
 }
 
 /// Builds FUSE_SETUPMAPPING for `nodeid`.
+#[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
 pub fn setupmapping(
     buf: &mut [u8],
     header: Header,
@@ -262,6 +266,7 @@ pub fn setupmapping(
 /// Builds FUSE_REMOVEMAPPING for `nodeid` with 1 to
 /// [`FUSE_REMOVEMAPPING_MAX_ENTRY`] entries, packed after the 4-byte count
 /// (so unaligned), as the C driver does.
+#[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
 pub fn removemapping(
     buf: &mut [u8],
     header: Header,
@@ -361,6 +366,7 @@ pub fn request_len(args: usize, names: &[usize]) -> usize {
 }
 
 /// Size of a request buffer able to hold any REMOVEMAPPING message.
+#[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
 pub const REMOVEMAPPING_MAX_LEN: usize =
     InHeader::SIZE + RemoveMappingIn::SIZE + FUSE_REMOVEMAPPING_MAX_ENTRY * RemoveMappingOne::SIZE;
 
