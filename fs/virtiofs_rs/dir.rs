@@ -7,7 +7,9 @@
 use crate::errno::enametoolong;
 use crate::inode;
 use crate::proto::fuse::{
-    abi::{InHeader, Opcode, OpenIn, OpenOut, ReadIn, ReleaseIn, Wire, FUSE_NAME_MAX, FUSE_ROOT_ID},
+    abi::{
+        InHeader, Opcode, OpenIn, OpenOut, ReadIn, ReleaseIn, Wire, FUSE_NAME_MAX, FUSE_ROOT_ID,
+    },
     dirent::Dirents,
     reply::{self, ReplySpec},
     request::{self, request_len, Header},
@@ -21,8 +23,8 @@ use kernel::{
     bindings,
     fs::{
         dentry,
-        file::{self, DirEmitter, File},
         dentry::RcuDEntry,
+        file::{self, DirEmitter, File},
         inode::{Entry, Operations},
         DEntry, Inode,
     },
@@ -168,8 +170,13 @@ fn prepare_releasedir(s: &Session, nodeid: u64, flags: u32) -> Result<Request> {
         request_len(ReleaseIn::SIZE, &[]),
         0,
         |buf| {
-            request::release(buf, Header::nocreds(Opcode::Releasedir, unique, nodeid), 0, flags)
-                .map_err(|_| EINVAL)
+            request::release(
+                buf,
+                Header::nocreds(Opcode::Releasedir, unique, nodeid),
+                0,
+                flags,
+            )
+            .map_err(|_| EINVAL)
         },
     )
 }
@@ -178,8 +185,13 @@ fn prepare_releasedir(s: &Session, nodeid: u64, flags: u32) -> Result<Request> {
 fn fill_release(req: &mut Request, nodeid: u64, fh: u64, flags: u32) -> Result {
     let unique = req.unique();
     req.rewrite(|buf| {
-        request::release(buf, Header::nocreds(Opcode::Releasedir, unique, nodeid), fh, flags)
-            .map_err(|_| EINVAL)
+        request::release(
+            buf,
+            Header::nocreds(Opcode::Releasedir, unique, nodeid),
+            fh,
+            flags,
+        )
+        .map_err(|_| EINVAL)
     })
 }
 
@@ -237,9 +249,7 @@ impl file::Operations for DirFile {
             Opcode::Opendir,
             request_len(OpenIn::SIZE, &[]),
             OpenOut::SIZE,
-            |buf, unique| {
-                request::open(buf, header(Opcode::Opendir, unique, nodeid), flags)
-            },
+            |buf, unique| request::open(buf, header(Opcode::Opendir, unique, nodeid), flags),
             Some(orphan),
         )?;
         let out = match reply::decode_open(reply.payload()) {

@@ -189,9 +189,14 @@ impl Session {
     pub(crate) fn destroy(&self) {
         let unique = self.fs.conn.new_unique();
         let spec = ReplySpec::for_opcode(Opcode::Destroy, 0, self.minor());
-        let req = Request::new(unique, Opcode::Destroy, spec, request_len(0, &[]), 0, |buf| {
-            request::destroy(buf, unique).map_err(|_| EINVAL)
-        });
+        let req = Request::new(
+            unique,
+            Opcode::Destroy,
+            spec,
+            request_len(0, &[]),
+            0,
+            |buf| request::destroy(buf, unique).map_err(|_| EINVAL),
+        );
         // As C: DESTROY ends the session; its failure changes nothing here.
         if let Ok(req) = req {
             let _ = self.fs.conn.send_uninterruptible(req);
@@ -205,8 +210,8 @@ impl Session {
         if nlookup == 0 || self.destroyed.load(Ordering::Acquire) {
             return;
         }
-        let sent = fill_forget(&mut req, nodeid, nlookup)
-            .and_then(|()| self.fs.conn.send_hiprio(req));
+        let sent =
+            fill_forget(&mut req, nodeid, nlookup).and_then(|()| self.fs.conn.send_hiprio(req));
         if sent.is_err() {
             warn_ratelimited!("FORGET of node {} not sent\n", nodeid);
         }
@@ -234,9 +239,7 @@ impl Session {
             Opcode::Lookup,
             request_len(0, &[name.len()]),
             128,
-            |buf, unique| {
-                request::with_name(buf, header(Opcode::Lookup, unique, parent), name)
-            },
+            |buf, unique| request::with_name(buf, header(Opcode::Lookup, unique, parent), name),
             Some(orphan),
         );
         let reply = match reply {
@@ -260,9 +263,7 @@ impl Session {
             Opcode::Getattr,
             request_len(GetattrIn::SIZE, &[]),
             104,
-            |buf, unique| {
-                request::getattr(buf, header(Opcode::Getattr, unique, nodeid), None)
-            },
+            |buf, unique| request::getattr(buf, header(Opcode::Getattr, unique, nodeid), None),
         )?;
         let (attr, _timeout) = reply::decode_attr_out(reply.payload()).map_err(|e| {
             warn_ratelimited!("GETATTR reply refused: {:?}\n", e);

@@ -27,7 +27,9 @@ use core::sync::atomic::Ordering;
 use kernel::{
     c_str,
     error::code::ENOPARAM,
-    fs::{self, dentry, sb::SeqFile, DEntry, FileSystem, FsContext, Inode, Kstatfs, New, SuperBlock},
+    fs::{
+        self, dentry, sb::SeqFile, DEntry, FileSystem, FsContext, Inode, Kstatfs, New, SuperBlock,
+    },
     prelude::*,
     sync::Arc,
     types::ARef,
@@ -103,10 +105,11 @@ impl FileSystem for VirtioFsType {
     fn evict_inode(inode: &Inode<Self>) {
         let info = inode.data();
         if let Some(req) = info.take_forget() {
-            inode
-                .super_block()
-                .data()
-                .forget_with(req, info.nodeid, info.nlookup.load(Ordering::Relaxed));
+            inode.super_block().data().forget_with(
+                req,
+                info.nodeid,
+                info.nlookup.load(Ordering::Relaxed),
+            );
         }
     }
 

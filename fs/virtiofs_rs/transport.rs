@@ -47,7 +47,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     alloc::flags::GFP_ATOMIC,
     bindings,
-    ffi::c_uint, impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
+    ffi::c_uint,
+    impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
     list::{AtomicTracker, List, ListArc, ListLinks, TryNewListArc},
     new_spinlock, new_work,
     prelude::*,
@@ -77,7 +78,11 @@ pub(crate) struct Orphan {
 impl Orphan {
     /// Sends `req`, completed by `fill` from the reply, on `queue` if the
     /// request this is attached to is answered after being abandoned.
-    pub(crate) fn new(queue: Arc<FsQueue>, req: Request, fill: fn(&mut Request, &[u8]) -> bool) -> Self {
+    pub(crate) fn new(
+        queue: Arc<FsQueue>,
+        req: Request,
+        fill: fn(&mut Request, &[u8]) -> bool,
+    ) -> Self {
         Orphan { queue, req, fill }
     }
 }
@@ -604,7 +609,11 @@ impl Connection {
     /// A connection over `queues` (hiprio, then request queues), with
     /// `mq_map` mapping CPUs to request queues.
     pub(crate) fn new(queues: KVec<Arc<FsQueue>>, mq_map: KVec<c_uint>) -> Result<Self> {
-        let nreq = queues.len().checked_sub(1).filter(|&n| n > 0).ok_or(EINVAL)?;
+        let nreq = queues
+            .len()
+            .checked_sub(1)
+            .filter(|&n| n > 0)
+            .ok_or(EINVAL)?;
         if mq_map.iter().any(|&q| q as usize >= nreq) {
             return Err(EINVAL);
         }

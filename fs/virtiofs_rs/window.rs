@@ -100,7 +100,13 @@ pub(crate) fn setup(dev: &virtio::Device) -> Option<Window> {
                 ShmError::Misaligned => "is not 2 MiB aligned",
                 ShmError::Busy => "overlaps another resource",
             };
-            pr_warn!("{}: cache window {:#x}+{:#x} {}; DAX off\n", name, a, l, why);
+            pr_warn!(
+                "{}: cache window {:#x}+{:#x} {}; DAX off\n",
+                name,
+                a,
+                l,
+                why
+            );
             return None;
         }
     };

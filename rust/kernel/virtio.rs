@@ -22,7 +22,7 @@ use crate::{
     new_spinlock,
     prelude::*,
     str::CString,
-    sync::{lock::Guard, lock::spinlock::SpinLockBackend, Arc, SpinLock},
+    sync::{lock::spinlock::SpinLockBackend, lock::Guard, Arc, SpinLock},
     types::{ForeignOwnable, Opaque},
 };
 use core::{
@@ -112,9 +112,7 @@ impl ClaimedShmRegion {
         }
         // SAFETY: `dev` is bound (a `&Device` of a bound device is all the
         // driver sees) and, by the type invariant, owns the range alone.
-        unsafe {
-            crate::dax::devm_memremap_fsdax(dev.as_dev(), self.region.addr, self.region.len)
-        }
+        unsafe { crate::dax::devm_memremap_fsdax(dev.as_dev(), self.region.addr, self.region.len) }
     }
 }
 

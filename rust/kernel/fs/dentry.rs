@@ -167,11 +167,7 @@ pub trait Operations {
     /// makes the VFS drop it and look the name up again. `force` is set
     /// when the VFS wants a fresh answer (`LOOKUP_EXCL`, `LOOKUP_REVAL`,
     /// `LOOKUP_RENAME_TARGET`) whatever the timeout says.
-    fn revalidate(
-        _dentry: &DEntry<Self::FileSystem>,
-        _name: &[u8],
-        _force: bool,
-    ) -> Result<bool> {
+    fn revalidate(_dentry: &DEntry<Self::FileSystem>, _name: &[u8], _force: bool) -> Result<bool> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -236,7 +232,10 @@ unsafe extern "C" fn revalidate_callback<U: Operations + ?Sized>(
     let r = if flags & bindings::LOOKUP_RCU != 0 {
         // SAFETY: In RCU walk the dentry stays valid until the read-side
         // section ends, after we return; `RcuDEntry` is transparent.
-        U::revalidate_rcu(unsafe { &*dentry.cast::<RcuDEntry<U::FileSystem>>() }, force)
+        U::revalidate_rcu(
+            unsafe { &*dentry.cast::<RcuDEntry<U::FileSystem>>() },
+            force,
+        )
     } else {
         // A concurrent rename may change the name (and free an external
         // one) while we sleep: work on a snapshot.
@@ -246,8 +245,10 @@ unsafe extern "C" fn revalidate_callback<U: Operations + ?Sized>(
         let r = unsafe {
             bindings::take_dentry_name_snapshot(snap.as_mut_ptr(), dentry);
             let q = &(*snap.as_ptr()).name;
-            let name =
-                core::slice::from_raw_parts(q.name, q.__bindgen_anon_1.__bindgen_anon_1.len as usize);
+            let name = core::slice::from_raw_parts(
+                q.name,
+                q.__bindgen_anon_1.__bindgen_anon_1.len as usize,
+            );
             U::revalidate(DEntry::from_raw(dentry), name, force)
         };
         // SAFETY: Taken above.

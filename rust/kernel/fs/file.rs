@@ -83,7 +83,14 @@ impl DirEmitter {
             let Some(actor) = (*ctx).actor else {
                 return false;
             };
-            actor(ctx, name.as_ptr().cast(), len, (*ctx).pos, ino, dtype as c_uint)
+            actor(
+                ctx,
+                name.as_ptr().cast(),
+                len,
+                (*ctx).pos,
+                ino,
+                dtype as c_uint,
+            )
         }
     }
 }

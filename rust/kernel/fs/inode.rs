@@ -179,8 +179,10 @@ impl<T: FileSystem> Inode<T> {
         unsafe {
             core::ptr::write_volatile(&mut (*i).i_ino, a.ino as _);
             core::ptr::write_volatile(&mut (*i).i_mode, mode as _);
-            (*i).i_uid = bindings::make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
-            (*i).i_gid = bindings::make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
+            (*i).i_uid =
+                bindings::make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
+            (*i).i_gid =
+                bindings::make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
             core::ptr::write_volatile(&mut (*i).i_size, a.size);
             (*i).i_blocks = a.blocks as _;
             bindings::set_nlink(i, a.nlink);
@@ -215,7 +217,11 @@ unsafe extern "C" fn key_test<T: FileSystem>(
     // SAFETY: `inode` is an inode of `T` (hashed under our superblock), its
     // key is set before it is hashed and never changes; `data` is the key
     // (caller).
-    unsafe { core::ffi::c_int::from(*(*INodeWithData::<T>::container_of(inode)).key.get() == *data.cast::<u64>()) }
+    unsafe {
+        core::ffi::c_int::from(
+            *(*INodeWithData::<T>::container_of(inode)).key.get() == *data.cast::<u64>(),
+        )
+    }
 }
 
 /// # Safety
@@ -320,8 +326,10 @@ impl<T: FileSystem> NewInode<T> {
         unsafe {
             (*i).i_ino = a.ino as _;
             (*i).i_mode = a.mode as _;
-            (*i).i_uid = bindings::make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
-            (*i).i_gid = bindings::make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
+            (*i).i_uid =
+                bindings::make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
+            (*i).i_gid =
+                bindings::make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
             (*i).i_size = a.size;
             (*i).i_blocks = a.blocks as _;
             bindings::set_nlink(i, a.nlink);

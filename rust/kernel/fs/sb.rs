@@ -31,10 +31,7 @@ pub struct Ready;
 /// `&mut` given to the fill function of
 /// [`FsContext::get_tree_shared`](super::FsContext::get_tree_shared).
 #[repr(transparent)]
-pub struct SuperBlock<T: FileSystem, S = Ready>(
-    Opaque<bindings::super_block>,
-    PhantomData<(T, S)>,
-);
+pub struct SuperBlock<T: FileSystem, S = Ready>(Opaque<bindings::super_block>, PhantomData<(T, S)>);
 
 impl<T: FileSystem> SuperBlock<T, Ready> {
     /// # Safety
@@ -258,7 +255,9 @@ pub(super) unsafe extern "C" fn kill_sb_callback<T: FileSystem>(sb: *mut binding
             let rwork = Opaque::raw_get(core::ptr::addr_of!((*info).rwork));
             bindings::init_rcu_work(rwork, Some(free_sb_info_work::<T>));
             let fs_type = (*sb).s_type.cast::<super::FsType>();
-            let wq = (*fs_type).free_wq.load(core::sync::atomic::Ordering::Acquire);
+            let wq = (*fs_type)
+                .free_wq
+                .load(core::sync::atomic::Ordering::Acquire);
             bindings::queue_rcu_work(wq, rwork);
         }
     }

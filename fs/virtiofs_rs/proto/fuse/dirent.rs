@@ -72,7 +72,10 @@ pub struct Dirent<'a> {
 
 impl Dirent<'_> {
     /// Whether the name is "." or "..".
-    #[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+    #[cfg_attr(
+        CONFIG_VIRTIOFS_RS,
+        expect(dead_code, reason = "for the data path; host-tested")
+    )]
     pub fn is_dot_or_dotdot(&self) -> bool {
         self.name == b"." || self.name == b".."
     }
@@ -191,7 +194,10 @@ impl DirentPlus<'_> {
     /// root, valid attributes). The C driver skips "." and ".." before this
     /// check, and forgets the node id of an entry that fails it
     /// (`fuse_force_forget()`), so a bad entry does not stop the listing.
-    #[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+    #[cfg_attr(
+        CONFIG_VIRTIOFS_RS,
+        expect(dead_code, reason = "for the data path; host-tested")
+    )]
     pub fn check_entry(&self) -> Result<ValidEntry, DecodeError> {
         check_new_entry(&self.entry, None)
     }
@@ -205,7 +211,10 @@ pub struct DirentsPlus<'a> {
     done: bool,
 }
 
-#[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+#[cfg_attr(
+    CONFIG_VIRTIOFS_RS,
+    expect(dead_code, reason = "for the data path; host-tested")
+)]
 impl<'a> DirentsPlus<'a> {
     /// Iterates over `payload` (the bytes after the reply header).
     pub fn new(payload: &'a [u8]) -> Self {

@@ -151,7 +151,10 @@ pub struct Errno(i32);
 
 impl Errno {
     /// The positive errno value.
-    #[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+    #[cfg_attr(
+        CONFIG_VIRTIOFS_RS,
+        expect(dead_code, reason = "for the data path; host-tested")
+    )]
     pub fn get(self) -> i32 {
         self.0
     }
@@ -385,7 +388,10 @@ impl FileType {
     }
 
     /// The `DT_*` value of this type (as in a directory entry).
-    #[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+    #[cfg_attr(
+        CONFIG_VIRTIOFS_RS,
+        expect(dead_code, reason = "for the data path; host-tested")
+    )]
     pub fn dt(self) -> u32 {
         self.mode_bits() >> 12
     }
@@ -564,7 +570,10 @@ pub fn decode_new_entry(
 
 /// Decodes a CREATE reply payload: an entry (which must be a regular file)
 /// followed by an open reply.
-#[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+#[cfg_attr(
+    CONFIG_VIRTIOFS_RS,
+    expect(dead_code, reason = "for the data path; host-tested")
+)]
 pub fn decode_create(payload: &[u8]) -> Result<(ValidEntry, OpenOut), DecodeError> {
     let entry = decode_new_entry(payload, Some(FileType::Regular))?;
     let rest = payload.get(EntryOut::SIZE..).unwrap_or(&[]);
@@ -633,7 +642,10 @@ pub struct InitParams {
 
 impl InitParams {
     /// Whether every bit of `flag` was negotiated.
-    #[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+    #[cfg_attr(
+        CONFIG_VIRTIOFS_RS,
+        expect(dead_code, reason = "for the data path; host-tested")
+    )]
     pub fn has(&self, flag: u64) -> bool {
         self.flags & flag == flag
     }

@@ -12,9 +12,8 @@
 
 use super::abi::{
     BatchForgetIn, ForgetIn, ForgetOne, GetattrIn, InHeader, InitIn, InterruptIn, Opcode, OpenIn,
-    ReadIn, ReleaseIn, RemoveMappingIn,
-    RemoveMappingOne, SetupMappingIn, Wire, FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION,
-    FUSE_NAME_MAX, FUSE_REMOVEMAPPING_MAX_ENTRY,
+    ReadIn, ReleaseIn, RemoveMappingIn, RemoveMappingOne, SetupMappingIn, Wire,
+    FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, FUSE_NAME_MAX, FUSE_REMOVEMAPPING_MAX_ENTRY,
 };
 
 /// Longest symlink target we send (`PATH_MAX`, including the NUL).
@@ -131,7 +130,10 @@ impl<'a> RequestBuilder<'a> {
 
     /// Appends a path (a symlink target) and its NUL. It must be nonempty,
     /// shorter than `PATH_MAX` and contain no NUL.
-    #[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+    #[cfg_attr(
+        CONFIG_VIRTIOFS_RS,
+        expect(dead_code, reason = "for the data path; host-tested")
+    )]
     pub fn path(self, path: &[u8]) -> Result<Self, BuildError> {
         if path.is_empty() || path.len() >= PATH_MAX || path.contains(&0) {
             return Err(BuildError::BadPath);
@@ -141,7 +143,10 @@ impl<'a> RequestBuilder<'a> {
 
     /// Counts `len` bytes that follow in separate buffers (the data of a
     /// WRITE) in the header's length without writing them.
-    #[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+    #[cfg_attr(
+        CONFIG_VIRTIOFS_RS,
+        expect(dead_code, reason = "for the data path; host-tested")
+    )]
     pub fn external(mut self, len: usize) -> Result<Self, BuildError> {
         self.external = self.external.checked_add(len).ok_or(BuildError::TooLong)?;
         Ok(self)
@@ -235,7 +240,10 @@ pub fn forget(buf: &mut [u8], unique: u64, nodeid: u64, nlookup: u64) -> Result<
 }
 
 /// Builds FUSE_BATCH_FORGET for `entries` (1 or more; no reply expected).
-#[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+#[cfg_attr(
+    CONFIG_VIRTIOFS_RS,
+    expect(dead_code, reason = "for the data path; host-tested")
+)]
 pub fn batch_forget(
     buf: &mut [u8],
     unique: u64,
@@ -254,7 +262,10 @@ pub fn batch_forget(
 }
 
 /// Builds FUSE_SETUPMAPPING for `nodeid`.
-#[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+#[cfg_attr(
+    CONFIG_VIRTIOFS_RS,
+    expect(dead_code, reason = "for the data path; host-tested")
+)]
 pub fn setupmapping(
     buf: &mut [u8],
     header: Header,
@@ -266,7 +277,10 @@ pub fn setupmapping(
 /// Builds FUSE_REMOVEMAPPING for `nodeid` with 1 to
 /// [`FUSE_REMOVEMAPPING_MAX_ENTRY`] entries, packed after the 4-byte count
 /// (so unaligned), as the C driver does.
-#[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+#[cfg_attr(
+    CONFIG_VIRTIOFS_RS,
+    expect(dead_code, reason = "for the data path; host-tested")
+)]
 pub fn removemapping(
     buf: &mut [u8],
     header: Header,
@@ -360,13 +374,16 @@ pub fn interrupt(buf: &mut [u8], interrupted: u64) -> Result<usize, BuildError> 
 /// The exact size of a request of fixed arguments totalling `args` bytes
 /// followed by `names` NUL-terminated names of the given lengths.
 pub fn request_len(args: usize, names: &[usize]) -> usize {
-    names
-        .iter()
-        .fold(InHeader::SIZE + args, |n, l| n.saturating_add(l.saturating_add(1)))
+    names.iter().fold(InHeader::SIZE + args, |n, l| {
+        n.saturating_add(l.saturating_add(1))
+    })
 }
 
 /// Size of a request buffer able to hold any REMOVEMAPPING message.
-#[cfg_attr(CONFIG_VIRTIOFS_RS, expect(dead_code, reason = "for the data path; host-tested"))]
+#[cfg_attr(
+    CONFIG_VIRTIOFS_RS,
+    expect(dead_code, reason = "for the data path; host-tested")
+)]
 pub const REMOVEMAPPING_MAX_LEN: usize =
     InHeader::SIZE + RemoveMappingIn::SIZE + FUSE_REMOVEMAPPING_MAX_ENTRY * RemoveMappingOne::SIZE;
 
