@@ -23,7 +23,7 @@ use kernel::{
     bindings,
     fs::{
         dentry,
-        dentry::RcuDEntry,
+        dentry::{LockedDEntry, RcuDEntry},
         file::{self, DirEmitter, File},
         inode::{Entry, Operations},
         DEntry, Inode,
@@ -131,7 +131,7 @@ impl dentry::Operations for DentryOps {
     /// invalid, an unexpired entry valid; anything else needs a LOOKUP.
     fn revalidate_rcu(d: &RcuDEntry<VirtioFsType>, force: bool) -> Result<bool> {
         let inode = d.inode();
-        if let Some(i) = inode {
+        if let Some(i) = &inode {
             if i.data().bad.load(Ordering::Acquire) {
                 return Ok(false);
             }
@@ -147,7 +147,7 @@ impl dentry::Operations for DentryOps {
 
     /// As C's `fuse_dentry_delete`: an expired entry is not kept once
     /// unused.
-    fn delete(d: &DEntry<VirtioFsType>) -> bool {
+    fn delete(d: &LockedDEntry<VirtioFsType>) -> bool {
         d.valid_until() < jiffies64()
     }
 }
@@ -266,9 +266,10 @@ impl file::Operations for DirFile {
         Ok(handle)
     }
 
-    /// RELEASEDIR is waited for, as C's virtio-fs does (`auto_submounts`
-    /// makes its releases synchronous): the host has released the handle
-    /// when close(2) returns, and no release can reach it after DESTROY.
+    /// RELEASEDIR is waited for, as C's virtio-fs does (`ctx->destroy` makes
+    /// `fuse_file_release` synchronous there): the host has released the
+    /// handle when close(2) returns, and no release can reach it after
+    /// DESTROY.
     fn release(inode: &Inode<VirtioFsType>, _file: &File, mut h: KBox<DirHandle>) {
         if let Some(req) = h.release.take() {
             let s = inode.super_block().data();

@@ -52,7 +52,7 @@ pub(crate) fn expiry(t: Timeout) -> u64 {
 }
 
 /// A request header carrying the calling task's credentials (fsuid, fsgid
-/// and tgid, in the initial namespaces), as C's `fuse_fill_in_header`
+/// and thread id, in the initial namespaces), as C's `fuse_fill_in_header`
 /// sends for every request that is not `nocreds`.
 pub(crate) fn header(opcode: Opcode, unique: u64, nodeid: u64) -> Header {
     let (mut uid, mut gid, mut pid) = (0u32, 0u32, 0u32);

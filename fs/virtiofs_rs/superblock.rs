@@ -152,14 +152,14 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
     let attr = {
         let s = sb.data();
         s.init()?;
-        // From here on a failure ends the session INIT started.
-        let attr = s.getattr(FUSE_ROOT_ID).inspect_err(|_| s.destroy())?;
+        // As C: a failed fill sends no DESTROY (the mount may have failed
+        // because the host is stuck or the task was killed).
+        let attr = s.getattr(FUSE_ROOT_ID)?;
         if attr.file_type() != FileType::Directory {
             pr_err!(
                 "virtiofs: the root is not a directory (mode {:#o})\n",
                 attr.get().mode
             );
-            s.destroy();
             return Err(EIO);
         }
         attr

@@ -254,21 +254,29 @@ impl Pending {
     /// C; only a fatal signal ends it (`ERESTARTSYS`), abandoning the
     /// request (unless it ended meanwhile): its reply then goes to its
     /// [`Orphan`], if any.
+    ///
+    /// A server that honours the INTERRUPT answers `EINTR`; that becomes
+    /// `ERESTARTSYS`, so a handler installed with `SA_RESTART` restarts
+    /// the call instead of seeing an `EINTR` C's virtio-fs never gives.
     pub(crate) fn wait(self, on_signal: impl FnOnce()) -> Result<Reply> {
         // SAFETY: `done` is an initialised completion, alive as long as the
         // request.
-        if unsafe { bindings::wait_for_completion_interruptible(self.shared.done.get()) } != 0 {
-            on_signal();
-            // SAFETY: As above.
-            if unsafe { bindings::wait_for_completion_killable(self.shared.done.get()) } != 0 {
-                let mut st = self.shared.state.lock();
-                if st.ended.is_none() {
-                    st.abandoned = true;
-                    return Err(ERESTARTSYS);
-                }
+        if unsafe { bindings::wait_for_completion_interruptible(self.shared.done.get()) } == 0 {
+            return self.reply();
+        }
+        on_signal();
+        // SAFETY: As above.
+        if unsafe { bindings::wait_for_completion_killable(self.shared.done.get()) } != 0 {
+            let mut st = self.shared.state.lock();
+            if st.ended.is_none() {
+                st.abandoned = true;
+                return Err(ERESTARTSYS);
             }
         }
-        self.reply()
+        match self.reply() {
+            Err(e) if e == EINTR => Err(ERESTARTSYS),
+            r => r,
+        }
     }
 
     /// Waits, not interruptible by any signal, until the request ends
@@ -663,7 +671,8 @@ impl Connection {
     }
 
     /// Sends `req` on a request queue and waits for its reply. A signal
-    /// abandons it (`ERESTARTSYS`) and sends FUSE_INTERRUPT.
+    /// sends FUSE_INTERRUPT and the wait goes on; a fatal signal abandons
+    /// the request (`ERESTARTSYS`).
     pub(crate) fn send(&self, req: Request) -> Result<Reply> {
         if !self.connected.load(Ordering::Acquire) {
             return Err(enotconn());

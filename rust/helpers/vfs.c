@@ -37,7 +37,7 @@ void rust_helper_init_rcu_work(struct rcu_work *rwork, work_func_t func)
 /* alloc_workqueue() is variadic: a fixed-argument wrapper for Rust. */
 struct workqueue_struct *rust_helper_vfs_alloc_free_wq(const char *name)
 {
-	return alloc_workqueue("%s_free", WQ_MEM_RECLAIM, 0, name);
+	return alloc_workqueue("%s_free", 0, 0, name);
 }
 
 void rust_helper_init_completion(struct completion *x)
@@ -47,12 +47,13 @@ void rust_helper_init_completion(struct completion *x)
 
 /*
  * The caller's credentials as FUSE sends them (fuse_fill_in_header()):
- * fsuid and fsgid in the initial user namespace, tgid in the initial pid
- * namespace. (uid_t)-1 when they do not map.
+ * fsuid and fsgid in the initial user namespace, the thread id in the
+ * initial pid namespace (C: the mounter's pid namespace). (uid_t)-1 when
+ * they do not map.
  */
 void rust_helper_vfs_current_creds(u32 *uid, u32 *gid, u32 *pid)
 {
 	*uid = from_kuid(&init_user_ns, current_fsuid());
 	*gid = from_kgid(&init_user_ns, current_fsgid());
-	*pid = pid_nr_ns(task_tgid(current), &init_pid_ns);
+	*pid = pid_nr_ns(task_pid(current), &init_pid_ns);
 }

@@ -209,6 +209,9 @@ impl<T: FileSystem> Registration<T> {
         // The claim stays taken on failure too: `ty` may have been seen.
         // SAFETY: `t` is a fully initialised type in static storage.
         if let Err(e) = to_result(unsafe { bindings::register_filesystem(t) }) {
+            fs_type
+                .free_wq
+                .store(core::ptr::null_mut(), Ordering::Release);
             // SAFETY: Nothing was queued on `wq`.
             unsafe { bindings::destroy_workqueue(wq) };
             return Err(e);
@@ -232,9 +235,12 @@ impl<T: FileSystem> Drop for Registration<T> {
         // this module's code: wait for the last ones before it can go.
         // SAFETY: Process context (module exit); the queue was created in
         // `new`, and once RCU callbacks are done nothing queues work on it.
+        // The data's drop (run from that work) may itself queue RCU
+        // callbacks: wait for those too.
         unsafe {
             bindings::rcu_barrier();
             bindings::destroy_workqueue(self.fs_type.free_wq.load(Ordering::Acquire));
+            bindings::rcu_barrier();
         }
     }
 }

@@ -120,7 +120,9 @@ impl<T: FileSystem> DEntry<T> {
         unsafe { core::ptr::read_volatile(&(*self.as_raw()).d_fsdata) as u64 }
     }
 
-    /// Sets the time until which the entry is trusted.
+    /// Sets the time until which the entry is trusted. (64-bit only: on
+    /// 32-bit the field cannot hold 64-bit jiffies; users depend on
+    /// `64BIT`.)
     pub fn set_valid_until(&self, jiffies: u64) {
         // SAFETY: As `valid_until`; the pointer-sized field holds a number
         // (`usize` is 64 bits on the 64-bit targets this builds for).
@@ -130,6 +132,32 @@ impl<T: FileSystem> DEntry<T> {
                 jiffies as usize as *mut core::ffi::c_void,
             )
         };
+    }
+}
+
+/// An inode seen in RCU path walk (see [`RcuDEntry::inode`]).
+pub struct RcuInode<'a, T: FileSystem>(&'a Inode<T>);
+
+impl<T: FileSystem> RcuInode<'_, T> {
+    /// The file system's data of the inode.
+    pub fn data(&self) -> &T::INodeData {
+        self.0.data()
+    }
+
+    /// The type and permission bits.
+    pub fn mode(&self) -> u32 {
+        self.0.mode()
+    }
+}
+
+/// A dentry whose `d_lock` is held (`d_delete`): only its validity time.
+#[repr(transparent)]
+pub struct LockedDEntry<T: FileSystem>(DEntry<T>);
+
+impl<T: FileSystem> LockedDEntry<T> {
+    /// See [`DEntry::valid_until`].
+    pub fn valid_until(&self) -> u64 {
+        self.0.valid_until()
     }
 }
 
@@ -144,10 +172,12 @@ impl<T: FileSystem> RcuDEntry<T> {
         self.0.valid_until()
     }
 
-    /// See [`DEntry::inode`]; the inode is alive until the RCU read-side
-    /// section ends (inodes are freed after a grace period).
-    pub fn inode(&self) -> Option<&Inode<T>> {
-        self.0.inode()
+    /// The inode of a positive dentry, seen in RCU walk: its data and
+    /// mode only (the inode may be on its way out: no references may be
+    /// taken and nothing may sleep). Alive until the RCU read-side section
+    /// ends (inodes are freed after a grace period).
+    pub fn inode(&self) -> Option<RcuInode<'_, T>> {
+        self.0.inode().map(RcuInode)
     }
 
     /// See [`DEntry::is_root`].
@@ -179,9 +209,9 @@ pub trait Operations {
     }
 
     /// Whether to drop the dentry as soon as its last reference goes
-    /// (`dentry_operations.d_delete`, called under the dentry's spinlock:
-    /// must not sleep).
-    fn delete(_dentry: &DEntry<Self::FileSystem>) -> bool {
+    /// (`dentry_operations.d_delete`, called under the dentry's `d_lock`:
+    /// atomic context, and the dentry's references must not be touched).
+    fn delete(_dentry: &LockedDEntry<Self::FileSystem>) -> bool {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
@@ -268,6 +298,9 @@ unsafe extern "C" fn revalidate_callback<U: Operations + ?Sized>(
 unsafe extern "C" fn delete_callback<U: Operations + ?Sized>(
     dentry: *const bindings::dentry,
 ) -> c_int {
-    // SAFETY: The VFS passes a valid dentry of ours.
-    c_int::from(U::delete(unsafe { DEntry::from_raw(dentry.cast_mut()) }))
+    // SAFETY: The VFS passes a valid dentry of ours, locked;
+    // `LockedDEntry` is transparent.
+    c_int::from(U::delete(unsafe {
+        &*dentry.cast::<LockedDEntry<U::FileSystem>>()
+    }))
 }

@@ -187,18 +187,14 @@ pub(crate) struct SbInfo<T: FileSystem> {
 impl<T: FileSystem> SbInfo<T> {
     /// Boxes `data` for `s_fs_info`.
     pub(crate) fn new(data: T::Data) -> Result<*mut Self> {
-        let b = KBox::new(
-            SbInfo::<T> {
-                rwork: Opaque::uninit(),
-                data: data.into_foreign(),
-                _t: PhantomData,
-            },
-            GFP_KERNEL,
-        );
-        match b {
-            Ok(b) => Ok(KBox::into_raw(b)),
-            Err(e) => Err(e.into()),
-        }
+        // Allocated first: on failure `data` is dropped normally.
+        let b = KBox::<Self>::new_uninit(GFP_KERNEL)?;
+        let b = b.write(SbInfo::<T> {
+            rwork: Opaque::uninit(),
+            data: data.into_foreign(),
+            _t: PhantomData,
+        });
+        Ok(KBox::into_raw(b))
     }
 
     /// The data's foreign pointer.
