@@ -1,13 +1,20 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the guest initramfs: busybox-static, tests/guest/init, the test
-# plans, the kselftests (static) and the kernel's modules.
+# plans, the kselftests (static), tests/guest/bin, the kernel's modules and
+# /etc/passwd + /etc/group with an unprivileged user (vfsuser, uid 1000).
 #
-# usage: scripts/initramfs.sh BUILD_DIR
-#   BUILD_DIR is what scripts/kernel.sh printed. Prints the initramfs path.
+# usage: scripts/initramfs.sh [--tests-dir] BUILD_DIR
+#   BUILD_DIR is what scripts/kernel.sh printed. Prints the initramfs path,
+#   or with --tests-dir the directory of the built tests (TESTS/host holds
+#   the host-side helpers). Both are keyed by their inputs and never change
+#   once built, so concurrent runs can share them.
 . "$(dirname "$0")/lib.sh"
 
-B=${1:?usage: $0 BUILD_DIR}
+WANT=image
+if [ "${1:-}" = --tests-dir ]; then WANT=tests; shift; fi
+[ $# = 1 ] || die "usage: $0 [--tests-dir] BUILD_DIR"
+B=$1
 [ -f "$B/.vfsrs-built" ] || die "$B is not a finished kernel build (run scripts/kernel.sh)"
 KSRC=$(dirname "$B")/src
 [ -x /bin/busybox ] || die "/bin/busybox missing (busybox-static; run scripts/setup.sh)"
@@ -20,48 +27,77 @@ mkdir -p "$OUT"
 
 # kselftests and host helpers, rebuilt when their sources change.
 build_tests() {
-	local h dir t
-	h=$(hash_files "$SELFTESTS"/*.c "$SELFTESTS"/*.h "$KSRC/tools/testing/selftests/kselftest_harness.h")
-	dir=$OUT/tests-$h
-	if [ ! -f "$dir/.ready" ]; then
-		rm -rf "$dir"
-		mkdir -p "$dir/host"
-		for t in "$SELFTESTS"/*_test.c; do
-			gcc -static -O2 -Wall -Werror -Wno-format-truncation -I"$KSRC/tools/testing/selftests" \
-				-o "$dir/$(basename "$t" .c)" "$t" -lpthread ||
-				die "building $(basename "$t") failed"
-		done
-		gcc -O2 -Wall -Werror -o "$dir/host/vfs_pattern" "$SELFTESTS/vfs_pattern.c" ||
-			die "building vfs_pattern failed"
-		touch "$dir/.ready"
-	fi
-	echo "$dir"
+	local dir=$1 t
+	[ -f "$dir/.ready" ] && return 0
+	step_begin build-tests "building the kselftests"
+	rm -rf "$dir.tmp"
+	mkdir -p "$dir.tmp/host"
+	for t in "$SELFTESTS"/*_test.c; do
+		gcc -static -O2 -Wall -Werror -Wno-format-truncation -I"$KSRC/tools/testing/selftests" \
+			-o "$dir.tmp/$(basename "$t" .c)" "$t" -lpthread ||
+			die "building $(basename "$t") failed"
+	done
+	gcc -O2 -Wall -Werror -o "$dir.tmp/host/vfs_pattern" "$SELFTESTS/vfs_pattern.c" ||
+		die "building vfs_pattern failed"
+	touch "$dir.tmp/.ready"
+	rm -rf "$dir"
+	mv "$dir.tmp" "$dir"
+	step_end build-tests "kselftests built"
 }
 
-TESTS=$(build_tests)
-ln -sfn "$TESTS" "$OUT/tests-current"
+h=$(hash_files "$SELFTESTS"/*.c "$SELFTESTS"/*.h "$KSRC/tools/testing/selftests/kselftest_harness.h")
+TESTS=$OUT/tests-$h
+with_lock "tests-$h" build_tests "$TESTS"
+if [ "$WANT" = tests ]; then
+	echo "$TESTS"
+	exit 0
+fi
 
-h=$(printf '%s\n' "$(cat "$B/.vfsrs-built")" "$TESTS" "$(hash_tree tests/guest)" \
-	"$(sha256sum /bin/busybox)" | sha256sum | cut -c1-16)
-IMG=$OUT/initramfs-$(basename "$(dirname "$B")")-$(basename "$B")-$h.cpio.gz
-if [ ! -f "$IMG" ]; then
+build_image() {
+	local img=$1 root a
+	if [ -f "$img" ]; then
+		touch "$img" # in use: pruning keeps it
+		log_reuse "initramfs up to date: its inputs did not change ($img)"
+		return 0
+	fi
+	step_begin initramfs "building the initramfs"
 	root=$(mktemp -d "$OUT/root.XXXXXX")
 	trap 'rm -rf "$root"' EXIT
-	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,mnt,tests,plans,lib}
+	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,mnt,tests,plans,lib,etc,root,home}
 	cp /bin/busybox "$root/bin/busybox"
 	for a in $(/bin/busybox --list); do
 		[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
 	done
 	cp "$VFSRS_ROOT/tests/guest/init" "$root/init"
-	cp "$VFSRS_ROOT"/tests/guest/plans/*.plan "$root/plans/"
+	cp "$PLANS_DIR"/*.plan "$root/plans/"
 	find "$TESTS" -maxdepth 1 -type f -perm -u+x -exec cp -t "$root/tests" {} +
-	cp "$VFSRS_ROOT"/tests/guest/bin/* "$root/tests/"
+	cp -r "$VFSRS_ROOT"/tests/guest/bin/. "$root/tests/"
 	cp -a "$B/modroot/lib/modules" "$root/lib/"
+	# Users for tests that drop root: vfsuser (uid 1000) and nobody.
+	cat >"$root/etc/passwd" <<-EOF
+		root:x:0:0:root:/root:/bin/sh
+		vfsuser:x:1000:1000:virtiofs-rs test user:/home/vfsuser:/bin/sh
+		nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+	EOF
+	cat >"$root/etc/group" <<-EOF
+		root:x:0:
+		vfsuser:x:1000:
+		nogroup:x:65534:
+	EOF
 	# The console the kernel opens for init, before devtmpfs is mounted.
 	mknod -m 600 "$root/dev/console" c 5 1 || die "mknod /dev/console failed (run as root)"
-	(cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -1 >"$IMG.tmp"
-	mv "$IMG.tmp" "$IMG"
-	# Keep the newest few images only.
-	ls -t "$OUT"/initramfs-*.cpio.gz | tail -n +6 | xargs -r rm -f
-fi
+	(cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -1 >"$img.tmp"
+	mv "$img.tmp" "$img"
+	rm -rf "$root"
+	trap - EXIT
+	# Keep the newest few images, and any used in the last hour.
+	ls -t "$OUT"/initramfs-*.cpio.gz | tail -n +6 |
+		while read -r a; do find "$a" -mmin +60 -delete; done
+	step_end initramfs "initramfs built"
+}
+
+h=$(printf '%s\n' "$(cat "$B/.vfsrs-built")" "$(basename "$TESTS")" "$(hash_tree tests/guest)" \
+	"$(sha256sum /bin/busybox)" "$(hash_files "$VFSRS_ROOT/scripts/initramfs.sh")" | sha256sum | cut -c1-16)
+IMG=$OUT/initramfs-$(basename "$(dirname "$B")")-$(basename "$B")-$h.cpio.gz
+with_lock "initramfs-$h" build_image "$IMG"
 echo "$IMG"

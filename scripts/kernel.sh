@@ -35,7 +35,7 @@ mkdir -p "$K"
 
 prepare_pristine() {
 	[ -f "$K/pristine/.vfsrs-ready" ] && return 0
-	log "extracting $TARBALL"
+	log "extracting $TARBALL (~25 s)"
 	rm -rf "$K/pristine.tmp"
 	mkdir -p "$K/pristine.tmp"
 	tar -xf "$TARBALL" -C "$K/pristine.tmp" --strip-components=1 ||
@@ -136,13 +136,17 @@ build() {
 	inputs="$TKEY $(cat "$B/.vfsrs-config") $(hash_tree "${OVERLAY_DIRS[@]}" patches)"
 	if [ "$(cat "$B/.vfsrs-built" 2>/dev/null)" = "$inputs" ] &&
 		[ -f "$B/arch/x86/boot/bzImage" ] && [ -d "$B/modroot" ]; then
-		log "kernel up to date ($B)"
+		log_reuse "kernel up to date: its inputs (tarball, config, overlay, patches) did not change ($B)"
 		return 0
 	fi
 	rm -f "$B/.vfsrs-built"
 	kmake -C "$K/src" O="$B" rustavailable >/dev/null ||
 		die "the Rust toolchain is not usable for the kernel (make rustavailable)"
-	log "building $FLAVOR kernel in $B (a cold build takes ~15 min)"
+	if [ -f "$B/arch/x86/boot/bzImage" ]; then
+		step_begin "kernel-$FLAVOR" "rebuilding what changed in the $FLAVOR kernel ($B/build.log)"
+	else
+		step_begin "kernel-$FLAVOR" "building the $FLAVOR kernel in $B (a cold build takes ~15 min; $B/build.log)"
+	fi
 	kmake -C "$K/src" O="$B" -j"$(nproc)" bzImage modules >"$B/build.log" 2>&1 || {
 		grep -E 'error|Error' "$B/build.log" | head -40 >&2
 		die "kernel build failed, see $B/build.log"
@@ -151,6 +155,7 @@ build() {
 	kmake -C "$K/src" O="$B" INSTALL_MOD_PATH="$B/modroot" modules_install >/dev/null ||
 		die "modules_install failed"
 	echo "$inputs" >"$B/.vfsrs-built"
+	step_end "kernel-$FLAVOR" "$FLAVOR kernel built"
 }
 
 main() {

@@ -4,11 +4,15 @@
 # Everything the scripts build or download lives under $VFSRS_CACHE (outside
 # the repository), keyed by the inputs that produced it.
 
-set -euo pipefail
+set -Eeuo pipefail
+# No silent failures: say which command stopped a script.
+trap 'vfsrs_rc=$?; printf "[%s] error: \"%s\" failed (status %s, line %s)\n" "$(basename "$0")" "$BASH_COMMAND" "$vfsrs_rc" "$LINENO" >&2' ERR
 
 VFSRS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VFSRS_CACHE=${VFSRS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/virtiofs-rs}
-export VFSRS_ROOT VFSRS_CACHE
+# Logs of every run (scripts create it when they need it).
+VFSRS_RUNS=${VFSRS_RUNS:-$VFSRS_CACHE/runs}
+export VFSRS_ROOT VFSRS_CACHE VFSRS_RUNS
 
 # Pinned tool versions.
 BINDGEN_VERSION=0.73.2
@@ -23,11 +27,41 @@ QEMU_CHROOT=$VFSRS_CACHE/qemu-$QEMU_SUITE
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { printf '[%s] error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 
-# hash_files FILE...: one sha256 over the names and contents of the files.
+# log_reuse TEXT: say that a step is skipped because its inputs did not
+# change (VFSRS_LOG_REUSE=0: once is enough, scripts/run-guest.sh within
+# scripts/test.sh).
+log_reuse() {
+	[ "${VFSRS_LOG_REUSE:-1}" = 0 ] || log "$*"
+}
+
+# fmt_secs N: "42s", "3m07s".
+fmt_secs() {
+	if [ "$1" -ge 60 ]; then printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); else printf '%ds' "$1"; fi
+}
+
+# Progress of long steps: step_begin KEY TEXT says what starts and how long
+# its last run took; step_end KEY says how long it took and remembers it.
+declare -gA VFSRS_STEP_T0=()
+step_begin() {
+	local last
+	last=$(cat "$VFSRS_CACHE/timings/$1" 2>/dev/null || true)
+	log "$2${last:+ (last time: $(fmt_secs "$last"))}"
+	VFSRS_STEP_T0[$1]=$SECONDS
+}
+step_end() {
+	local t=$((SECONDS - ${VFSRS_STEP_T0[$1]:-$SECONDS}))
+	mkdir -p "$VFSRS_CACHE/timings"
+	echo "$t" >"$VFSRS_CACHE/timings/$1"
+	log "${2:-$1 done} in $(fmt_secs "$t")"
+}
+
+# hash_files FILE...: one sha256 over the names and contents of the files
+# (names relative to the repository or the cache, wherever those are).
 hash_files() {
-	local f
+	local f name
 	for f in "$@"; do
-		printf '%s\n' "${f#"$VFSRS_ROOT"/}"
+		name=${f#"$VFSRS_ROOT"/}
+		printf '%s\n' "${name#"$VFSRS_CACHE"/}"
 		cat "$f"
 	done | sha256sum | cut -c1-16
 }
@@ -67,4 +101,88 @@ kernel_tarball() {
 kmake() {
 	make -s LLVM=1 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 		BINDGEN="$BINDGEN" "$@"
+}
+
+# Test plans (tests/guest/README.md describes their directives).
+PLANS_DIR=${VFSRS_PLANS_DIR:-$VFSRS_ROOT/tests/guest/plans}
+
+# plan_values PLAN KEY: the values of directive KEY in PLAN, one per line.
+plan_values() {
+	sed -n "s/^$2[[:space:]]\{1,\}//p" "$PLANS_DIR/$1.plan"
+}
+
+# plan_value PLAN KEY DEFAULT: the last value of KEY, or DEFAULT.
+plan_value() {
+	local v
+	v=$(plan_values "$1" "$2" | tail -n 1)
+	echo "${v:-$3}"
+}
+
+# to_bytes SIZE: 64M -> 67108864.
+to_bytes() {
+	local v=$1 n=${1%[KMGkmg]}
+	[[ "$n" =~ ^[0-9]+$ ]] || die "bad size $v"
+	case "$v" in
+	*[Kk]) echo $((n << 10)) ;;
+	*[Mm]) echo $((n << 20)) ;;
+	*[Gg]) echo $((n << 30)) ;;
+	*) echo "$n" ;;
+	esac
+}
+
+# plan_boot_key HOST PLAN: the host and device configuration PLAN needs.
+# Plans with the same key (and driver, host and transport) share a guest.
+plan_boot_key() {
+	local host=$1 plan=$2 key
+	[ -f "$PLANS_DIR/$plan.plan" ] || die "no plan tests/guest/plans/$plan.plan"
+	if grep -q '^alone\([[:space:]]\|$\)' "$PLANS_DIR/$plan.plan"; then
+		echo "alone:$plan"
+		return
+	fi
+	key="devices=$(plan_value "$plan" devices 1)"
+	if [ "$host" = dax ]; then
+		key+=" cache=$(to_bytes "$(plan_value "$plan" cache-size 64M)")"
+		key+=" vq=$(plan_value "$plan" vq-size default)"
+		key+=" inject=$(plan_values "$plan" inject | paste -sd,)"
+	fi
+	echo "$key"
+}
+
+# Cargo builds share one target directory per crate in the cache, but cargo
+# judges freshness by file times, so a binary built from other sources (a
+# copy of the repository, another branch) could look fresh. Each target
+# directory therefore carries a stamp: the hash of the sources its crate's
+# artifacts were built from. cargo_prepare cleans the crate's own artifacts
+# (not its dependencies) when the stamp does not match; cargo_stamp writes
+# it after a successful build. Hold with_lock "cargo-NAME" around both.
+
+# crate_hash DIR: the crate's sources (target/ excluded) and the toolchain.
+crate_hash() {
+	printf '%s\n' "$(hash_tree "${1#"$VFSRS_ROOT"/}")" "$(cargo -V)" "$(rustc -V)" |
+		sha256sum | cut -c1-16
+}
+
+# crate_package DIR: the package name in DIR/Cargo.toml.
+crate_package() {
+	sed -n 's/^name *= *"\(.*\)"/\1/p' "$1/Cargo.toml" | head -n 1
+}
+
+# cargo_prepare DIR TARGET: make TARGET safe to build DIR's current sources in.
+cargo_prepare() {
+	local dir=$1 target=$2 h
+	h=$(crate_hash "$dir")
+	[ "$(cat "$target/.vfsrs-sources" 2>/dev/null)" = "$h" ] && return 0
+	rm -f "$target/.vfsrs-sources"
+	[ -d "$target" ] || return 0
+	log "${dir#"$VFSRS_ROOT"/}: $target was built from other sources; cleaning $(crate_package "$dir")"
+	(cd "$dir" && CARGO_TARGET_DIR=$target cargo clean -q --release -p "$(crate_package "$dir")" &&
+		CARGO_TARGET_DIR=$target cargo clean -q -p "$(crate_package "$dir")") ||
+		die "cargo clean in $target failed"
+}
+
+# cargo_stamp DIR TARGET HASH: TARGET now holds DIR's build from sources HASH
+# (refused if the sources changed while cargo ran).
+cargo_stamp() {
+	[ "$(crate_hash "$1")" = "$3" ] || die "${1#"$VFSRS_ROOT"/} changed during the build; run again"
+	echo "$3" >"$2/.vfsrs-sources"
 }

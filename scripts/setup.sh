@@ -6,6 +6,7 @@
 #
 # usage: scripts/setup.sh
 . "$(dirname "$0")/lib.sh"
+[ $# = 0 ] || die "usage: $0"
 
 APT_PACKAGES=(
 	linux-source-6.12 rustc-web rust-web-src
@@ -22,10 +23,11 @@ setup_apt() {
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	[ "$(id -u)" = 0 ] || die "need root to install: ${missing[*]}"
-	log "installing Debian packages: ${missing[*]}"
+	step_begin apt "installing Debian packages: ${missing[*]}"
 	apt-get update -q || die "apt-get update failed"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
 		die "apt-get install failed for: ${missing[*]}"
+	step_end apt
 }
 
 # cargo_tool NAME VERSION BIN: cargo install --locked into the cache.
@@ -34,28 +36,40 @@ cargo_tool() {
 	root=$(dirname "$(dirname "$bin")")
 	[ -x "$bin" ] && return 0
 	command -v cargo >/dev/null || die "cargo not found (rustup toolchain expected on PATH)"
-	log "cargo install $name $version"
+	step_begin "cargo-install-$name" "cargo install $name $version"
 	rm -rf "$root.tmp"
 	cargo install "$name" --version "$version" --locked --root "$root.tmp" -q ||
 		die "cargo install $name $version failed"
 	rm -rf "$root"
 	mv "$root.tmp" "$root"
+	step_end "cargo-install-$name"
 }
 
+# The QEMU chroot comes from the same Debian archive, through the same
+# proxy, as this machine's own packages (scripts/apt-source.sh reads them
+# from its apt configuration).
 setup_qemu() {
-	local stamp=$QEMU_CHROOT/.vfsrs-ready tmp=$QEMU_CHROOT.tmp v
+	local stamp=$QEMU_CHROOT/.vfsrs-ready tmp=$QEMU_CHROOT.tmp v k val uri= conf=() env=()
 	if [ -f "$stamp" ]; then
 		return 0
 	fi
 	[ "$(id -u)" = 0 ] || die "need root to build the QEMU chroot"
-	log "building the $QEMU_SUITE chroot with QEMU from $QEMU_SUITE-backports (a few minutes)"
+	while read -r k val; do
+		case "$k" in
+		uri) uri=$val ;;
+		conf) conf+=("$val") ;;
+		http_proxy|https_proxy) env+=("$k=$val") ;;
+		esac
+	done < <("$VFSRS_ROOT/scripts/apt-source.sh") || die "cannot tell where this machine's packages come from"
+	[ -n "$uri" ] || die "scripts/apt-source.sh found no Debian archive"
+	step_begin qemu-chroot "building the $QEMU_SUITE chroot from $uri with QEMU from $QEMU_SUITE-backports"
 	rm -rf "$tmp"
-	debootstrap --variant=minbase "$QEMU_SUITE" "$tmp" http://deb.debian.org/debian \
+	env "${env[@]}" debootstrap --variant=minbase "$QEMU_SUITE" "$tmp" "$uri" \
 		>"$VFSRS_CACHE/debootstrap.log" 2>&1 ||
 		die "debootstrap $QEMU_SUITE failed, see $VFSRS_CACHE/debootstrap.log"
-	echo "deb http://deb.debian.org/debian $QEMU_SUITE-backports main" \
-		>"$tmp/etc/apt/sources.list.d/backports.list"
-	chroot "$tmp" /bin/sh -c "apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	echo "deb $uri $QEMU_SUITE-backports main" >"$tmp/etc/apt/sources.list.d/backports.list"
+	[ ${#conf[@]} -eq 0 ] || printf '%s\n' "${conf[@]}" >"$tmp/etc/apt/apt.conf.d/90vfsrs-host"
+	env "${env[@]}" chroot "$tmp" /bin/sh -c "apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -q --no-install-recommends -t $QEMU_SUITE-backports \
 		qemu-system-x86 qemu-system-data seabios && apt-get clean" \
 		>"$VFSRS_CACHE/qemu-apt.log" 2>&1 ||
@@ -67,7 +81,7 @@ setup_qemu() {
 	echo "$v" >"$tmp/.vfsrs-ready"
 	rm -rf "$QEMU_CHROOT"
 	mv "$tmp" "$QEMU_CHROOT"
-	log "QEMU $v ready in $QEMU_CHROOT"
+	step_end qemu-chroot "QEMU $v ready in $QEMU_CHROOT"
 }
 
 check_bindgen() {

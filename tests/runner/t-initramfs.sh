@@ -1,0 +1,40 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The initramfs scripts/initramfs.sh builds for the kernel build in
+# $VFSRS_BUILD_DIR: /etc/passwd and /etc/group give tests a named
+# unprivileged user (vfsuser, uid 1000) that su can switch to, every file of
+# tests/guest/bin is there (subdirectories too), /init and the plans are the
+# repository's, and the tests directory is a fixed path per input hash (no
+# shared "current" link for concurrent runs to race on).
+. "$(dirname "$0")/lib.sh"
+echo "1..7"
+B=${VFSRS_BUILD_DIR:-}
+if [ -z "$B" ] || [ ! -f "$B/.vfsrs-built" ]; then
+	for i in 1 2 3 4 5 6 7; do echo "ok $i # SKIP no VFSRS_BUILD_DIR (a finished kernel build)"; done
+	exit 0
+fi
+IMG=$("$ROOT/scripts/initramfs.sh" "$B" 2>/dev/null)
+T1=$("$ROOT/scripts/initramfs.sh" --tests-dir "$B" 2>/dev/null)
+T2=$("$ROOT/scripts/initramfs.sh" --tests-dir "$B" 2>/dev/null)
+R=$TMP/root
+mkdir -p "$R"
+(cd "$R" && gzip -dc "$IMG" | cpio --quiet -id 2>/dev/null)
+
+check "passwd names vfsuser with uid 1000" has "$R/etc/passwd" '^vfsuser:x:1000:1000:'
+check "group names vfsuser with gid 1000" has "$R/etc/group" '^vfsuser:x:1000:'
+check "su switches to vfsuser in the initramfs" same "$(chroot "$R" /bin/su -s /bin/sh vfsuser -c 'id -u' 2>&1)" 1000
+missing() {
+	local f
+	(cd "$ROOT/tests/guest/bin" && find . -type f) | while read -r f; do
+		cmp -s "$ROOT/tests/guest/bin/$f" "$R/tests/$f" || echo "missing or different: tests/$f"
+	done
+}
+check "every file of tests/guest/bin is in /tests" same "$(missing)" ""
+check "/init is tests/guest/init" cmp "$ROOT/tests/guest/init" "$R/init"
+plans_differ() {
+	local f
+	for f in "$ROOT"/tests/guest/plans/*.plan; do cmp -s "$f" "$R/plans/$(basename "$f")" || echo "$f"; done
+}
+check "every plan is in /plans" same "$(plans_differ)" ""
+check "the tests directory is per input hash, no shared link" \
+	bash -c "[ '$T1' = '$T2' ] && [ -f '$T1/.ready' ] && [ ! -e '$(dirname "$T1")/tests-current' ] && ! grep -q tests-current '$ROOT/scripts/run-guest.sh'"
