@@ -49,6 +49,7 @@ MATRIX=(
 	"dax/pci/interrupt-open dax pci interrupt-open"
 	"dax/pci/vfs-edges dax pci vfs-edges"
 	"dax/pci/ring-pressure dax pci ring-pressure"
+	"dax/pci/unbind dax pci unbind"
 )
 # The gate runs first: the C driver with the upstream host.
 GATE="c virtiofsd/pci"
