@@ -24,6 +24,9 @@ file_is_static /bin/busybox || die "/bin/busybox is not static (install busybox-
 SELFTESTS=$VFSRS_ROOT/tests/selftests/virtiofs
 OUT=$VFSRS_CACHE/initramfs
 mkdir -p "$OUT"
+# Runners before this one pointed a shared link at the current tests; a
+# cache they used may still have it. Nothing reads it any more.
+rm -f "$OUT/tests-current"
 
 # kselftests and host helpers, rebuilt when their sources change.
 build_tests() {

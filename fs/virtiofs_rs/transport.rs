@@ -591,7 +591,7 @@ impl FsQueue {
             let mut g = self.vq.lock();
             let st = g.state();
             st.closed = true;
-            core::mem::replace(&mut st.parked, List::new())
+            core::mem::take(&mut st.parked)
         };
         while let Some(item) = parked.pop_front() {
             let _ = item.into_arc().end(Err(enotconn()));

@@ -610,6 +610,9 @@ pub trait Driver: Sized + 'static {
     }
 }
 
+/// A virtqueue of a device bound to `D`, with `D`'s tokens and state.
+pub type DriverQueue<D> = Arc<Virtqueue<<D as Driver>::Token, <D as Driver>::QueueState>>;
+
 /// The queues of a device bound to `D`, as the abstraction keeps them.
 ///
 /// # Invariants
@@ -617,7 +620,7 @@ pub trait Driver: Sized + 'static {
 /// `raw[i]` is the ring of `queues[i]` (from `virtio_find_vqs`), and the
 /// names stay alive until the rings are deleted.
 struct Vqs<D: Driver> {
-    queues: KVec<Arc<Virtqueue<D::Token, D::QueueState>>>,
+    queues: KVec<DriverQueue<D>>,
     raw: KVec<*mut bindings::virtqueue>,
     _names: KVec<CString>,
 }
@@ -640,7 +643,7 @@ impl<D: Driver> Probe<D> {
         &mut self,
         names: KVec<CString>,
         mut state: impl FnMut(u32) -> D::QueueState,
-    ) -> Result<&[Arc<Virtqueue<D::Token, D::QueueState>>]> {
+    ) -> Result<&[DriverQueue<D>]> {
         if self.used {
             return Err(EBUSY);
         }
