@@ -139,5 +139,5 @@ check clippy_kernel_rust "$(cat "$B/.vfsrs-built") $($CLIPPY_DRIVER --version)" 
 check clippy_host_crates "$(host_crates_hash) $(cargo clippy --version)" clippy_host
 check rustfmt_host_crates "$(crate_hash "$VFSRS_ROOT/tests/vhost-user-fs-dax") $(cargo fmt --version)" rustfmt_host
 # shellcheck disable=SC2086
-check checkpatch "$(hash_files $CFILES) $(sha256sum "$KSRC/scripts/checkpatch.pl")" checkpatch
+check checkpatch "$(hash_files $CFILES) $(sha256sum <"$KSRC/scripts/checkpatch.pl")" checkpatch
 echo "# exit: lint 0"

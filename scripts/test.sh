@@ -7,6 +7,8 @@
 # usage: scripts/test.sh [--quick | --list]
 #   --quick  only the gate: C driver, virtiofsd, virtio-pci, plan basic
 #   --list   print the guest boots the matrix makes, run nothing
+#   VFSRS_JOBS=N  guests at a time (default 1; a TCG guest keeps about one
+#                 core busy, so on a machine of your own N=cores is faster)
 #
 # Plans that need the same driver, host, transport and device configuration
 # (tests/guest/README.md) share one guest boot; each plan keeps its own
