@@ -89,13 +89,10 @@ impl dentry::Operations for DentryOps {
     /// negative entry is dropped (the VFS looks the name up afresh).
     fn revalidate(d: &DEntry<VirtioFsType>, name: &[u8], force: bool) -> Result<bool> {
         let inode = d.inode();
-        if let Some(i) = inode {
-            if i.data().bad.load(Ordering::Acquire) {
-                return Ok(false);
-            }
-        }
-        if d.is_root() || (!force && d.valid_until() >= jiffies64()) {
-            return Ok(true);
+        let bad = inode.is_some_and(|i| i.data().bad.load(Ordering::Acquire));
+        let fresh = !force && d.valid_until() >= jiffies64();
+        if let Some(valid) = cached_verdict(bad, inode.is_some(), d.is_root(), fresh) {
+            return Ok(valid);
         }
         let Some(inode) = inode else {
             return Ok(false);
@@ -131,24 +128,33 @@ impl dentry::Operations for DentryOps {
     /// invalid, an unexpired entry valid; anything else needs a LOOKUP.
     fn revalidate_rcu(d: &RcuDEntry<VirtioFsType>, force: bool) -> Result<bool> {
         let inode = d.inode();
-        if let Some(i) = &inode {
-            if i.data().bad.load(Ordering::Acquire) {
-                return Ok(false);
-            }
-        }
-        if d.is_root() || (!force && d.valid_until() >= jiffies64()) {
-            return Ok(true);
-        }
-        match inode {
-            None => Ok(false),
-            Some(_) => Err(ECHILD),
-        }
+        let bad = inode
+            .as_ref()
+            .is_some_and(|i| i.data().bad.load(Ordering::Acquire));
+        let fresh = !force && d.valid_until() >= jiffies64();
+        cached_verdict(bad, inode.is_some(), d.is_root(), fresh).ok_or(ECHILD)
     }
 
     /// As C's `fuse_dentry_delete`: an expired entry is not kept once
     /// unused.
     fn delete(d: &LockedDEntry<VirtioFsType>) -> bool {
         d.valid_until() < jiffies64()
+    }
+}
+
+/// What revalidation can decide without asking the host (both walk modes):
+/// a bad inode is invalid, the root or an unexpired entry valid, an
+/// expired negative entry invalid (the VFS looks the name up afresh);
+/// `None`: an expired positive entry needs a LOOKUP.
+fn cached_verdict(bad: bool, positive: bool, root: bool, fresh: bool) -> Option<bool> {
+    if bad {
+        Some(false)
+    } else if root || fresh {
+        Some(true)
+    } else if !positive {
+        Some(false)
+    } else {
+        None
     }
 }
 

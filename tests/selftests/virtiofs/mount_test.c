@@ -29,51 +29,6 @@ static int mounted(const char *src, const char *mnt)
 	return found;
 }
 
-/* Reads /sys/fs/virtiofs/<dir>/<rel> into @buf without the newline. */
-static int read_attr(const char *dir, const char *rel, char *buf, size_t len)
-{
-	char path[400];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/%s", dir, rel);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	if (buf[n - 1] == '\n')
-		buf[n - 1] = 0;
-	return 0;
-}
-
-/*
- * Finds the /sys/fs/virtiofs/ entry whose tag is VFS_TAG; copies its name
- * to @dir. Returns how many entries carry that tag.
- */
-static int find_instance(char *dir, size_t len)
-{
-	char buf[256];
-	struct dirent *de;
-	int found = 0;
-	DIR *d = opendir("/sys/fs/virtiofs");
-
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || read_attr(de->d_name, "tag", buf, sizeof(buf)) ||
-		    strcmp(buf, vfs_tag()))
-			continue;
-		if (!found++)
-			snprintf(dir, len, "%s", de->d_name);
-	}
-	closedir(d);
-	return found;
-}
-
 TEST(mount_by_tag)
 {
 	char mnt[64];
@@ -126,7 +81,7 @@ TEST(sysfs_tag)
 {
 	char dir[256];
 
-	EXPECT_EQ(1, find_instance(dir, sizeof(dir)))
+	EXPECT_EQ(1, vfs_find_instance(dir, sizeof(dir)))
 		TH_LOG("no single /sys/fs/virtiofs/*/tag reads \"%s\\n\"", vfs_tag());
 }
 
@@ -142,7 +97,7 @@ TEST(device_on_expected_transport)
 
 	if (!want)
 		SKIP(return, "VFS_TRANSPORT not set");
-	ASSERT_EQ(1, find_instance(dir, sizeof(dir)));
+	ASSERT_EQ(1, vfs_find_instance(dir, sizeof(dir)));
 	snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/device", dir);
 	ASSERT_NE(NULL, realpath(path, real)) TH_LOG("%s: %s", path, strerror(errno));
 	TH_LOG("device: %s", real);
@@ -162,27 +117,27 @@ TEST(sysfs_mqs)
 	int nreq = 0, i, served[64] = { 0 };
 
 	ASSERT_LE(ncpu, 64);
-	ASSERT_EQ(1, find_instance(dir, sizeof(dir)));
+	ASSERT_EQ(1, vfs_find_instance(dir, sizeof(dir)));
 	for (cpu = 0; cpu < ncpu; cpu++) {
 		char one[16];
 
 		snprintf(one, sizeof(one), cpu ? ", %ld" : "%ld", cpu);
 		strcat(all, one);
 	}
-	ASSERT_EQ(0, read_attr(dir, "mqs/0/name", buf, sizeof(buf)));
+	ASSERT_EQ(0, vfs_instance_attr(dir, "mqs/0/name", buf, sizeof(buf)));
 	EXPECT_STREQ("hiprio", buf);
-	ASSERT_EQ(0, read_attr(dir, "mqs/0/cpu_list", buf, sizeof(buf)));
+	ASSERT_EQ(0, vfs_instance_attr(dir, "mqs/0/cpu_list", buf, sizeof(buf)));
 	EXPECT_STREQ(all, buf);
 	for (i = 1;; i++) {
 		char *p;
 
 		snprintf(rel, sizeof(rel), "mqs/%d/name", i);
-		if (read_attr(dir, rel, buf, sizeof(buf)))
+		if (vfs_instance_attr(dir, rel, buf, sizeof(buf)))
 			break;
 		snprintf(want, sizeof(want), "requests.%d", i - 1);
 		EXPECT_STREQ(want, buf);
 		snprintf(rel, sizeof(rel), "mqs/%d/cpu_list", i);
-		ASSERT_EQ(0, read_attr(dir, rel, buf, sizeof(buf)));
+		ASSERT_EQ(0, vfs_instance_attr(dir, rel, buf, sizeof(buf)));
 		for (p = buf; *p;) {
 			cpu = strtol(p, &p, 10);
 			if (cpu >= 0 && cpu < 64)
@@ -232,7 +187,7 @@ TEST(duplicate_tag_refused)
 	}
 	closedir(d);
 	EXPECT_EQ(want, fs_devices);
-	EXPECT_EQ(1, find_instance(dir, sizeof(dir)));
+	EXPECT_EQ(1, vfs_find_instance(dir, sizeof(dir)));
 	ASSERT_EQ(0, vfs_mount_fresh(mnt, sizeof(mnt))) TH_LOG("mount: %s", strerror(errno));
 	vfs_umount(mnt);
 }

@@ -110,18 +110,10 @@ static int statfs_storm(struct __test_metadata *_metadata, const char *mnt,
 static long failslab_read(const char *knob)
 {
 	char path[128], buf[32];
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", FAILSLAB, knob);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
+	if (vfs_read_line(path, buf, sizeof(buf)))
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
 	return strtol(buf, NULL, 10);
 }
 

@@ -8,7 +8,6 @@
  * and ends the request with ENOTCONN. Afterwards the mount refuses
  * requests with ENOTCONN and still unmounts.
  */
-#include <dirent.h>
 #include <limits.h>
 #include <libgen.h>
 #include <signal.h>
@@ -25,41 +24,18 @@
 /* Fills @dev with the virtio device (virtioN) that carries our tag. */
 static int tag_device(char *dev, size_t len)
 {
-	char path[PATH_MAX], buf[64], link[PATH_MAX];
-	struct dirent *de;
-	DIR *d = opendir("/sys/fs/virtiofs");
-	int found = -1;
+	char inst[256], path[PATH_MAX], link[PATH_MAX];
+	ssize_t n;
 
-	if (!d)
+	if (vfs_find_instance(inst, sizeof(inst)) != 1)
 		return -1;
-	while (found && (de = readdir(d))) {
-		ssize_t n;
-		int fd;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/tag", de->d_name);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
-		buf[strcspn(buf, "\n")] = 0;
-		if (strcmp(buf, vfs_tag()))
-			continue;
-		snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/device", de->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = 0;
-		snprintf(dev, len, "%s", basename(link));
-		found = 0;
-	}
-	closedir(d);
-	return found;
+	snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/device", inst);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return -1;
+	link[n] = 0;
+	snprintf(dev, len, "%s", basename(link));
+	return 0;
 }
 
 /* Fills @drv with the name of the driver bound to @dev. */

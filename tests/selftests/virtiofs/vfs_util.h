@@ -9,6 +9,7 @@
 #ifndef VFS_UTIL_H
 #define VFS_UTIL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -187,6 +188,58 @@ static inline int vfs_write_pattern(const char *path, size_t len, uint32_t seed)
 		done += n;
 	}
 	return close(fd);
+}
+
+/* Reads a small file (sysfs, debugfs) into @buf without its newline. */
+static inline int vfs_read_line(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	if (buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	return 0;
+}
+
+/* Reads /sys/fs/virtiofs/<dir>/<rel> into @buf without the newline. */
+static inline int vfs_instance_attr(const char *dir, const char *rel, char *buf, size_t len)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "/sys/fs/virtiofs/%s/%s", dir, rel);
+	return vfs_read_line(path, buf, len);
+}
+
+/*
+ * Finds the /sys/fs/virtiofs/ entry whose tag is VFS_TAG; copies its name
+ * to @dir. Returns how many entries carry that tag.
+ */
+static inline int vfs_find_instance(char *dir, size_t len)
+{
+	char buf[256];
+	struct dirent *de;
+	int found = 0;
+	DIR *d = opendir("/sys/fs/virtiofs");
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' ||
+		    vfs_instance_attr(de->d_name, "tag", buf, sizeof(buf)) ||
+		    strcmp(buf, vfs_tag()))
+			continue;
+		if (!found++)
+			snprintf(dir, len, "%s", de->d_name);
+	}
+	closedir(d);
+	return found;
 }
 
 #endif /* VFS_UTIL_H */
