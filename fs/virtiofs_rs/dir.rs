@@ -4,18 +4,19 @@
 //! timeouts (negative entries expire too, as a shared file system needs),
 //! and listing (OPENDIR, READDIR, RELEASEDIR).
 
-use crate::errno::enametoolong;
+use crate::errno::{enametoolong, enosys};
 use crate::inode;
 use crate::proto::fuse::{
     abi::{
-        InHeader, Opcode, OpenIn, OpenOut, ReadIn, ReleaseIn, Wire, FUSE_NAME_MAX, FUSE_ROOT_ID,
+        InHeader, LinkIn, MkdirIn, MknodIn, Opcode, OpenIn, OpenOut, ReadIn, ReleaseIn, Rename2In,
+        RenameIn, Wire, FUSE_NAME_MAX, FUSE_ROOT_ID,
     },
     dirent::Dirents,
-    reply::{self, ReplySpec},
-    request::{self, request_len, Header},
+    reply::{self, FileType, ReplySpec},
+    request::{self, request_len, Header, RequestBuilder},
 };
 use crate::ratelimit::warn_ratelimited;
-use crate::session::{expiry, header, jiffies64, Looked, Session};
+use crate::session::{expiry, header, jiffies64, Looked, Optional, Session};
 use crate::superblock::VirtioFsType;
 use crate::transport::{Orphan, Request};
 use core::sync::atomic::Ordering;
@@ -25,7 +26,7 @@ use kernel::{
         dentry,
         dentry::{LockedDEntry, RcuDEntry},
         file::{self, DirEmitter, File},
-        inode::{Entry, Operations},
+        inode::{Entry, IAttr, Operations, Rename},
         DEntry, Inode,
     },
     prelude::*,
@@ -60,7 +61,7 @@ impl Operations for DirOps {
                     s.forget_one(forget, e.nodeid);
                     return Err(EIO);
                 }
-                match inode::iget(sb, &s, e.nodeid, e.generation, &e.attr, 1) {
+                match inode::iget(sb, &s, e.nodeid, e.generation, &e.attr, expiry(e.attr_valid), 1) {
                     Ok(i) => Ok(Entry {
                         inode: Some(i),
                         valid_until: expiry(e.entry_valid),
@@ -74,6 +75,228 @@ impl Operations for DirOps {
             }
         }
     }
+
+    /// As C's `fuse_create` without `atomic_open`: a MKNOD of a regular
+    /// file (the open that follows sends OPEN).
+    fn create(dir: &Inode<VirtioFsType>, name: &[u8], mode: u32, _excl: bool) -> Result<Entry<VirtioFsType>> {
+        mknod(dir, name, mode, 0)
+    }
+
+    fn mknod(dir: &Inode<VirtioFsType>, name: &[u8], mode: u32, rdev: u32) -> Result<Entry<VirtioFsType>> {
+        mknod(dir, name, mode, rdev)
+    }
+
+    fn mkdir(dir: &Inode<VirtioFsType>, name: &[u8], mode: u32) -> Result<Entry<VirtioFsType>> {
+        check_name(name)?;
+        let umask = current_umask();
+        let inarg = MkdirIn {
+            mode: (mode & !umask) & 0o7777,
+            umask,
+        };
+        let nodeid = dir.data().nodeid;
+        new_entry(dir, Opcode::Mkdir, request_len(MkdirIn::SIZE, &[name.len()]), Some(FileType::Directory), |buf, unique| {
+            RequestBuilder::new(buf, header(Opcode::Mkdir, unique, nodeid))?
+                .arg(&inarg)?
+                .name(name)?
+                .finish()
+        })
+    }
+
+    fn symlink(dir: &Inode<VirtioFsType>, name: &[u8], target: &CStr) -> Result<Entry<VirtioFsType>> {
+        check_name(name)?;
+        let t = target.as_bytes();
+        if t.is_empty() || t.len() >= kernel::page::PAGE_SIZE {
+            return Err(enametoolong());
+        }
+        let nodeid = dir.data().nodeid;
+        new_entry(dir, Opcode::Symlink, request_len(0, &[name.len(), t.len()]), Some(FileType::Symlink), |buf, unique| {
+            RequestBuilder::new(buf, header(Opcode::Symlink, unique, nodeid))?
+                .name(name)?
+                .path(t)?
+                .finish()
+        })
+    }
+
+    /// As C's `fuse_link`: the linked inode's attributes (link count,
+    /// change time) are stale afterwards.
+    fn link(old: &DEntry<VirtioFsType>, dir: &Inode<VirtioFsType>, name: &[u8]) -> Result<Entry<VirtioFsType>> {
+        check_name(name)?;
+        let inode = old.inode().ok_or(ENOENT)?;
+        let inarg = LinkIn {
+            oldnodeid: inode.data().nodeid,
+        };
+        let nodeid = dir.data().nodeid;
+        let e = new_entry(dir, Opcode::Link, request_len(LinkIn::SIZE, &[name.len()]), None, |buf, unique| {
+            RequestBuilder::new(buf, header(Opcode::Link, unique, nodeid))?
+                .arg(&inarg)?
+                .name(name)?
+                .finish()
+        })?;
+        inode::invalidate_attrs(inode);
+        Ok(e)
+    }
+
+    fn unlink(dir: &Inode<VirtioFsType>, victim: &DEntry<VirtioFsType>, name: &[u8]) -> Result {
+        remove(dir, victim, name, Opcode::Unlink)
+    }
+
+    fn rmdir(dir: &Inode<VirtioFsType>, victim: &DEntry<VirtioFsType>, name: &[u8]) -> Result {
+        remove(dir, victim, name, Opcode::Rmdir)
+    }
+
+    /// As C's `fuse_rename2`: plain renames as RENAME, flagged ones
+    /// (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`, `RENAME_WHITEOUT`) as
+    /// RENAME2, `EINVAL` for a server without it.
+    fn rename(r: &Rename<'_, VirtioFsType>, flags: u32) -> Result {
+        let supported = bindings::RENAME_NOREPLACE | bindings::RENAME_EXCHANGE | bindings::RENAME_WHITEOUT;
+        if flags & !supported != 0 {
+            return Err(EINVAL);
+        }
+        check_name(r.new_name)?;
+        let s = r.old_dir.super_block().data();
+        let olddir = r.old_dir.data().nodeid;
+        let newdir = r.new_dir.data().nodeid;
+        let names = [r.old_name.len(), r.new_name.len()];
+        let res = if flags != 0 {
+            if s.lacks(Optional::Rename2) || s.params().map_or(0, |p| p.minor) < 23 {
+                return Err(EINVAL);
+            }
+            let inarg = Rename2In { newdir, flags, padding: 0 };
+            let res = s.call(Opcode::Rename2, request_len(Rename2In::SIZE, &names), 0, |buf, unique| {
+                RequestBuilder::new(buf, header(Opcode::Rename2, unique, olddir))?
+                    .arg(&inarg)?
+                    .name(r.old_name)?
+                    .name(r.new_name)?
+                    .finish()
+            });
+            if matches!(res, Err(e) if e == enosys()) {
+                s.set_lacks(Optional::Rename2);
+                return Err(EINVAL);
+            }
+            res
+        } else {
+            let inarg = RenameIn { newdir };
+            s.call(Opcode::Rename, request_len(RenameIn::SIZE, &names), 0, |buf, unique| {
+                RequestBuilder::new(buf, header(Opcode::Rename, unique, olddir))?
+                    .arg(&inarg)?
+                    .name(r.old_name)?
+                    .name(r.new_name)?
+                    .finish()
+            })
+        };
+        res?;
+        if let Some(i) = r.old.inode() {
+            inode::invalidate_attrs(i);
+        }
+        if flags & bindings::RENAME_EXCHANGE != 0 {
+            if let Some(i) = r.new.inode() {
+                inode::invalidate_attrs(i);
+            }
+        } else if r.new.inode().is_some() {
+            entry_unlinked(&s, r.new);
+        }
+        inode::invalidate_attrs(r.old_dir);
+        inode::invalidate_attrs(r.new_dir);
+        Ok(())
+    }
+
+    fn getattr(inode: &Inode<VirtioFsType>, mask: u32, flags: u32) -> Result {
+        <inode::CommonIops as Operations>::getattr(inode, mask, flags)
+    }
+
+    fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
+        <inode::CommonIops as Operations>::setattr(d, a)
+    }
+}
+
+/// `current_umask()`.
+fn current_umask() -> u32 {
+    // SAFETY: Reads the current task's umask; no requirement.
+    unsafe { bindings::current_umask() as u32 }
+}
+
+/// A name the server may be sent, or the errno C gives for it.
+fn check_name(name: &[u8]) -> Result {
+    if request::valid_name(name) {
+        Ok(())
+    } else if name.len() > FUSE_NAME_MAX {
+        Err(enametoolong())
+    } else {
+        Err(EINVAL)
+    }
+}
+
+/// MKNOD (and C's non-atomic create): `mode` with its type, the umask
+/// applied as C does without `FUSE_DONT_MASK`.
+fn mknod(dir: &Inode<VirtioFsType>, name: &[u8], mode: u32, rdev: u32) -> Result<Entry<VirtioFsType>> {
+    check_name(name)?;
+    let umask = current_umask();
+    let inarg = MknodIn {
+        mode: mode & !umask,
+        rdev,
+        umask,
+        padding: 0,
+    };
+    let expected = FileType::from_mode(mode).ok_or(EINVAL)?;
+    let nodeid = dir.data().nodeid;
+    new_entry(dir, Opcode::Mknod, request_len(MknodIn::SIZE, &[name.len()]), Some(expected), |buf, unique| {
+        RequestBuilder::new(buf, header(Opcode::Mknod, unique, nodeid))?
+            .arg(&inarg)?
+            .name(name)?
+            .finish()
+    })
+}
+
+/// Sends a request that makes an entry in `dir` and returns its inode (C's
+/// `create_new_entry`); the directory's attributes are stale afterwards.
+fn new_entry(
+    dir: &Inode<VirtioFsType>,
+    opcode: Opcode,
+    in_len: usize,
+    expected: Option<FileType>,
+    build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
+) -> Result<Entry<VirtioFsType>> {
+    let sb = dir.super_block();
+    let s = sb.data();
+    let (e, forget) = s.new_entry(opcode, in_len, expected, build)?;
+    inode::invalidate_attrs(dir);
+    match inode::iget(sb, &s, e.nodeid, e.generation, &e.attr, expiry(e.attr_valid), 1) {
+        Ok(i) => Ok(Entry {
+            inode: Some(i),
+            valid_until: expiry(e.entry_valid),
+        }),
+        Err(err) => {
+            s.forget_one(forget, e.nodeid);
+            Err(err)
+        }
+    }
+}
+
+/// After `d`'s name is gone on the host (C's `fuse_entry_unlinked`): one
+/// link fewer (none for a directory), attributes stale, the entry expired.
+fn entry_unlinked(s: &Session, d: &DEntry<VirtioFsType>) {
+    if let Some(i) = d.inode() {
+        if FileType::from_mode(i.mode()) == Some(FileType::Directory) {
+            i.clear_nlink();
+        } else {
+            i.drop_nlink();
+        }
+        inode::changed_locally(s, i);
+    }
+    d.set_valid_until(0);
+}
+
+/// UNLINK or RMDIR (`op`) of `victim`, named `name` in `dir`.
+fn remove(dir: &Inode<VirtioFsType>, victim: &DEntry<VirtioFsType>, name: &[u8], op: Opcode) -> Result {
+    check_name(name)?;
+    let s = dir.super_block().data();
+    let nodeid = dir.data().nodeid;
+    s.call(op, request_len(0, &[name.len()]), 0, |buf, unique| {
+        request::with_name(buf, header(op, unique, nodeid), name)
+    })?;
+    entry_unlinked(&s, victim);
+    inode::invalidate_attrs(dir);
+    Ok(())
 }
 
 /// The dentry operations of every dentry.
@@ -103,6 +326,7 @@ impl dentry::Operations for DentryOps {
         };
         let sb = inode.super_block();
         let s = sb.data();
+        let version = s.attr_version();
         let (e, forget) = match s.lookup(dir.data().nodeid, name) {
             Ok(Looked::Found(e, forget)) => (e, forget),
             Ok(Looked::Missing(_)) => return Ok(false),
@@ -119,7 +343,7 @@ impl dentry::Operations for DentryOps {
             info.bad.store(true, Ordering::Release);
             return Ok(false);
         }
-        inode::refresh(inode, &e.attr);
+        inode::refresh(inode, &e.attr, expiry(e.attr_valid), version);
         d.set_valid_until(expiry(e.entry_valid));
         Ok(true)
     }
@@ -165,46 +389,36 @@ pub(crate) struct DirHandle {
     release: Option<Request>,
 }
 
-/// A RELEASEDIR request of handle 0, to fill ([`fill_release`]).
-fn prepare_releasedir(s: &Session, nodeid: u64, flags: u32) -> Result<Request> {
+/// A RELEASE or RELEASEDIR (`op`) request of handle 0, to fill
+/// ([`fill_release`]).
+pub(crate) fn prepare_release(s: &Session, op: Opcode, nodeid: u64, flags: u32) -> Result<Request> {
     let unique = s.fs.conn.new_unique();
     let minor = s.params().map_or(0, |p| p.minor);
     Request::new(
         unique,
-        Opcode::Releasedir,
-        ReplySpec::for_opcode(Opcode::Releasedir, 0, minor),
+        op,
+        ReplySpec::for_opcode(op, 0, minor),
         request_len(ReleaseIn::SIZE, &[]),
         0,
         |buf| {
-            request::release(
-                buf,
-                Header::nocreds(Opcode::Releasedir, unique, nodeid),
-                0,
-                flags,
-            )
-            .map_err(|_| EINVAL)
+            request::release(buf, Header::nocreds(op, unique, nodeid), 0, flags)
+                .map_err(|_| EINVAL)
         },
     )
 }
 
-/// Fills a prepared RELEASEDIR with the handle it releases.
-fn fill_release(req: &mut Request, nodeid: u64, fh: u64, flags: u32) -> Result {
+/// Fills a prepared RELEASE/RELEASEDIR with the handle it releases.
+pub(crate) fn fill_release(req: &mut Request, op: Opcode, nodeid: u64, fh: u64, flags: u32) -> Result {
     let unique = req.unique();
     req.rewrite(|buf| {
-        request::release(
-            buf,
-            Header::nocreds(Opcode::Releasedir, unique, nodeid),
-            fh,
-            flags,
-        )
-        .map_err(|_| EINVAL)
+        request::release(buf, Header::nocreds(op, unique, nodeid), fh, flags).map_err(|_| EINVAL)
     })
 }
 
-/// For an abandoned OPENDIR answered later: release the handle it opened.
-/// The node id and flags were filled when the request was prepared; only
-/// the handle is new.
-fn release_opened(req: &mut Request, payload: &[u8]) -> bool {
+/// For an abandoned OPEN/OPENDIR answered later: release the handle it
+/// opened. The node id and flags were filled when the request was
+/// prepared; only the handle is new.
+pub(crate) fn release_opened(req: &mut Request, payload: &[u8]) -> bool {
     let Ok(out) = reply::decode_open(payload) else {
         return false;
     };
@@ -220,7 +434,7 @@ fn release_opened(req: &mut Request, payload: &[u8]) -> bool {
 
 /// The open flags sent with OPEN/OPENDIR (C's `fuse_do_open`: without the
 /// creation flags).
-fn open_flags(file: &File) -> u32 {
+pub(crate) fn open_flags(file: &File) -> u32 {
     file.flags() & !(bindings::O_CREAT | bindings::O_EXCL | bindings::O_NOCTTY)
 }
 
@@ -241,13 +455,13 @@ impl file::Operations for DirFile {
         // between the host opening a handle and the guest owning it.
         let orphan = Orphan::new(
             s.fs.conn.request_queue()?.clone(),
-            prepare_releasedir(&s, nodeid, flags)?,
+            prepare_release(&s, Opcode::Releasedir, nodeid, flags)?,
             release_opened,
         );
         let mut handle = KBox::new(
             DirHandle {
                 fh: 0,
-                release: Some(prepare_releasedir(&s, nodeid, flags)?),
+                release: Some(prepare_release(&s, Opcode::Releasedir, nodeid, flags)?),
             },
             GFP_KERNEL,
         )?;
@@ -267,7 +481,7 @@ impl file::Operations for DirFile {
         };
         handle.fh = out.fh;
         if let Some(r) = handle.release.as_mut() {
-            fill_release(r, nodeid, out.fh, flags)?;
+            fill_release(r, Opcode::Releasedir, nodeid, out.fh, flags)?;
         }
         Ok(handle)
     }
@@ -283,6 +497,13 @@ impl file::Operations for DirFile {
                 warn_ratelimited!("RELEASEDIR of handle {} failed\n", h.fh);
             }
         }
+    }
+
+    /// FSYNCDIR of the handle; a server without it is not asked again.
+    fn fsync(file: &File, h: &DirHandle, _start: i64, _end: i64, datasync: bool) -> Result {
+        let inode = crate::file::file_inode(file);
+        let s = inode.super_block().data();
+        crate::file::fsync_common(&s, inode, Opcode::Fsyncdir, h.fh, datasync)
     }
 
     /// One READDIR per call, from the position the VFS gives, as C's

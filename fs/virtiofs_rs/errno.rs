@@ -13,3 +13,8 @@ pub(crate) fn enotconn() -> Error {
 pub(crate) fn enametoolong() -> Error {
     Error::from_errno(-(bindings::ENAMETOOLONG as i32))
 }
+
+/// `ENOSYS`: the server does not implement an operation.
+pub(crate) fn enosys() -> Error {
+    Error::from_errno(-(bindings::ENOSYS as i32))
+}

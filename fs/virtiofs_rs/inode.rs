@@ -1,22 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
 //! Inodes: what virtiofs-rs keeps per inode (embedded in the inode), the
-//! attributes the server sends, and C's `fuse_iget` semantics.
+//! attributes the server sends and their cache, C's `fuse_iget`
+//! semantics, and the attribute operations every inode shares (getattr,
+//! setattr; get_link for symlinks).
 
 use crate::dir::{DirFile, DirOps};
+use crate::file::{FileAops, RegFile};
 use crate::proto::fuse::{
-    abi::FUSE_ROOT_ID,
-    reply::{FileType, ValidAttr},
+    abi::{fattr, Opcode, SetattrIn, Wire, FUSE_ROOT_ID},
+    reply::{self, FileType, ValidAttr},
+    request::{self, request_len, RequestBuilder},
 };
-use crate::session::{prepare_forget, Session};
+use crate::ratelimit::warn_ratelimited;
+use crate::session::{expiry, header, jiffies64, prepare_forget, Session};
 use crate::superblock::VirtioFsType;
 use crate::transport::Request;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
+    bindings,
     fs::{
-        file,
-        inode::{self, Attrs, Iget, Ops},
-        Inode, SuperBlock,
+        address_space, file,
+        inode::{self, attr, Attrs, IAttr, Iget, Operations, Ops},
+        DEntry, Inode, SuperBlock,
     },
     new_spinlock,
     prelude::*,
@@ -30,6 +36,18 @@ pub(crate) const DIR_IOPS: Ops<VirtioFsType> = Ops::new::<DirOps>();
 /// The file operations of directories.
 pub(crate) const DIR_FOPS: file::Ops<VirtioFsType> = file::Ops::new::<DirFile>();
 
+/// The inode operations of regular files and special files.
+const COMMON_IOPS: Ops<VirtioFsType> = Ops::new::<CommonIops>();
+
+/// The inode operations of symlinks.
+const SYMLINK_IOPS: Ops<VirtioFsType> = Ops::new::<SymlinkIops>();
+
+/// The file operations of regular files.
+const FILE_FOPS: file::Ops<VirtioFsType> = file::Ops::new::<RegFile>();
+
+/// The page cache operations of regular files.
+const FILE_AOPS: address_space::Ops<VirtioFsType> = address_space::Ops::new::<FileAops>();
+
 /// What virtiofs-rs keeps per inode.
 #[pin_data]
 pub(crate) struct InodeInfo {
@@ -42,6 +60,12 @@ pub(crate) struct InodeInfo {
     /// The server's node changed under us (type or generation): the inode
     /// is unhashed and its dentries are dropped on revalidation.
     pub(crate) bad: AtomicBool,
+    /// Until when (jiffies) the cached attributes may be trusted.
+    attr_valid: AtomicU64,
+    /// The session's attribute version of the last change applied: a
+    /// reply to a request sent before it is not applied (C's
+    /// `fi->attr_version`).
+    attr_version: AtomicU64,
     /// The FORGET sent at eviction, allocated with the inode (as C's
     /// `fi->forget`), so eviction, possibly in reclaim, never allocates
     /// and the host never keeps a node the guest forgot. `None` for the
@@ -56,12 +80,15 @@ impl InodeInfo {
         generation: u64,
         nlookup: u64,
         forget: Option<Request>,
+        attr_valid: u64,
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(InodeInfo {
             nodeid,
             generation,
             nlookup: AtomicU64::new(nlookup),
             bad: AtomicBool::new(false),
+            attr_valid: AtomicU64::new(attr_valid),
+            attr_version: AtomicU64::new(0),
             forget <- new_spinlock!(forget, "virtiofs_rs::InodeInfo::forget"),
         }? Error)
     }
@@ -91,10 +118,257 @@ pub(crate) fn attrs(attr: &ValidAttr) -> Attrs {
     }
 }
 
-/// Refreshes a cached inode's attributes (serialised per inode).
-pub(crate) fn refresh(inode: &Inode<VirtioFsType>, attr: &ValidAttr) {
-    let _g = inode.data().forget.lock();
-    inode.refresh_attrs(&attrs(attr));
+/// Refreshes a cached inode's attributes from a reply to a request sent
+/// at attribute version `version` (serialised per inode), valid until
+/// `valid_until`. A reply older than the inode's last local change is not
+/// applied (C's `fuse_change_attributes`). A regular file whose size
+/// changed loses its page cache past the new size, and the rest is
+/// dropped as stale (C without `FUSE_EXPLICIT_INVAL_DATA`).
+pub(crate) fn refresh(inode: &Inode<VirtioFsType>, attr: &ValidAttr, valid_until: u64, version: u64) {
+    let info = inode.data();
+    let old_size;
+    {
+        let _g = info.forget.lock();
+        if info.attr_version.load(Ordering::Acquire) > version {
+            return;
+        }
+        old_size = inode.size();
+        inode.refresh_attrs(&attrs(attr));
+        info.attr_valid.store(valid_until, Ordering::Release);
+    }
+    if attr.file_type() == FileType::Regular && old_size != attr.size() {
+        address_space::truncate_pagecache(inode, attr.size());
+        // Busy folios (being written) stay; they are refreshed by the
+        // write that holds them.
+        let _ = address_space::invalidate(inode);
+    }
+}
+
+/// Records a local change of `inode` (a write, a truncate): replies to
+/// requests sent before it no longer overwrite the attributes, and the
+/// cached ones expire (the host's times changed).
+pub(crate) fn changed_locally(s: &Session, inode: &Inode<VirtioFsType>) {
+    let info = inode.data();
+    info.attr_version.store(s.next_attr_version(), Ordering::Release);
+    info.attr_valid.store(0, Ordering::Release);
+}
+
+/// Marks the attributes of `inode` stale (C's `fuse_invalidate_attr`):
+/// the next stat asks the host.
+pub(crate) fn invalidate_attrs(inode: &Inode<VirtioFsType>) {
+    inode.data().attr_valid.store(0, Ordering::Release);
+}
+
+/// Brings the attributes of `inode` up to date if they expired (or
+/// always with `force`), through open handle `fh` if given.
+pub(crate) fn update_attrs(inode: &Inode<VirtioFsType>, fh: Option<u64>, force: bool) -> Result {
+    let info = inode.data();
+    if !force && info.attr_valid.load(Ordering::Acquire) >= jiffies64() {
+        return Ok(());
+    }
+    let s = inode.super_block().data();
+    let version = s.attr_version();
+    let (a, timeout) = s.getattr(info.nodeid, fh)?;
+    if FileType::from_mode(inode.mode()) != Some(a.file_type()) {
+        // As C: the node changed type behind us.
+        info.bad.store(true, Ordering::Release);
+        return Err(EIO);
+    }
+    refresh(inode, &a, expiry(timeout), version);
+    Ok(())
+}
+
+/// `AT_STATX_SYNC_TYPE` bits of a getattr's flags.
+const AT_STATX_FORCE_SYNC: u32 = bindings::AT_STATX_FORCE_SYNC;
+/// Do not ask the host.
+const AT_STATX_DONT_SYNC: u32 = bindings::AT_STATX_DONT_SYNC;
+
+/// stat(2): as C's `fuse_update_get_attr`, the cached attributes while
+/// they are valid, unless the caller forces a sync.
+fn getattr(inode: &Inode<VirtioFsType>, flags: u32) -> Result {
+    if inode.data().bad.load(Ordering::Acquire) {
+        return Err(EIO);
+    }
+    if flags & AT_STATX_DONT_SYNC != 0 {
+        return Ok(());
+    }
+    update_attrs(inode, None, flags & AT_STATX_FORCE_SYNC != 0)
+}
+
+/// Whether a setattr changes the modification time on the host (C's
+/// `update_mtime`, without a writeback cache).
+fn update_mtime(valid: u32) -> bool {
+    if valid & attr::MTIME_SET != 0 {
+        return true;
+    }
+    !(valid & attr::SIZE != 0 && valid & (attr::OPEN | attr::FILE) != 0)
+}
+
+/// The SETATTR arguments for `a` (C's `iattr_to_fattr`).
+fn setattr_in(a: &IAttr) -> SetattrIn {
+    let v = a.valid();
+    let mut s = SetattrIn::default();
+    if v & attr::MODE != 0 {
+        s.valid |= fattr::MODE;
+        s.mode = a.mode();
+    }
+    if v & attr::UID != 0 {
+        s.valid |= fattr::UID;
+        s.uid = a.uid();
+    }
+    if v & attr::GID != 0 {
+        s.valid |= fattr::GID;
+        s.gid = a.gid();
+    }
+    if v & attr::SIZE != 0 {
+        s.valid |= fattr::SIZE;
+        s.size = a.size() as u64;
+    }
+    if v & attr::ATIME != 0 {
+        s.valid |= fattr::ATIME;
+        (s.atime, s.atimensec) = (a.atime().0 as u64, a.atime().1);
+        if v & attr::ATIME_SET == 0 {
+            s.valid |= fattr::ATIME_NOW;
+        }
+    }
+    if v & attr::MTIME != 0 && update_mtime(v) {
+        s.valid |= fattr::MTIME;
+        (s.mtime, s.mtimensec) = (a.mtime().0 as u64, a.mtime().1);
+        if v & attr::MTIME_SET == 0 {
+            s.valid |= fattr::MTIME_NOW;
+        }
+    }
+    s
+}
+
+/// setattr: as C's `fuse_do_setattr` without a writeback cache: one
+/// SETATTR (through the open file's handle for a truncation of an open
+/// file), the reply's attributes applied, and for a size change the page
+/// cache cut to the new size. The VFS holds the inode lock.
+fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
+    let inode = d.inode().ok_or(ENOENT)?;
+    let info = inode.data();
+    if info.bad.load(Ordering::Acquire) {
+        return Err(EIO);
+    }
+    let mut inarg = setattr_in(a);
+    let is_truncate = a.valid() & attr::SIZE != 0;
+    if is_truncate && FileType::from_mode(inode.mode()) != Some(FileType::Regular) {
+        return Err(EIO);
+    }
+    if a.valid() & attr::OPEN == 0 {
+        if let Some(f) = a.file() {
+            // SAFETY: With `ATTR_FILE` the VFS passes an open file of this
+            // inode, a regular file of ours (only regular files are
+            // truncated through a file), so it was opened through
+            // `RegFile`'s table (set as `i_fop` of every regular inode);
+            // the VFS holds it for the call.
+            let h = unsafe { f.data::<RegFile>() };
+            inarg.valid |= fattr::FH;
+            inarg.fh = h.fh;
+        }
+    }
+    if is_truncate {
+        inarg.valid |= fattr::LOCKOWNER;
+    }
+    let s = inode.super_block().data();
+    let nodeid = info.nodeid;
+    let version = s.attr_version();
+    let reply = s.call(
+        Opcode::Setattr,
+        request_len(SetattrIn::SIZE, &[]),
+        104,
+        |buf, unique| request::simple(buf, header(Opcode::Setattr, unique, nodeid), &inarg),
+    );
+    let reply = match reply {
+        Ok(r) => r,
+        Err(e) => {
+            if e == ERESTARTSYS || e == EINTR {
+                invalidate_attrs(inode);
+            }
+            return Err(e);
+        }
+    };
+    let (na, timeout) = match reply::decode_attr_out(reply.payload()) {
+        Ok(x) => x,
+        Err(e) => {
+            warn_ratelimited!("SETATTR reply refused: {:?}\n", e);
+            return Err(EIO);
+        }
+    };
+    if FileType::from_mode(inode.mode()) != Some(na.file_type()) {
+        info.bad.store(true, Ordering::Release);
+        return Err(EIO);
+    }
+    // The reply is the host's state after our change: newer than any
+    // reply to a request sent before it.
+    let _ = version;
+    let old_size = inode.size();
+    {
+        let _g = info.forget.lock();
+        inode.refresh_attrs(&attrs(&na));
+        info.attr_valid.store(expiry(timeout), Ordering::Release);
+        info.attr_version.store(s.next_attr_version(), Ordering::Release);
+    }
+    if na.file_type() == FileType::Regular && old_size != na.size() {
+        address_space::truncate_pagecache(inode, na.size());
+        let _ = address_space::invalidate(inode);
+    }
+    Ok(())
+}
+
+/// The inode operations of regular and special files.
+pub(crate) struct CommonIops;
+
+#[vtable]
+impl Operations for CommonIops {
+    type FileSystem = VirtioFsType;
+
+    fn getattr(inode: &Inode<VirtioFsType>, _mask: u32, flags: u32) -> Result {
+        getattr(inode, flags)
+    }
+
+    fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
+        setattr(d, a)
+    }
+}
+
+/// The inode operations of symlinks: the target is read from the host
+/// each time (C without `FUSE_CACHE_SYMLINKS`, which is not offered).
+pub(crate) struct SymlinkIops;
+
+#[vtable]
+impl Operations for SymlinkIops {
+    type FileSystem = VirtioFsType;
+
+    fn getattr(inode: &Inode<VirtioFsType>, _mask: u32, flags: u32) -> Result {
+        getattr(inode, flags)
+    }
+
+    fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
+        setattr(d, a)
+    }
+
+    fn get_link(_d: &DEntry<VirtioFsType>, inode: &Inode<VirtioFsType>) -> Result<KVec<u8>> {
+        if inode.data().bad.load(Ordering::Acquire) {
+            return Err(EIO);
+        }
+        let s = inode.super_block().data();
+        let nodeid = inode.data().nodeid;
+        // As C: at most a page, NUL included.
+        let max = kernel::page::PAGE_SIZE - 1;
+        let reply = s.call(Opcode::Readlink, request_len(0, &[]), max, |buf, unique| {
+            RequestBuilder::new(buf, header(Opcode::Readlink, unique, nodeid))?.finish()
+        })?;
+        let t = reply.payload();
+        if t.is_empty() || t.len() != reply.len() || t.contains(&0) {
+            warn_ratelimited!("READLINK reply refused ({} bytes)\n", reply.len());
+            return Err(EIO);
+        }
+        let mut v = KVec::with_capacity(t.len() + 1, GFP_KERNEL)?;
+        v.extend_from_slice(t, GFP_KERNEL)?;
+        Ok(v)
+    }
 }
 
 /// Whether the server's node is no longer the one `inode` stands for: its
@@ -112,14 +386,17 @@ const IGET_RETRIES: u32 = 3;
 /// with its attributes refreshed and its lookups counted. A cached inode
 /// whose type or generation differs is marked bad and unhashed, and a new
 /// one made (C's `fuse_iget`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn iget(
     sb: &SuperBlock<VirtioFsType, impl Sized>,
     s: &Session,
     nodeid: u64,
     generation: u64,
     attr: &ValidAttr,
+    attr_valid: u64,
     nlookup: u64,
 ) -> Result<ARef<Inode<VirtioFsType>>> {
+    let version = s.attr_version();
     for _ in 0..IGET_RETRIES {
         match sb.iget(nodeid)? {
             Iget::New(mut new) => {
@@ -132,23 +409,30 @@ pub(crate) fn iget(
                         new.set_iops(DIR_IOPS).set_fops(DIR_FOPS);
                     }
                     FileType::CharDev | FileType::BlockDev | FileType::Fifo | FileType::Socket => {
-                        new.init_special(attr.get().mode, attr.get().rdev);
+                        new.set_iops(COMMON_IOPS)
+                            .init_special(attr.get().mode, attr.get().rdev);
                     }
-                    // Regular files and symlinks: the file system issue.
-                    FileType::Regular | FileType::Symlink => {}
+                    FileType::Regular => {
+                        new.set_iops(COMMON_IOPS)
+                            .set_fops(FILE_FOPS)
+                            .set_aops(FILE_AOPS);
+                    }
+                    FileType::Symlink => {
+                        new.set_iops(SYMLINK_IOPS).init_symlink();
+                    }
                 }
                 let forget = if nodeid == FUSE_ROOT_ID {
                     None
                 } else {
                     Some(prepare_forget(s)?)
                 };
-                return new.init(InodeInfo::new(nodeid, generation, nlookup, forget));
+                return new.init(InodeInfo::new(nodeid, generation, nlookup, forget, attr_valid));
             }
             Iget::Cached(inode) => {
                 let info = inode.data();
                 if !is_stale(&inode, generation, attr) {
                     info.nlookup.fetch_add(nlookup, Ordering::Relaxed);
-                    refresh(&inode, attr);
+                    refresh(&inode, attr, attr_valid, version);
                     return Ok(inode);
                 }
                 info.bad.store(true, Ordering::Release);

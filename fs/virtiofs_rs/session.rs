@@ -13,7 +13,8 @@ use crate::proto::fuse::{
 use crate::proto::options::DaxMode;
 use crate::ratelimit::warn_ratelimited;
 use crate::transport::{Orphan, Reply, Request};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::virtio::Segment;
 use kernel::{bindings, new_spinlock, prelude::*, sync::Arc, sync::SpinLock};
 
 /// A superblock's FUSE session with one device.
@@ -28,6 +29,28 @@ pub(crate) struct Session {
     /// Set once DESTROY is sent: forgets of inodes evicted afterwards are
     /// dropped, as C drops them on a disconnected connection.
     destroyed: AtomicBool,
+    /// The attribute version clock (C's `fc->attr_version`): a reply
+    /// older than a local change of an inode does not overwrite it.
+    attr_version: AtomicU64,
+    /// Operations the server answered `ENOSYS` to ([`Session::lacks`]).
+    lacks: AtomicU32,
+    /// The key that hashes lock owners (file table pointers) before they
+    /// go to the host (C's `fc->scramble_key`).
+    scramble: bindings::siphash_key_t,
+}
+
+/// Optional operations a server may lack: after its first `ENOSYS` the
+/// guest stops asking, as C's `fc->no_*` flags.
+#[derive(Clone, Copy)]
+pub(crate) enum Optional {
+    /// FUSE_FSYNC.
+    Fsync = 1 << 0,
+    /// FUSE_FSYNCDIR.
+    Fsyncdir = 1 << 1,
+    /// FUSE_FLUSH.
+    Flush = 1 << 2,
+    /// FUSE_RENAME2.
+    Rename2 = 1 << 3,
 }
 
 /// The 64-bit jiffies counter (`get_jiffies_64()`).
@@ -96,6 +119,15 @@ fn forget_looked_up(req: &mut Request, payload: &[u8]) -> bool {
     }
 }
 
+/// For an abandoned MKNOD/MKDIR/SYMLINK/LINK answered later: forget the
+/// node it made.
+fn forget_made(req: &mut Request, payload: &[u8]) -> bool {
+    match reply::decode_new_entry(payload, None) {
+        Ok(e) => fill_forget(req, e.nodeid, 1).is_ok(),
+        _ => false,
+    }
+}
+
 /// What a LOOKUP found.
 pub(crate) enum Looked {
     /// The name exists: the server counted one more lookup of the node.
@@ -110,11 +142,22 @@ pub(crate) enum Looked {
 impl Session {
     /// A session of `fs` with DAX mode `dax`, before INIT.
     pub(crate) fn new(fs: Arc<VirtioFs>, dax: DaxMode) -> impl PinInit<Self> {
+        let mut scramble = bindings::siphash_key_t { key: [0; 2] };
+        // SAFETY: Fills the key's 16 bytes.
+        unsafe {
+            bindings::get_random_bytes(
+                core::ptr::addr_of_mut!(scramble).cast(),
+                core::mem::size_of::<bindings::siphash_key_t>(),
+            )
+        };
         pin_init!(Session {
             fs,
             dax,
             params <- new_spinlock!(None, "virtiofs_rs::Session::params"),
             destroyed: AtomicBool::new(false),
+            attr_version: AtomicU64::new(1),
+            lacks: AtomicU32::new(0),
+            scramble,
         })
     }
 
@@ -257,18 +300,121 @@ impl Session {
         }
     }
 
-    /// FUSE_GETATTR of `nodeid`.
-    pub(crate) fn getattr(&self, nodeid: u64) -> Result<reply::ValidAttr> {
+    /// The current attribute version (taken before a request whose reply
+    /// carries attributes).
+    pub(crate) fn attr_version(&self) -> u64 {
+        self.attr_version.load(Ordering::Acquire)
+    }
+
+    /// A new attribute version, for a change just applied.
+    pub(crate) fn next_attr_version(&self) -> u64 {
+        self.attr_version.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Whether the server answered `ENOSYS` to `op` before.
+    pub(crate) fn lacks(&self, op: Optional) -> bool {
+        self.lacks.load(Ordering::Relaxed) & op as u32 != 0
+    }
+
+    /// Records that the server lacks `op`.
+    pub(crate) fn set_lacks(&self, op: Optional) {
+        self.lacks.fetch_or(op as u32, Ordering::Relaxed);
+    }
+
+    /// The lock owner id the host sees for file table `owner` (C's
+    /// `fuse_lock_owner_id`): keyed, so no kernel pointer reaches it.
+    pub(crate) fn lock_owner(&self, owner: usize) -> u64 {
+        // SAFETY: Pure function of its arguments.
+        unsafe { bindings::siphash_2u64(owner as u64, 0, &self.scramble) }
+    }
+
+    /// Sends a request whose data is in caller pages (`out_pages` for the
+    /// host to read after the arguments, `in_pages` for it to write after
+    /// `inline` bytes of reply), `var_max` the data size the opcode's
+    /// reply may carry, and waits for it: never abandoned, so the pages
+    /// are free again when this returns.
+    ///
+    /// # Safety
+    ///
+    /// The pages must stay valid until this returns, and the `in_pages`
+    /// must not be read by the CPU before.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn call_pages(
+        &self,
+        opcode: Opcode,
+        in_len: usize,
+        inline: usize,
+        var_max: usize,
+        build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
+        out_pages: &[Segment],
+        in_pages: &[Segment],
+    ) -> Result<Reply> {
+        let unique = self.fs.conn.new_unique();
+        let spec = ReplySpec::for_opcode(opcode, var_max as u32, self.minor());
+        // SAFETY: The caller keeps the pages until `send` returns, and
+        // `send` waits a request with pages out until it ends.
+        let req = unsafe {
+            Request::with_pages(
+                unique,
+                opcode,
+                spec,
+                in_len,
+                inline,
+                |buf| build(buf, unique).map_err(|_| EINVAL),
+                out_pages,
+                in_pages,
+            )
+        }?;
+        self.fs.conn.send(req)
+    }
+
+    /// The largest data payload of one READ or WRITE: `max_pages` pages,
+    /// and `max_write` for writes (C's `fuse_max_write`/`max_read`).
+    pub(crate) fn max_io(&self, write: bool) -> usize {
+        let p = self.params();
+        let pages = p.map_or(32, |p| usize::from(p.max_pages)) * kernel::page::PAGE_SIZE;
+        if write {
+            pages.min(p.map_or(4096, |p| p.max_write as usize))
+        } else {
+            pages
+        }
+    }
+
+    /// FUSE_GETATTR of `nodeid` (through open handle `fh` if given).
+    pub(crate) fn getattr(&self, nodeid: u64, fh: Option<u64>) -> Result<(reply::ValidAttr, Timeout)> {
         let reply = self.call(
             Opcode::Getattr,
             request_len(GetattrIn::SIZE, &[]),
             104,
-            |buf, unique| request::getattr(buf, header(Opcode::Getattr, unique, nodeid), None),
+            |buf, unique| request::getattr(buf, header(Opcode::Getattr, unique, nodeid), fh),
         )?;
-        let (attr, _timeout) = reply::decode_attr_out(reply.payload()).map_err(|e| {
+        reply::decode_attr_out(reply.payload()).map_err(|e| {
             warn_ratelimited!("GETATTR reply refused: {:?}\n", e);
             EIO
-        })?;
-        Ok(attr)
+        })
+    }
+
+    /// Sends a request that makes a new entry (MKNOD, MKDIR, SYMLINK,
+    /// LINK) and decodes the entry, of type `expected` if given. If a
+    /// signal abandons it and the host answers anyway, the completion path
+    /// forgets the node.
+    pub(crate) fn new_entry(
+        &self,
+        opcode: Opcode,
+        in_len: usize,
+        expected: Option<reply::FileType>,
+        build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
+    ) -> Result<(ValidEntry, Option<Request>)> {
+        let orphan = Orphan::new(self.fs.conn.hiprio()?.clone(), prepare_forget(self)?, forget_made);
+        let reply = self.call_with(opcode, in_len, 128, build, Some(orphan))?;
+        match reply::decode_new_entry(reply.payload(), expected) {
+            Ok(e) => Ok((e, reply.take_orphan())),
+            Err(e) => {
+                warn_ratelimited!("reply to opcode {} refused: {:?}\n", opcode as u32, e);
+                // The host may have counted a lookup of a node we cannot
+                // name: nothing safe to give back.
+                Err(EIO)
+            }
+        }
     }
 }

@@ -149,12 +149,12 @@ impl FileSystem for VirtioFsType {
 const DENTRY_OPS: dentry::Ops<VirtioFsType> = dentry::Ops::new::<DentryOps>();
 
 fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<VirtioFsType>>> {
-    let attr = {
+    let (attr, timeout) = {
         let s = sb.data();
         s.init()?;
         // As C: a failed fill sends no DESTROY (the mount may have failed
         // because the host is stuck or the task was killed).
-        let attr = s.getattr(FUSE_ROOT_ID)?;
+        let (attr, timeout) = s.getattr(FUSE_ROOT_ID, None)?;
         if attr.file_type() != FileType::Directory {
             pr_err!(
                 "virtiofs: the root is not a directory (mode {:#o})\n",
@@ -162,7 +162,7 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
             );
             return Err(EIO);
         }
-        attr
+        (attr, timeout)
     };
     // As C (fuse_sb_defaults): no idmapped mounts unless the server
     // negotiates FUSE_ALLOW_IDMAP, which this driver does not offer.
@@ -173,5 +173,5 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
         .add_iflags(fs::SB_I_NOIDMAP | fs::SB_I_IMA_UNVERIFIABLE_SIGNATURE)
         .set_dentry_ops(DENTRY_OPS);
     let s = sb.data();
-    inode::iget(&*sb, &s, FUSE_ROOT_ID, 0, &attr, 0)
+    inode::iget(&*sb, &s, FUSE_ROOT_ID, 0, &attr, session::expiry(timeout), 0)
 }

@@ -112,6 +112,11 @@ pub(crate) struct Shared {
     _out_buf: KVec<u8>,
     out: NonNull<u8>,
     out_len: usize,
+    /// Bytes of caller pages after `out` the device may write (READ data).
+    page_capacity: usize,
+    /// The request borrows caller pages: its waiter never leaves before it
+    /// ends (see [`Request::with_pages`]).
+    borrows: bool,
     #[pin]
     sg: SpinLock<SgTable>,
     #[pin]
@@ -159,6 +164,38 @@ impl Request {
         reply_capacity: usize,
         build: impl FnOnce(&mut [u8]) -> Result<usize>,
     ) -> Result<Self> {
+        // SAFETY: No page segments.
+        unsafe { Self::with_pages(unique, opcode, spec, in_len, reply_capacity, build, &[], &[]) }
+    }
+
+    /// As [`Request::new`], followed by caller pages: `out_pages` for the
+    /// device to read after the arguments (WRITE data, counted by `build`
+    /// with `external`), `in_pages` for it to write after the inline reply
+    /// (READ data). Such a request is never abandoned: its waiter stays
+    /// until it ends, whatever signal comes (as C's FUSE waits out a sent
+    /// request).
+    ///
+    /// # Safety
+    ///
+    /// The pages must stay valid (and the `in_pages` unread by the CPU)
+    /// until the request ends: the caller keeps them until the wait on the
+    /// request returns, and drops the request unsent otherwise.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn with_pages(
+        unique: u64,
+        opcode: Opcode,
+        spec: ReplySpec,
+        in_len: usize,
+        reply_capacity: usize,
+        build: impl FnOnce(&mut [u8]) -> Result<usize>,
+        out_pages: &[Segment],
+        in_pages: &[Segment],
+    ) -> Result<Self> {
+        let page_capacity = in_pages.iter().try_fold(0usize, |acc, s| match *s {
+            Segment::Page(_, len, _) => acc.checked_add(len as usize).ok_or(EINVAL),
+            Segment::Buf(_, len) => acc.checked_add(len).ok_or(EINVAL),
+        })?;
+        let borrows = !out_pages.is_empty() || !in_pages.is_empty();
         let mut inb = KVec::from_elem(0u8, in_len, GFP_KERNEL)?;
         let used = build(&mut inb)?;
         if used == 0 || used > in_len {
@@ -173,17 +210,19 @@ impl Request {
         };
         let mut out_buf = KVec::from_elem(0u8, out_len.max(1), GFP_KERNEL)?;
         let out = NonNull::new(out_buf.as_mut_ptr()).ok_or(ENOMEM)?;
-        let ins = [Segment::Buf(out.as_ptr(), out_len)];
+        let mut outs = KVec::with_capacity(1 + out_pages.len(), GFP_KERNEL)?;
+        outs.push(Segment::Buf(inb.as_ptr(), inb.len()), GFP_KERNEL)?;
+        outs.extend_from_slice(out_pages, GFP_KERNEL)?;
+        let mut ins = KVec::with_capacity(1 + in_pages.len(), GFP_KERNEL)?;
+        if out_len != 0 {
+            ins.push(Segment::Buf(out.as_ptr(), out_len), GFP_KERNEL)?;
+            ins.extend_from_slice(in_pages, GFP_KERNEL)?;
+        }
         // SAFETY: Both buffers are kmalloc'ed and owned by the request,
         // never resized or moved (the heap blocks stay put when the vectors
-        // move), and live until the request, hence its token, is dropped.
-        let sg = unsafe {
-            SgTable::new(
-                &[Segment::Buf(inb.as_ptr(), inb.len())],
-                if out_len == 0 { &[] } else { &ins },
-                GFP_KERNEL,
-            )
-        }?;
+        // move), and live until the request, hence its token, is dropped;
+        // the caller vouches for the pages until the request ends.
+        let sg = unsafe { SgTable::new(&outs, &ins, GFP_KERNEL) }?;
         let shared = UniqueArc::pin_init(
             // INVARIANT: `out` points into `out_buf`, which the request owns
             // and never resizes; nothing has been queued yet.
@@ -195,6 +234,8 @@ impl Request {
                 _out_buf: out_buf,
                 out,
                 out_len,
+                page_capacity,
+                borrows,
                 sg <- new_spinlock!(sg, "virtiofs_rs::Request::sg"),
                 state <- new_spinlock!(
                     State { ended: None, abandoned: false, orphan: None },
@@ -265,6 +306,13 @@ impl Pending {
             return self.reply();
         }
         on_signal();
+        if self.shared.borrows {
+            // Caller pages are in the ring: wait it out, as C does.
+            return match self.wait_uninterruptible() {
+                Err(e) if e == EINTR => Err(ERESTARTSYS),
+                r => r,
+            };
+        }
         // SAFETY: As above.
         if unsafe { bindings::wait_for_completion_killable(self.shared.done.get()) } != 0 {
             let mut st = self.shared.state.lock();
@@ -306,9 +354,16 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    /// The reply payload (the bytes after the header).
+    /// The reply payload (the bytes after the header) in the inline
+    /// buffer.
     pub(crate) fn payload(&self) -> &[u8] {
         payload_of(&self.shared, self.len)
+    }
+
+    /// The whole payload's length, caller pages included (validated
+    /// against what the request offered and what the opcode allows).
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
     }
 
     /// Takes back the request prepared to give back what this one took
@@ -367,7 +422,7 @@ impl Shared {
             let _ = self.end(Ok(0));
             return;
         }
-        let result = match reply::validate(out, 0, used, self.unique, self.spec) {
+        let result = match reply::validate(out, self.page_capacity, used, self.unique, self.spec) {
             Ok(Outcome::Ok(p)) => Ok(p.len),
             Ok(Outcome::Err(e)) => Err(Error::from_errno(e.to_kernel())),
             Err(e) => {

@@ -29,6 +29,7 @@ mod abi_check;
 mod device;
 mod dir;
 mod errno;
+mod file;
 mod inode;
 mod ratelimit;
 mod registry;

@@ -7,6 +7,8 @@
 #include <linux/dcache.h>
 #include <linux/jiffies.h>
 #include <linux/uidgid.h>
+#include <linux/pagemap.h>
+#include <linux/uio.h>
 #include <linux/workqueue.h>
 
 struct dentry *rust_helper_dget(struct dentry *dentry)
@@ -56,4 +58,123 @@ void rust_helper_vfs_current_creds(u32 *uid, u32 *gid, u32 *pid)
 	*uid = from_kuid(&init_user_ns, current_fsuid());
 	*gid = from_kgid(&init_user_ns, current_fsgid());
 	*pid = pid_nr_ns(task_pid(current), &init_pid_ns);
+}
+
+loff_t rust_helper_i_size_read(const struct inode *inode)
+{
+	return i_size_read(inode);
+}
+
+void rust_helper_i_size_write(struct inode *inode, loff_t i_size)
+{
+	i_size_write(inode, i_size);
+}
+
+void rust_helper_inode_lock(struct inode *inode)
+{
+	inode_lock(inode);
+}
+
+void rust_helper_inode_unlock(struct inode *inode)
+{
+	inode_unlock(inode);
+}
+
+int rust_helper_rwsem_is_locked(struct rw_semaphore *sem)
+{
+	return rwsem_is_locked(sem);
+}
+
+size_t rust_helper_iov_iter_count(const struct iov_iter *i)
+{
+	return iov_iter_count(i);
+}
+
+ssize_t rust_helper_generic_write_sync(struct kiocb *iocb, ssize_t count)
+{
+	return generic_write_sync(iocb, count);
+}
+
+void rust_helper_set_delayed_call(struct delayed_call *call,
+				  void (*fn)(void *), void *arg)
+{
+	set_delayed_call(call, fn, arg);
+}
+
+loff_t rust_helper_folio_pos(struct folio *folio)
+{
+	return folio_pos(folio);
+}
+
+size_t rust_helper_folio_size(struct folio *folio)
+{
+	return folio_size(folio);
+}
+
+struct page *rust_helper_folio_page(struct folio *folio, unsigned long n)
+{
+	return folio_page(folio, n);
+}
+
+bool rust_helper_folio_test_uptodate(struct folio *folio)
+{
+	return folio_test_uptodate(folio);
+}
+
+void rust_helper_folio_mark_uptodate(struct folio *folio)
+{
+	folio_mark_uptodate(folio);
+}
+
+void rust_helper_folio_clear_uptodate(struct folio *folio)
+{
+	folio_clear_uptodate(folio);
+}
+
+void rust_helper_folio_zero_segment(struct folio *folio, size_t start,
+				    size_t xend)
+{
+	folio_zero_segment(folio, start, xend);
+}
+
+void rust_helper_folio_put(struct folio *folio)
+{
+	folio_put(folio);
+}
+
+/* A locked page cache folio for writing, as a write_begin gets one. */
+struct folio *rust_helper_vfs_grab_write_folio(struct address_space *mapping,
+					       pgoff_t index)
+{
+	return __filemap_get_folio(mapping, index, FGP_WRITEBEGIN,
+				   mapping_gfp_mask(mapping));
+}
+
+loff_t rust_helper_readahead_pos(struct readahead_control *rac)
+{
+	return readahead_pos(rac);
+}
+
+size_t rust_helper_readahead_length(struct readahead_control *rac)
+{
+	return readahead_length(rac);
+}
+
+struct folio *rust_helper___readahead_folio(struct readahead_control *rac)
+{
+	return __readahead_folio(rac);
+}
+
+/* IOCB_APPEND is a __force cast bindgen cannot evaluate. */
+static_assert(IOCB_APPEND == 0x10);
+
+void rust_helper_folio_lock(struct folio *folio)
+{
+	folio_lock(folio);
+}
+
+/* FMODE_CAN_ODIRECT is a __force cast bindgen cannot evaluate. */
+void rust_helper_vfs_allow_direct_io(struct file *file)
+{
+	file->f_mode |= FMODE_CAN_ODIRECT;
 }

@@ -18,7 +18,8 @@
 //! One module per C object, each with its operations table as a
 //! `#[vtable]` trait: [`sb`] (`super_operations`, through [`FileSystem`]),
 //! [`inode`] (`inode_operations`), [`dentry`] (`dentry_operations`),
-//! [`file`] (`file_operations`),
+//! [`file`] (`file_operations`), [`address_space`] (folios and
+//! `address_space_operations`),
 //! [`context`] (`fs_context_operations`).
 //!
 //! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
@@ -31,6 +32,7 @@ use core::{
     sync::atomic::{AtomicBool, AtomicPtr, Ordering},
 };
 
+pub mod address_space;
 pub mod context;
 pub mod dentry;
 pub mod file;

@@ -11,8 +11,9 @@
 use super::{FileSystem, Inode};
 use crate::{
     bindings,
-    error::from_result,
+    error::{from_result, to_result},
     ffi::{c_int, c_uint},
+    iov::{IovIterDest, IovIterSource},
     prelude::*,
     types::{ForeignOwnable, Opaque},
 };
@@ -50,6 +51,174 @@ impl File {
         // SAFETY: The file is valid; `f_flags` is read racily, as in C.
         unsafe { core::ptr::read_volatile(&(*self.as_raw()).f_flags) }
     }
+
+    /// The per-open data `U::open` returned for this file.
+    ///
+    /// # Safety
+    ///
+    /// The file must have been opened through `U`'s table (`f_op`), and
+    /// stay open while the result is used.
+    pub unsafe fn data<U: Operations + ?Sized>(
+        &self,
+    ) -> <U::Data as ForeignOwnable>::Borrowed<'_> {
+        // SAFETY: `private_data` came from `U::Data::into_foreign` in
+        // `open_callback::<U>` (caller) and is released only at release.
+        unsafe { U::Data::borrow((*self.as_raw()).private_data.cast_const()) }
+    }
+
+    /// The file's inode, for any lifetime the caller vouches for.
+    ///
+    /// # Safety
+    ///
+    /// The file must be an open file of an inode of `T` (set up), and the
+    /// result must not be used after the file is released.
+    pub unsafe fn inode<'a, T: FileSystem>(&self) -> &'a Inode<T> {
+        // SAFETY: The caller vouches for the inode's type and lifetime; an
+        // open file holds its inode.
+        unsafe { Inode::from_raw((*self.as_raw()).f_inode) }
+    }
+
+    /// Lets the file be opened with `O_DIRECT` (`FMODE_CAN_ODIRECT`), for
+    /// `open` of a file system that serves direct I/O in `read_iter` and
+    /// `write_iter`.
+    pub fn allow_direct_io(&self) {
+        // SAFETY: The file is being opened (only `open` has a reason to
+        // call this), so nobody else looks at `f_mode` yet.
+        unsafe { bindings::vfs_allow_direct_io(self.as_raw()) };
+    }
+
+    /// Removes set-user-ID, set-group-ID and security capabilities before a
+    /// write (`file_remove_privs()`).
+    pub fn remove_privs(&self) -> Result {
+        // SAFETY: The file is valid.
+        to_result(unsafe { bindings::file_remove_privs(self.as_raw()) })
+    }
+
+    /// `generic_file_llseek()`: seeks within the cached size.
+    pub fn generic_llseek(&self, offset: i64, whence: u32) -> Result<i64> {
+        // SAFETY: The file is valid.
+        let r = unsafe { bindings::generic_file_llseek(self.as_raw(), offset, whence as c_int) };
+        if r < 0 {
+            Err(Error::from_errno(r as i32))
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// Sets the position after a seek to `offset`, checked against `max`
+    /// (`vfs_setpos()`).
+    pub fn set_pos(&self, offset: i64, max: i64) -> Result<i64> {
+        // SAFETY: The file is valid; the VFS holds `f_pos_lock` if needed.
+        let r = unsafe { bindings::vfs_setpos(self.as_raw(), offset, max) };
+        if r < 0 {
+            Err(Error::from_errno(r as i32))
+        } else {
+            Ok(r)
+        }
+    }
+}
+
+/// `IOCB_APPEND`: write at the end of the file (`(__force int)
+/// RWF_APPEND`, which bindgen cannot evaluate).
+pub const IOCB_APPEND: u32 = 0x10;
+/// `IOCB_DIRECT`: bypass the page cache (`O_DIRECT`).
+pub const IOCB_DIRECT: u32 = bindings::IOCB_DIRECT;
+
+/// One read or write call (`struct kiocb`): the file, the position, the
+/// flags.
+///
+/// # Invariants
+///
+/// The wrapped kiocb is valid, with a valid open file, for the lifetime of
+/// the reference.
+#[repr(transparent)]
+pub struct Kiocb(Opaque<bindings::kiocb>);
+
+impl Kiocb {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid kiocb for `'a`, used by nobody else meanwhile.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::kiocb) -> &'a mut Self {
+        // SAFETY: Transparent wrapper; validity from the caller.
+        unsafe { &mut *ptr.cast() }
+    }
+
+    /// The raw `struct kiocb *`.
+    pub fn as_raw(&mut self) -> *mut bindings::kiocb {
+        self.0.get()
+    }
+
+    /// The file.
+    pub fn file(&self) -> &File {
+        // SAFETY: The kiocb and its file are valid (type invariant).
+        unsafe { File::from_raw((*self.0.get()).ki_filp) }
+    }
+
+    /// The file offset of the I/O.
+    pub fn pos(&self) -> i64 {
+        // SAFETY: The kiocb is valid (type invariant).
+        unsafe { (*self.0.get()).ki_pos }
+    }
+
+    /// Sets the file offset (after the I/O).
+    pub fn set_pos(&mut self, pos: i64) {
+        // SAFETY: The kiocb is ours for the call (type invariant).
+        unsafe { (*self.0.get()).ki_pos = pos };
+    }
+
+    /// The `IOCB_*` flags.
+    pub fn flags(&self) -> u32 {
+        // SAFETY: The kiocb is valid (type invariant).
+        unsafe { (*self.0.get()).ki_flags as u32 }
+    }
+
+    /// `generic_file_read_iter()`: reads through the page cache (or
+    /// direct I/O through `direct_IO`).
+    pub fn generic_read_iter(&mut self, to: &mut IovIterDest<'_>) -> Result<usize> {
+        // SAFETY: Both are valid (type invariants).
+        let r = unsafe { bindings::generic_file_read_iter(self.as_raw(), to.as_raw()) };
+        if r < 0 {
+            Err(Error::from_errno(r as i32))
+        } else {
+            Ok(r as usize)
+        }
+    }
+
+    /// `generic_write_checks()`, with the inode locked: applies
+    /// `O_APPEND` (moving the position to the size) and the limits;
+    /// returns the bytes that may be written (0: nothing to do).
+    pub fn write_checks(&mut self, from: &mut IovIterSource<'_>) -> Result<usize> {
+        // SAFETY: Both are valid (type invariants); the caller holds the
+        // inode lock (the only callers are write paths that do).
+        let r = unsafe { bindings::generic_write_checks(self.as_raw(), from.as_raw()) };
+        if r < 0 {
+            Err(Error::from_errno(r as i32))
+        } else {
+            Ok(r as usize)
+        }
+    }
+
+    /// `generic_write_sync()`: after writing `written` bytes, syncs them
+    /// if the file or call asks for it (`O_SYNC`, `O_DSYNC`).
+    pub fn write_sync(&mut self, written: usize) -> Result<usize> {
+        // SAFETY: The kiocb is valid (type invariant).
+        let r = unsafe { bindings::generic_write_sync(self.as_raw(), written as isize) };
+        if r < 0 {
+            Err(Error::from_errno(r as i32))
+        } else {
+            Ok(r as usize)
+        }
+    }
+}
+
+/// How a file is memory-mapped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mmap {
+    /// It is not (`ENODEV`).
+    None,
+    /// `generic_file_readonly_mmap()`: page cache mappings, private or
+    /// read-only shared (a writable shared mapping is refused).
+    ReadOnlyShared,
 }
 
 /// The directory listing context of `iterate_shared` (`struct
@@ -115,6 +284,65 @@ pub trait Operations {
     /// (`file_operations.release`).
     fn release(_inode: &Inode<Self::FileSystem>, _file: &File, _data: Self::Data) {}
 
+    /// How files are memory-mapped.
+    const MMAP: Mmap = Mmap::None;
+
+    /// Whether `splice` goes through the page cache helpers
+    /// (`filemap_splice_read()`, `iter_file_splice_write()`).
+    const GENERIC_SPLICE: bool = false;
+
+    /// Reads at `kiocb.pos()` into `to` (`file_operations.read_iter`),
+    /// moving the position; returns the bytes read.
+    fn read_iter(
+        _kiocb: &mut Kiocb,
+        _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _to: &mut IovIterDest<'_>,
+    ) -> Result<usize> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Writes `from` at `kiocb.pos()` (`file_operations.write_iter`),
+    /// moving the position; returns the bytes written.
+    fn write_iter(
+        _kiocb: &mut Kiocb,
+        _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _from: &mut IovIterSource<'_>,
+    ) -> Result<usize> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Moves the file position (`file_operations.llseek`); returns it.
+    fn llseek(
+        _file: &File,
+        _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _offset: i64,
+        _whence: u32,
+    ) -> Result<i64> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Makes bytes `start..=end` durable (`file_operations.fsync`), only
+    /// the data if `datasync`.
+    fn fsync(
+        _file: &File,
+        _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _start: i64,
+        _end: i64,
+        _datasync: bool,
+    ) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// A file descriptor of the file is closed (`file_operations.flush`);
+    /// `owner` identifies the closing file table (the POSIX lock owner).
+    fn flush(
+        _file: &File,
+        _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _owner: usize,
+    ) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Lists a directory from `ctx.pos()` (`file_operations.iterate_shared`,
     /// with the directory's `i_rwsem` held shared).
     fn iterate_shared(
@@ -144,8 +372,44 @@ impl<T: FileSystem> Ops<T> {
                 } else {
                     None
                 },
-                llseek: if U::DIRECTORY {
+                llseek: if U::HAS_LLSEEK {
+                    Some(llseek_callback::<U>)
+                } else if U::DIRECTORY {
                     Some(bindings::generic_file_llseek)
+                } else {
+                    None
+                },
+                read_iter: if U::HAS_READ_ITER {
+                    Some(read_iter_callback::<U>)
+                } else {
+                    None
+                },
+                write_iter: if U::HAS_WRITE_ITER {
+                    Some(write_iter_callback::<U>)
+                } else {
+                    None
+                },
+                fsync: if U::HAS_FSYNC {
+                    Some(fsync_callback::<U>)
+                } else {
+                    None
+                },
+                flush: if U::HAS_FLUSH {
+                    Some(flush_callback::<U>)
+                } else {
+                    None
+                },
+                mmap: match U::MMAP {
+                    Mmap::None => None,
+                    Mmap::ReadOnlyShared => Some(bindings::generic_file_readonly_mmap),
+                },
+                splice_read: if U::GENERIC_SPLICE {
+                    Some(bindings::filemap_splice_read)
+                } else {
+                    None
+                },
+                splice_write: if U::GENERIC_SPLICE {
+                    Some(bindings::iter_file_splice_write)
                 } else {
                     None
                 },
@@ -223,6 +487,102 @@ unsafe extern "C" fn iterate_shared_callback<U: Operations + ?Sized>(
             )
         };
         U::iterate_shared(f, data, inode, ctx)?;
+        Ok(0)
+    })
+}
+
+/// The per-open data of an open file of ours.
+///
+/// # Safety
+///
+/// `file` must be a file `open_callback::<U>` opened and not yet released.
+unsafe fn borrow_data<'a, U: Operations + ?Sized>(
+    file: *mut bindings::file,
+) -> <U::Data as ForeignOwnable>::Borrowed<'a> {
+    // SAFETY: `private_data` came from `into_foreign` and is taken back
+    // only by release, which cannot run while the file is in use.
+    unsafe { U::Data::borrow((*file).private_data.cast_const()) }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, for an open file of ours.
+unsafe extern "C" fn read_iter_callback<U: Operations + ?Sized>(
+    iocb: *mut bindings::kiocb,
+    to: *mut bindings::iov_iter,
+) -> isize {
+    // SAFETY: The VFS passes a valid kiocb of an open file of ours and a
+    // destination iterator, both ours for the call.
+    let r = unsafe {
+        let data = borrow_data::<U>((*iocb).ki_filp);
+        U::read_iter(Kiocb::from_raw(iocb), data, IovIterDest::from_raw(to))
+    };
+    match r {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, for an open file of ours.
+unsafe extern "C" fn write_iter_callback<U: Operations + ?Sized>(
+    iocb: *mut bindings::kiocb,
+    from: *mut bindings::iov_iter,
+) -> isize {
+    // SAFETY: As `read_iter_callback`, with a source iterator.
+    let r = unsafe {
+        let data = borrow_data::<U>((*iocb).ki_filp);
+        U::write_iter(Kiocb::from_raw(iocb), data, IovIterSource::from_raw(from))
+    };
+    match r {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, for an open file of ours.
+unsafe extern "C" fn llseek_callback<U: Operations + ?Sized>(
+    file: *mut bindings::file,
+    offset: bindings::loff_t,
+    whence: c_int,
+) -> bindings::loff_t {
+    // SAFETY: The VFS passes an open file of ours.
+    let r = unsafe { U::llseek(File::from_raw(file), borrow_data::<U>(file), offset, whence as u32) };
+    match r {
+        Ok(p) => p,
+        Err(e) => e.to_errno().into(),
+    }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, for an open file of ours.
+unsafe extern "C" fn fsync_callback<U: Operations + ?Sized>(
+    file: *mut bindings::file,
+    start: bindings::loff_t,
+    end: bindings::loff_t,
+    datasync: c_int,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes an open file of ours.
+        unsafe { U::fsync(File::from_raw(file), borrow_data::<U>(file), start, end, datasync != 0) }?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, for an open file of ours.
+unsafe extern "C" fn flush_callback<U: Operations + ?Sized>(
+    file: *mut bindings::file,
+    id: bindings::fl_owner_t,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes an open file of ours; `id` is only a value.
+        unsafe { U::flush(File::from_raw(file), borrow_data::<U>(file), id as usize) }?;
         Ok(0)
     })
 }

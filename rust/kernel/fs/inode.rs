@@ -11,10 +11,11 @@
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
-use super::{dentry::DEntry, sb, FileSystem, SuperBlock};
+use super::{dentry::DEntry, file::File, sb, FileSystem, SuperBlock};
 use crate::{
     bindings,
-    ffi::c_uint,
+    error::from_result,
+    ffi::{c_char, c_int, c_uint},
     init::PinInit,
     prelude::*,
     types::{ARef, AlwaysRefCounted, Opaque},
@@ -190,6 +191,50 @@ impl<T: FileSystem> Inode<T> {
         }
     }
 
+    /// The size (`i_size_read()`).
+    pub fn size(&self) -> i64 {
+        // SAFETY: The inode is valid; `i_size_read` is the racy-safe read.
+        unsafe { bindings::i_size_read(self.as_raw()) }
+    }
+
+    /// Sets the size (`i_size_write()`). Writers are serialised by the
+    /// caller (the inode lock, or the file system's own lock), as in C.
+    pub fn set_size(&self, size: i64) {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::i_size_write(self.as_raw(), size) };
+    }
+
+    /// One link fewer (`drop_nlink()`), after the host removed a name; a
+    /// count already 0 (a careless server) stays 0.
+    pub fn drop_nlink(&self) {
+        // SAFETY: The inode is valid; the VFS holds the lock of the
+        // directory the name was removed from, as `drop_nlink` expects.
+        unsafe {
+            if (*self.as_raw()).__bindgen_anon_1.i_nlink > 0 {
+                bindings::drop_nlink(self.as_raw());
+            }
+        }
+    }
+
+    /// No link left (`clear_nlink()`), after the host removed a directory.
+    pub fn clear_nlink(&self) {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::clear_nlink(self.as_raw()) };
+    }
+
+    /// Takes the inode's lock (`i_rwsem`) exclusively (`inode_lock()`).
+    pub fn lock(&self) -> InodeGuard<'_, T> {
+        // SAFETY: The inode is valid; the guard unlocks.
+        unsafe { bindings::inode_lock(self.as_raw()) };
+        InodeGuard(self)
+    }
+
+    /// Whether the inode's lock is held by someone (for assertions).
+    pub fn is_locked(&self) -> bool {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::rwsem_is_locked(&mut (*self.as_raw()).i_rwsem) != 0 }
+    }
+
     /// Takes the inode out of the inode cache (`remove_inode_hash()`), so
     /// the next lookup of its number makes a new one: for a cached inode
     /// whose server object changed type.
@@ -197,6 +242,23 @@ impl<T: FileSystem> Inode<T> {
         // SAFETY: The inode is valid.
         unsafe { bindings::__remove_inode_hash(self.as_raw()) };
     }
+}
+
+/// The inode's lock (`i_rwsem`) held exclusively; dropping it unlocks.
+pub struct InodeGuard<'a, T: FileSystem>(&'a Inode<T>);
+
+impl<T: FileSystem> Drop for InodeGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: We took the lock in `Inode::lock`.
+        unsafe { bindings::inode_unlock(self.0.as_raw()) };
+    }
+}
+
+/// `new_encode_dev()`: a `dev_t` to the 32-bit encoding FUSE uses.
+pub fn new_encode_dev(dev: bindings::dev_t) -> u32 {
+    let major = dev >> 20;
+    let minor = dev & ((1 << 20) - 1);
+    (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
 }
 
 /// `new_decode_dev()`: a 32-bit device number to a `dev_t`.
@@ -359,6 +421,22 @@ impl<T: FileSystem> NewInode<T> {
         self
     }
 
+    /// Sets the page cache operations (`i_mapping->a_ops`).
+    pub fn set_aops(&mut self, ops: super::address_space::Ops<T>) -> &mut Self {
+        // SAFETY: As `set_attrs`; the table is static; a new inode's
+        // mapping is its own `i_data`.
+        unsafe { (*self.raw()).i_data.a_ops = ops.as_raw() };
+        self
+    }
+
+    /// Makes a symlink whose target is read by `get_link` each time
+    /// (no page cache).
+    pub fn init_symlink(&mut self) -> &mut Self {
+        // SAFETY: As `set_attrs`.
+        unsafe { bindings::inode_nohighmem(self.raw()) };
+        self
+    }
+
     /// Makes a special file (fifo, socket, device node): the VFS's own
     /// file operations for its type (`init_special_inode()`).
     pub fn init_special(&mut self, mode: u32, rdev: u32) -> &mut Self {
@@ -430,6 +508,225 @@ pub trait Operations {
     fn lookup(_dir: &Inode<Self::FileSystem>, _name: &[u8]) -> Result<Entry<Self::FileSystem>> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// Creates regular file `name` in `dir` with `mode` (type included,
+    /// umask applied by the VFS) (`inode_operations.create`). The
+    /// abstraction attaches the returned inode to the dentry.
+    fn create(
+        _dir: &Inode<Self::FileSystem>,
+        _name: &[u8],
+        _mode: u32,
+        _excl: bool,
+    ) -> Result<Entry<Self::FileSystem>> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Creates directory `name` (`inode_operations.mkdir`; `mode` has no
+    /// type bits).
+    fn mkdir(
+        _dir: &Inode<Self::FileSystem>,
+        _name: &[u8],
+        _mode: u32,
+    ) -> Result<Entry<Self::FileSystem>> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Creates special file `name` (`inode_operations.mknod`); `rdev` in
+    /// the `new_encode_dev()` encoding.
+    fn mknod(
+        _dir: &Inode<Self::FileSystem>,
+        _name: &[u8],
+        _mode: u32,
+        _rdev: u32,
+    ) -> Result<Entry<Self::FileSystem>> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Creates symlink `name` to `target` (`inode_operations.symlink`).
+    fn symlink(
+        _dir: &Inode<Self::FileSystem>,
+        _name: &[u8],
+        _target: &CStr,
+    ) -> Result<Entry<Self::FileSystem>> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Makes `name` in `dir` a new link to `old`'s inode
+    /// (`inode_operations.link`).
+    fn link(
+        _old: &DEntry<Self::FileSystem>,
+        _dir: &Inode<Self::FileSystem>,
+        _name: &[u8],
+    ) -> Result<Entry<Self::FileSystem>> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Removes non-directory `victim` (named `name`) from `dir`
+    /// (`inode_operations.unlink`).
+    fn unlink(
+        _dir: &Inode<Self::FileSystem>,
+        _victim: &DEntry<Self::FileSystem>,
+        _name: &[u8],
+    ) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Removes empty directory `victim` (`inode_operations.rmdir`).
+    fn rmdir(
+        _dir: &Inode<Self::FileSystem>,
+        _victim: &DEntry<Self::FileSystem>,
+        _name: &[u8],
+    ) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Renames (`inode_operations.rename`, `RENAME_*` `flags`); the VFS
+    /// moves the dentries afterwards.
+    fn rename(_r: &Rename<'_, Self::FileSystem>, _flags: u32) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Brings `inode`'s attributes up to date for stat(2)
+    /// (`inode_operations.getattr`): `mask` is the `STATX_*` wanted,
+    /// `flags` the `AT_STATX_*` sync mode. The abstraction then fills the
+    /// result from the inode (`generic_fillattr()`).
+    fn getattr(_inode: &Inode<Self::FileSystem>, _mask: u32, _flags: u32) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Changes attributes (`inode_operations.setattr`), after the
+    /// abstraction checked them (`setattr_prepare()`).
+    fn setattr(_d: &DEntry<Self::FileSystem>, _attr: &IAttr) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The target of symlink `inode` (`inode_operations.get_link`), without
+    /// its NUL; never called in RCU walk (the abstraction answers
+    /// `ECHILD`).
+    fn get_link(_d: &DEntry<Self::FileSystem>, _inode: &Inode<Self::FileSystem>) -> Result<KVec<u8>> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The two sides of a rename, with their names (stable: both parents are
+/// locked).
+pub struct Rename<'a, T: FileSystem> {
+    /// The source directory.
+    pub old_dir: &'a Inode<T>,
+    /// The source dentry (positive).
+    pub old: &'a DEntry<T>,
+    /// The source name.
+    pub old_name: &'a [u8],
+    /// The target directory.
+    pub new_dir: &'a Inode<T>,
+    /// The target dentry (negative unless replacing or exchanging).
+    pub new: &'a DEntry<T>,
+    /// The target name.
+    pub new_name: &'a [u8],
+}
+
+/// `ATTR_*` bits of [`IAttr::valid`].
+pub mod attr {
+    use crate::bindings;
+    /// `ia_mode` is set.
+    pub const MODE: u32 = bindings::ATTR_MODE;
+    /// `ia_uid` is set.
+    pub const UID: u32 = bindings::ATTR_UID;
+    /// `ia_gid` is set.
+    pub const GID: u32 = bindings::ATTR_GID;
+    /// `ia_size` is set.
+    pub const SIZE: u32 = bindings::ATTR_SIZE;
+    /// The access time changes.
+    pub const ATIME: u32 = bindings::ATTR_ATIME;
+    /// The modification time changes.
+    pub const MTIME: u32 = bindings::ATTR_MTIME;
+    /// The change time changes.
+    pub const CTIME: u32 = bindings::ATTR_CTIME;
+    /// `ia_atime` is an explicit time (not "now").
+    pub const ATIME_SET: u32 = bindings::ATTR_ATIME_SET;
+    /// `ia_mtime` is an explicit time (not "now").
+    pub const MTIME_SET: u32 = bindings::ATTR_MTIME_SET;
+    /// The truncation comes with an open file (`ia_file`).
+    pub const FILE: u32 = bindings::ATTR_FILE;
+    /// The truncation is open(2)'s `O_TRUNC`.
+    pub const OPEN: u32 = bindings::ATTR_OPEN;
+}
+
+/// The attribute changes of a setattr (`struct iattr`).
+#[repr(transparent)]
+pub struct IAttr(Opaque<bindings::iattr>);
+
+impl IAttr {
+    fn raw(&self) -> &bindings::iattr {
+        // SAFETY: The iattr is valid and not changed while we look at it.
+        unsafe { &*self.0.get() }
+    }
+
+    /// Which attributes change ([`attr`] bits).
+    pub fn valid(&self) -> u32 {
+        self.raw().ia_valid
+    }
+
+    /// The new mode bits.
+    pub fn mode(&self) -> u32 {
+        u32::from(self.raw().ia_mode)
+    }
+
+    /// The new owner, in the initial user namespace (`u32::MAX` if it does
+    /// not map).
+    pub fn uid(&self) -> u32 {
+        // SAFETY: Plain conversion of the `kuid_t`.
+        unsafe {
+            bindings::from_kuid(
+                core::ptr::addr_of_mut!(bindings::init_user_ns),
+                self.raw().__bindgen_anon_1.ia_uid,
+            )
+        }
+    }
+
+    /// The new group, in the initial user namespace.
+    pub fn gid(&self) -> u32 {
+        // SAFETY: Plain conversion of the `kgid_t`.
+        unsafe {
+            bindings::from_kgid(
+                core::ptr::addr_of_mut!(bindings::init_user_ns),
+                self.raw().__bindgen_anon_2.ia_gid,
+            )
+        }
+    }
+
+    /// The new size.
+    pub fn size(&self) -> i64 {
+        self.raw().ia_size
+    }
+
+    /// The new access time (seconds, nanoseconds).
+    pub fn atime(&self) -> (i64, u32) {
+        let t = &self.raw().ia_atime;
+        (t.tv_sec, t.tv_nsec as u32)
+    }
+
+    /// The new modification time.
+    pub fn mtime(&self) -> (i64, u32) {
+        let t = &self.raw().ia_mtime;
+        (t.tv_sec, t.tv_nsec as u32)
+    }
+
+    /// The new change time.
+    pub fn ctime(&self) -> (i64, u32) {
+        let t = &self.raw().ia_ctime;
+        (t.tv_sec, t.tv_nsec as u32)
+    }
+
+    /// The open file a truncation goes through (`ATTR_FILE`).
+    pub fn file(&self) -> Option<&File> {
+        if self.valid() & attr::FILE == 0 || self.raw().ia_file.is_null() {
+            return None;
+        }
+        // SAFETY: With `ATTR_FILE` the VFS passes an open file it holds for
+        // the call.
+        Some(unsafe { File::from_raw(self.raw().ia_file) })
+    }
 }
 
 /// An `inode_operations` table of file system `T`.
@@ -444,6 +741,61 @@ impl<T: FileSystem> Ops<T> {
             const TABLE: bindings::inode_operations = bindings::inode_operations {
                 lookup: if U::HAS_LOOKUP {
                     Some(lookup_callback::<U>)
+                } else {
+                    None
+                },
+                create: if U::HAS_CREATE {
+                    Some(create_callback::<U>)
+                } else {
+                    None
+                },
+                mkdir: if U::HAS_MKDIR {
+                    Some(mkdir_callback::<U>)
+                } else {
+                    None
+                },
+                mknod: if U::HAS_MKNOD {
+                    Some(mknod_callback::<U>)
+                } else {
+                    None
+                },
+                symlink: if U::HAS_SYMLINK {
+                    Some(symlink_callback::<U>)
+                } else {
+                    None
+                },
+                link: if U::HAS_LINK {
+                    Some(link_callback::<U>)
+                } else {
+                    None
+                },
+                unlink: if U::HAS_UNLINK {
+                    Some(unlink_callback::<U>)
+                } else {
+                    None
+                },
+                rmdir: if U::HAS_RMDIR {
+                    Some(rmdir_callback::<U>)
+                } else {
+                    None
+                },
+                rename: if U::HAS_RENAME {
+                    Some(rename_callback::<U>)
+                } else {
+                    None
+                },
+                getattr: if U::HAS_GETATTR {
+                    Some(getattr_callback::<U>)
+                } else {
+                    None
+                },
+                setattr: if U::HAS_SETATTR {
+                    Some(setattr_callback::<U>)
+                } else {
+                    None
+                },
+                get_link: if U::HAS_GET_LINK {
+                    Some(get_link_callback::<U>)
                 } else {
                     None
                 },
@@ -489,6 +841,288 @@ unsafe extern "C" fn lookup_callback<U: Operations + ?Sized>(
         unsafe { DEntry::<U::FileSystem>::from_raw(alias) }.set_valid_until(entry.valid_until);
     }
     alias
+}
+
+/// Attaches a new entry's inode to `dentry` as C's `create_new_entry`:
+/// drop, then splice (a directory may already have an alias); the entry's
+/// validity goes to whichever dentry the VFS keeps.
+///
+/// # Safety
+///
+/// `dentry` must be a negative dentry of `T` whose parent is locked.
+unsafe fn instantiate<T: FileSystem>(dentry: *mut bindings::dentry, e: Entry<T>) -> c_int {
+    let Some(inode) = e.inode else {
+        return EIO.to_errno();
+    };
+    // SAFETY: `dentry` is valid (caller); `d_splice_alias` takes our inode
+    // reference.
+    unsafe {
+        bindings::d_drop(dentry);
+        let alias = bindings::d_splice_alias(Inode::into_raw(inode), dentry);
+        if bindings::IS_ERR(alias.cast_const().cast()) {
+            return bindings::PTR_ERR(alias.cast_const().cast()) as c_int;
+        }
+        if alias.is_null() {
+            DEntry::<T>::from_raw(dentry).set_valid_until(e.valid_until);
+        } else {
+            DEntry::<T>::from_raw(alias).set_valid_until(e.valid_until);
+            bindings::dput(alias);
+        }
+    }
+    0
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table: a directory of ours and
+/// a negative dentry under it, the directory locked.
+unsafe extern "C" fn create_callback<U: Operations + ?Sized>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+    excl: bool,
+) -> c_int {
+    // SAFETY: The VFS holds `dir` (set up by us) and the dentry, whose name
+    // is stable while the parent is locked.
+    let (dir, name) = unsafe { (Inode::from_raw(dir), DEntry::<U::FileSystem>::from_raw(dentry).name_unchecked()) };
+    match U::create(dir, name, u32::from(mode), excl) {
+        // SAFETY: As above.
+        Ok(e) => unsafe { instantiate(dentry, e) },
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// As `create_callback`.
+unsafe extern "C" fn mkdir_callback<U: Operations + ?Sized>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+) -> c_int {
+    // SAFETY: As in `create_callback`.
+    let (dir, name) = unsafe { (Inode::from_raw(dir), DEntry::<U::FileSystem>::from_raw(dentry).name_unchecked()) };
+    match U::mkdir(dir, name, u32::from(mode)) {
+        // SAFETY: As above.
+        Ok(e) => unsafe { instantiate(dentry, e) },
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// As `create_callback`.
+unsafe extern "C" fn mknod_callback<U: Operations + ?Sized>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+    rdev: bindings::dev_t,
+) -> c_int {
+    // SAFETY: As in `create_callback`.
+    let (dir, name) = unsafe { (Inode::from_raw(dir), DEntry::<U::FileSystem>::from_raw(dentry).name_unchecked()) };
+    match U::mknod(dir, name, u32::from(mode), new_encode_dev(rdev)) {
+        // SAFETY: As above.
+        Ok(e) => unsafe { instantiate(dentry, e) },
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// As `create_callback`; `target` is a NUL-terminated string.
+unsafe extern "C" fn symlink_callback<U: Operations + ?Sized>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    target: *const c_char,
+) -> c_int {
+    // SAFETY: As in `create_callback`; the VFS passes a NUL-terminated
+    // target that lives for the call.
+    let (dir, name, target) = unsafe {
+        (
+            Inode::from_raw(dir),
+            DEntry::<U::FileSystem>::from_raw(dentry).name_unchecked(),
+            CStr::from_char_ptr(target),
+        )
+    };
+    match U::symlink(dir, name, target) {
+        // SAFETY: As above.
+        Ok(e) => unsafe { instantiate(dentry, e) },
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table: an existing dentry of
+/// ours, a directory of ours (locked) and a negative dentry under it.
+unsafe extern "C" fn link_callback<U: Operations + ?Sized>(
+    old: *mut bindings::dentry,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+) -> c_int {
+    // SAFETY: As in `create_callback`; `old` is held by the VFS.
+    let (old, dir, name) = unsafe {
+        (
+            DEntry::<U::FileSystem>::from_raw(old),
+            Inode::from_raw(dir),
+            DEntry::<U::FileSystem>::from_raw(dentry).name_unchecked(),
+        )
+    };
+    match U::link(old, dir, name) {
+        // SAFETY: As above.
+        Ok(e) => unsafe { instantiate(dentry, e) },
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table: a locked directory of
+/// ours and a positive dentry under it.
+unsafe extern "C" fn unlink_callback<U: Operations + ?Sized>(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS holds both; the name is stable under the lock.
+        let (dir, d) = unsafe { (Inode::from_raw(dir), DEntry::<U::FileSystem>::from_raw(dentry)) };
+        // SAFETY: As above.
+        U::unlink(dir, d, unsafe { d.name_unchecked() })?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// As `unlink_callback`.
+unsafe extern "C" fn rmdir_callback<U: Operations + ?Sized>(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: As in `unlink_callback`.
+        let (dir, d) = unsafe { (Inode::from_raw(dir), DEntry::<U::FileSystem>::from_raw(dentry)) };
+        // SAFETY: As above.
+        U::rmdir(dir, d, unsafe { d.name_unchecked() })?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, with both parents
+/// locked (`lock_rename()`).
+unsafe extern "C" fn rename_callback<U: Operations + ?Sized>(
+    _idmap: *mut bindings::mnt_idmap,
+    old_dir: *mut bindings::inode,
+    old: *mut bindings::dentry,
+    new_dir: *mut bindings::inode,
+    new: *mut bindings::dentry,
+    flags: c_uint,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS holds all four; names are stable while both
+        // parents are locked.
+        let r = unsafe {
+            let old = DEntry::<U::FileSystem>::from_raw(old);
+            let new = DEntry::<U::FileSystem>::from_raw(new);
+            Rename {
+                old_dir: Inode::from_raw(old_dir),
+                old,
+                old_name: old.name_unchecked(),
+                new_dir: Inode::from_raw(new_dir),
+                new,
+                new_name: new.name_unchecked(),
+            }
+        };
+        U::rename(&r, flags)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, with a path to an inode
+/// of ours and a stat buffer.
+unsafe extern "C" fn getattr_callback<U: Operations + ?Sized>(
+    _idmap: *mut bindings::mnt_idmap,
+    path: *const bindings::path,
+    stat: *mut bindings::kstat,
+    mask: u32,
+    flags: c_uint,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The path's dentry is positive and held by the VFS.
+        let raw = unsafe { (*(*path).dentry).d_inode };
+        // SAFETY: An inode of ours, set up.
+        let inode = unsafe { Inode::<U::FileSystem>::from_raw(raw) };
+        U::getattr(inode, mask, flags)?;
+        // SAFETY: `stat` is the caller's buffer; we never use idmapped
+        // mounts (`nop_mnt_idmap`).
+        unsafe {
+            bindings::generic_fillattr(
+                core::ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                mask,
+                raw,
+                stat,
+            )
+        };
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, with a positive dentry
+/// of ours and the changes.
+unsafe extern "C" fn setattr_callback<U: Operations + ?Sized>(
+    idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    iattr: *mut bindings::iattr,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes a valid dentry and iattr, for the call.
+        crate::error::to_result(unsafe { bindings::setattr_prepare(idmap, dentry, iattr) })?;
+        // SAFETY: As above; `IAttr` is transparent.
+        let (d, a) = unsafe { (DEntry::<U::FileSystem>::from_raw(dentry), &*iattr.cast::<IAttr>()) };
+        U::setattr(d, a)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table: a symlink inode of ours,
+/// its dentry (null in RCU walk), and a delayed call to free the result.
+unsafe extern "C" fn get_link_callback<U: Operations + ?Sized>(
+    dentry: *mut bindings::dentry,
+    inode: *mut bindings::inode,
+    done: *mut bindings::delayed_call,
+) -> *const c_char {
+    if dentry.is_null() {
+        return ECHILD.to_ptr();
+    }
+    // SAFETY: Both are held by the VFS for the call.
+    let (d, i) = unsafe { (DEntry::<U::FileSystem>::from_raw(dentry), Inode::from_raw(inode)) };
+    let mut target = match U::get_link(d, i) {
+        Ok(t) => t,
+        Err(e) => return e.to_ptr(),
+    };
+    if target.is_empty() || target.contains(&0) {
+        return EIO.to_ptr();
+    }
+    if let Err(e) = target.push(0, GFP_KERNEL) {
+        return Error::from(e).to_ptr();
+    }
+    let (ptr, _len, _cap) = target.into_raw_parts();
+    // SAFETY: `ptr` is a kmalloc'ed, NUL-terminated string we own;
+    // `kfree_link` frees it when the VFS is done with it.
+    unsafe { bindings::set_delayed_call(done, Some(bindings::kfree_link), ptr.cast()) };
+    ptr.cast_const().cast()
 }
 
 /// # Safety

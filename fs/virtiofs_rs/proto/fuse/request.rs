@@ -130,10 +130,6 @@ impl<'a> RequestBuilder<'a> {
 
     /// Appends a path (a symlink target) and its NUL. It must be nonempty,
     /// shorter than `PATH_MAX` and contain no NUL.
-    #[cfg_attr(
-        CONFIG_VIRTIOFS_RS,
-        expect(dead_code, reason = "for the data path; host-tested")
-    )]
     pub fn path(self, path: &[u8]) -> Result<Self, BuildError> {
         if path.is_empty() || path.len() >= PATH_MAX || path.contains(&0) {
             return Err(BuildError::BadPath);
@@ -143,10 +139,6 @@ impl<'a> RequestBuilder<'a> {
 
     /// Counts `len` bytes that follow in separate buffers (the data of a
     /// WRITE) in the header's length without writing them.
-    #[cfg_attr(
-        CONFIG_VIRTIOFS_RS,
-        expect(dead_code, reason = "for the data path; host-tested")
-    )]
     pub fn external(mut self, len: usize) -> Result<Self, BuildError> {
         self.external = self.external.checked_add(len).ok_or(BuildError::TooLong)?;
         Ok(self)

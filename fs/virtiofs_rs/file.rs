@@ -1,0 +1,694 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! Regular files without DAX: OPEN/RELEASE, reads through the page cache
+//! (`read_folio`, `readahead`: one READ of up to `max_pages` pages),
+//! write-through writes (C's `fuse_perform_write`: the data is copied into
+//! page cache folios, which go to the host as the WRITE's pages), direct
+//! I/O (`FOPEN_DIRECT_IO` handles and `O_DIRECT`), FLUSH and FSYNC.
+//!
+//! Data moves between the page cache and the host without a copy: the
+//! folios are the WRITE's device-readable and the READ's device-writable
+//! segments. A request carrying folios is never abandoned (its waiter
+//! stays, as C's), so the folios are free again when it returns.
+
+use crate::dir::{open_flags, prepare_release, release_opened, fill_release};
+use crate::errno::enosys;
+use crate::inode::{self, changed_locally};
+use crate::proto::fuse::{
+    abi::{fopen, FlushIn, FsyncIn, Opcode, OpenIn, OpenOut, ReadIn, WriteIn, WriteOut, Wire},
+    reply,
+    request::{self, request_len, RequestBuilder},
+};
+use crate::ratelimit::warn_ratelimited;
+use crate::session::{header, Optional, Session};
+use crate::superblock::VirtioFsType;
+use crate::transport::{Orphan, Request};
+use kernel::{
+    bindings,
+    fs::{
+        address_space::{self, FolioRef, LockedFolio, Readahead, ReadaheadFolio, WriteFolio},
+        file::{self, File, Kiocb, Mmap, IOCB_APPEND, IOCB_DIRECT},
+        Inode,
+    },
+    iov::{IovIterDest, IovIterSource},
+    page::PAGE_SIZE,
+    prelude::*,
+    virtio::Segment,
+};
+
+/// An open regular file: the server's handle, how it was opened, and its
+/// RELEASE, prepared at open so that closing never allocates.
+pub(crate) struct FileHandle {
+    /// The server's file handle.
+    pub(crate) fh: u64,
+    /// The `FOPEN_*` flags the server answered.
+    open_flags: u32,
+    /// The `O_*` flags sent with OPEN (RELEASE repeats them).
+    flags: u32,
+    release: Option<Request>,
+}
+
+impl FileHandle {
+    /// Whether the server asked for direct I/O on this handle.
+    fn direct_io(&self) -> bool {
+        self.open_flags & fopen::DIRECT_IO != 0
+    }
+}
+
+/// The file operations of regular files.
+pub(crate) struct RegFile;
+
+#[vtable]
+impl file::Operations for RegFile {
+    type FileSystem = VirtioFsType;
+    type Data = KBox<FileHandle>;
+    const MMAP: Mmap = Mmap::ReadOnlyShared;
+    const GENERIC_SPLICE: bool = true;
+
+    /// As C's `fuse_open`: OPEN (without `O_TRUNC`: the VFS truncates
+    /// through setattr, `FUSE_ATOMIC_O_TRUNC` is not offered); the page
+    /// cache is dropped unless the server says to keep it.
+    fn open(inode: &Inode<VirtioFsType>, file: &File) -> Result<KBox<FileHandle>> {
+        let info = inode.data();
+        if info.bad.load(core::sync::atomic::Ordering::Acquire) {
+            return Err(EIO);
+        }
+        let s = inode.super_block().data();
+        let nodeid = info.nodeid;
+        let flags = open_flags(file) & !bindings::O_TRUNC;
+        let orphan = Orphan::new(
+            s.fs.conn.request_queue()?.clone(),
+            prepare_release(&s, Opcode::Release, nodeid, flags)?,
+            release_opened,
+        );
+        let mut h = KBox::new(
+            FileHandle {
+                fh: 0,
+                open_flags: 0,
+                flags,
+                release: Some(prepare_release(&s, Opcode::Release, nodeid, flags)?),
+            },
+            GFP_KERNEL,
+        )?;
+        let reply = s.call_with(
+            Opcode::Open,
+            request_len(OpenIn::SIZE, &[]),
+            OpenOut::SIZE,
+            |buf, unique| request::open(buf, header(Opcode::Open, unique, nodeid), flags),
+            Some(orphan),
+        )?;
+        let out = reply::decode_open(reply.payload()).map_err(|e| {
+            warn_ratelimited!("OPEN reply refused: {:?}\n", e);
+            EIO
+        })?;
+        h.fh = out.fh;
+        h.open_flags = out.open_flags;
+        if let Some(r) = h.release.as_mut() {
+            fill_release(r, Opcode::Release, nodeid, out.fh, flags)?;
+        }
+        if out.open_flags & fopen::KEEP_CACHE == 0 {
+            let _ = address_space::invalidate(inode);
+        }
+        file.allow_direct_io();
+        Ok(h)
+    }
+
+    /// RELEASE, waited for (as C's virtio-fs: `ctx->destroy` makes the
+    /// release synchronous), so no release reaches the host after DESTROY.
+    fn release(inode: &Inode<VirtioFsType>, _file: &File, mut h: KBox<FileHandle>) {
+        if let Some(req) = h.release.take() {
+            let s = inode.super_block().data();
+            if s.fs.conn.send_uninterruptible(req).is_err() {
+                warn_ratelimited!("RELEASE of handle {} failed\n", h.fh);
+            }
+        }
+    }
+
+    /// As C's `fuse_cache_read_iter`: a read reaching past the cached size
+    /// refreshes the attributes (if expired) first.
+    fn read_iter(kiocb: &mut Kiocb, h: &FileHandle, to: &mut IovIterDest<'_>) -> Result<usize> {
+        let inode = file_inode(kiocb.file());
+        if h.direct_io() || kiocb.flags() & IOCB_DIRECT != 0 {
+            return direct_read(kiocb, h, inode, to);
+        }
+        if kiocb.pos().saturating_add(to.len() as i64) > inode.size() {
+            inode::update_attrs(inode, Some(h.fh), false)?;
+        }
+        kiocb.generic_read_iter(to)
+    }
+
+    /// Write-through, as C's `fuse_cache_write_iter` without a writeback
+    /// cache: under the inode lock, the generic checks (`O_APPEND` moves
+    /// to the size, refreshed first if expired), privileges dropped, then
+    /// the data goes to the host through the page cache (or directly for
+    /// direct I/O).
+    fn write_iter(kiocb: &mut Kiocb, h: &FileHandle, from: &mut IovIterSource<'_>) -> Result<usize> {
+        let inode = file_inode(kiocb.file());
+        let written = {
+            let _g = inode.lock();
+            if kiocb.flags() & IOCB_APPEND != 0 {
+                inode::update_attrs(inode, Some(h.fh), false)?;
+            }
+            if kiocb.write_checks(from)? == 0 {
+                return Ok(0);
+            }
+            kiocb.file().remove_privs()?;
+            if h.direct_io() || kiocb.flags() & IOCB_DIRECT != 0 {
+                direct_write(kiocb, h, inode, from)?
+            } else {
+                perform_write(kiocb, h, inode, from)?
+            }
+        };
+        kiocb.write_sync(written)
+    }
+
+    /// As C's `fuse_file_llseek`: positions relative to the end use the
+    /// size refreshed from the host (if expired).
+    fn llseek(file: &File, h: &FileHandle, offset: i64, whence: u32) -> Result<i64> {
+        if whence != bindings::SEEK_SET && whence != bindings::SEEK_CUR {
+            inode::update_attrs(file_inode(file), Some(h.fh), false)?;
+        }
+        file.generic_llseek(offset, whence)
+    }
+
+    /// FSYNC of the handle (data only with `datasync`); a server without
+    /// it is not asked again (C's `fc->no_fsync`).
+    fn fsync(file: &File, h: &FileHandle, _start: i64, _end: i64, datasync: bool) -> Result {
+        let inode = file_inode(file);
+        let s = inode.super_block().data();
+        fsync_common(&s, inode, Opcode::Fsync, h.fh, datasync)
+    }
+
+    /// FLUSH on every close(2) of a descriptor, with the closing file
+    /// table as the lock owner, unless the server said `FOPEN_NOFLUSH` or
+    /// lacks FLUSH.
+    fn flush(file: &File, h: &FileHandle, owner: usize) -> Result {
+        let inode = file_inode(file);
+        if inode.data().bad.load(core::sync::atomic::Ordering::Acquire) {
+            return Err(EIO);
+        }
+        let s = inode.super_block().data();
+        if h.open_flags & fopen::NOFLUSH != 0 || s.lacks(Optional::Flush) {
+            return Ok(());
+        }
+        let inarg = FlushIn {
+            fh: h.fh,
+            unused: 0,
+            padding: 0,
+            lock_owner: s.lock_owner(owner),
+        };
+        let nodeid = inode.data().nodeid;
+        match s.call(Opcode::Flush, request_len(FlushIn::SIZE, &[]), 0, |buf, unique| {
+            request::simple(buf, header(Opcode::Flush, unique, nodeid), &inarg)
+        }) {
+            Ok(_) => Ok(()),
+            Err(e) if e == enosys() => {
+                s.set_lacks(Optional::Flush);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// FSYNC or FSYNCDIR (`op`) of handle `fh`; `ENOSYS` is remembered and
+/// taken as success, as C.
+pub(crate) fn fsync_common(
+    s: &Session,
+    inode: &Inode<VirtioFsType>,
+    op: Opcode,
+    fh: u64,
+    datasync: bool,
+) -> Result {
+    let info = inode.data();
+    if info.bad.load(core::sync::atomic::Ordering::Acquire) {
+        return Err(EIO);
+    }
+    let which = if op == Opcode::Fsyncdir {
+        Optional::Fsyncdir
+    } else {
+        Optional::Fsync
+    };
+    if s.lacks(which) {
+        return Ok(());
+    }
+    let inarg = FsyncIn {
+        fh,
+        fsync_flags: u32::from(datasync),
+        padding: 0,
+    };
+    let nodeid = info.nodeid;
+    match s.call(op, request_len(FsyncIn::SIZE, &[]), 0, |buf, unique| {
+        request::simple(buf, header(op, unique, nodeid), &inarg)
+    }) {
+        Ok(_) => Ok(()),
+        Err(e) if e == enosys() => {
+            s.set_lacks(which);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The inode of an open file of ours, for the duration of a file
+/// operation (the file holds it, so it outlives any borrow of the call's
+/// arguments).
+pub(crate) fn file_inode<'a>(file: &File) -> &'a Inode<VirtioFsType> {
+    // SAFETY: Every file with our file operations is an open file of an
+    // inode of ours (`f_inode`, set up), which the file holds until its
+    // release, after every file operation on it has returned.
+    unsafe { file.inode::<VirtioFsType>() }
+}
+
+/// Builds a READ of `size` bytes at `pos` through handle `fh`.
+fn build_read(
+    buf: &mut [u8],
+    unique: u64,
+    nodeid: u64,
+    fh: u64,
+    pos: u64,
+    size: u32,
+    flags: u32,
+) -> core::result::Result<usize, request::BuildError> {
+    request::read(buf, header(Opcode::Read, unique, nodeid), fh, pos, size, flags)
+}
+
+/// A folio of a write being sent: locked while its contents are not
+/// uptodate (a reader must not see them), unlocked otherwise (C's
+/// `fuse_fill_write_pages`: only the last folio of a chunk may stay
+/// locked, so faulting the source in never waits on one of ours).
+enum Held {
+    Locked(WriteFolio),
+    Unlocked(FolioRef),
+}
+
+impl Held {
+    fn clear_uptodate(&self) {
+        match self {
+            Held::Locked(f) => f.locked().clear_uptodate(),
+            Held::Unlocked(f) => f.clear_uptodate(),
+        }
+    }
+}
+
+/// C's `fuse_perform_write`: chunks of up to `max_write` bytes are copied
+/// from `from` into page cache folios (full folios become uptodate), sent
+/// as one WRITE whose data are those folios, and the size moves with the
+/// host's answer. A short or failed WRITE leaves the folios it did not
+/// cover not uptodate (read again from the host) and the source reverted.
+/// The caller holds the inode lock.
+fn perform_write(
+    kiocb: &mut Kiocb,
+    h: &FileHandle,
+    inode: &Inode<VirtioFsType>,
+    from: &mut IovIterSource<'_>,
+) -> Result<usize> {
+    let s = inode.super_block().data();
+    let nodeid = inode.data().nodeid;
+    let max = s.max_io(true).max(PAGE_SIZE);
+    let npages = max / PAGE_SIZE + 1;
+    let mut pos = kiocb.pos();
+    let mut written = 0usize;
+    let mut err = None;
+    while !from.is_empty() {
+        let mut held: KVec<Held> = KVec::with_capacity(npages, GFP_KERNEL)?;
+        let mut segs: KVec<Segment> = KVec::with_capacity(npages, GFP_KERNEL)?;
+        let mut copied = 0usize;
+        while copied < max && !from.is_empty() {
+            let p = pos as usize + copied;
+            let off = p % PAGE_SIZE;
+            let n = (PAGE_SIZE - off).min(from.len()).min(max - copied);
+            // Fault the source in before locking a folio (it may be a
+            // mapping of this very file).
+            if from.fault_in_readable(n) == n {
+                if copied == 0 && written == 0 {
+                    err = Some(EFAULT);
+                }
+                break;
+            }
+            let folio = match address_space::grab_write_folio(inode, (p / PAGE_SIZE) as u64) {
+                Ok(f) => f,
+                Err(e) => {
+                    if copied == 0 {
+                        err = Some(e);
+                    }
+                    break;
+                }
+            };
+            // SAFETY: The folio is locked and referenced by us.
+            let c = unsafe { from.copy_to_page_atomic(folio.locked().first_page(), off, n) };
+            if c == 0 {
+                // The source went away again: retry from faulting it in.
+                drop(folio);
+                continue;
+            }
+            if c == PAGE_SIZE {
+                folio.locked().mark_uptodate();
+            }
+            segs.push(Segment::Page(folio.locked().first_page(), c as u32, off as u32), GFP_KERNEL)?;
+            copied += c;
+            let partial = !folio.locked().test_uptodate();
+            if partial {
+                held.push(Held::Locked(folio), GFP_KERNEL)?;
+                break;
+            }
+            held.push(Held::Unlocked(folio.unlock()), GFP_KERNEL)?;
+            if off + c < PAGE_SIZE {
+                break;
+            }
+        }
+        if copied == 0 {
+            break;
+        }
+        let inarg = WriteIn {
+            fh: h.fh,
+            offset: pos as u64,
+            size: copied as u32,
+            write_flags: 0,
+            lock_owner: 0,
+            flags: h.flags,
+            padding: 0,
+        };
+        // SAFETY: The folios are referenced by `held` until after the call
+        // returns; the host only reads them.
+        let r = unsafe {
+            s.call_pages(
+                Opcode::Write,
+                request_len(WriteIn::SIZE, &[]),
+                WriteOut::SIZE,
+                copied,
+                |buf, unique| {
+                    RequestBuilder::new(buf, header(Opcode::Write, unique, nodeid))?
+                        .arg(&inarg)?
+                        .external(copied)?
+                        .finish()
+                },
+                &segs,
+                &[],
+            )
+        };
+        let w = match r.and_then(|reply| {
+            WriteOut::decode(reply.payload())
+                .map_err(|_| EIO)
+                .map(|o| o.size as usize)
+        }) {
+            Ok(w) if w <= copied => w,
+            Ok(w) => {
+                warn_ratelimited!("WRITE reply claims {} bytes of {}\n", w, copied);
+                for f in held.iter() {
+                    f.clear_uptodate();
+                }
+                // SAFETY: `copied` bytes were taken from `from` above.
+                unsafe { from.revert(copied) };
+                err = Some(EIO);
+                break;
+            }
+            Err(e) => {
+                for f in held.iter() {
+                    f.clear_uptodate();
+                }
+                // SAFETY: As above.
+                unsafe { from.revert(copied) };
+                err = Some(e);
+                break;
+            }
+        };
+        if w < copied {
+            // What the host did not write is not in the file: the folios
+            // past it must be read again.
+            let first = pos as usize % PAGE_SIZE;
+            let mut at = 0usize;
+            for (i, f) in held.iter().enumerate() {
+                let start = if i == 0 { first } else { 0 };
+                let len = PAGE_SIZE - start;
+                if at + len > w {
+                    f.clear_uptodate();
+                }
+                at += len;
+            }
+            // SAFETY: As above: `copied - w` of the bytes taken go back.
+            unsafe { from.revert(copied - w) };
+        }
+        pos += w as i64;
+        written += w;
+        if pos > inode.size() {
+            inode.set_size(pos);
+        }
+        changed_locally(&s, inode);
+        if w < copied {
+            break;
+        }
+    }
+    kiocb.set_pos(pos);
+    match err {
+        Some(e) if written == 0 => Err(e),
+        _ => Ok(written),
+    }
+}
+
+/// Direct reads (`FOPEN_DIRECT_IO` handles, `O_DIRECT`): READs of up to
+/// `max_pages` pages straight to the caller.
+fn direct_read(
+    kiocb: &mut Kiocb,
+    h: &FileHandle,
+    inode: &Inode<VirtioFsType>,
+    to: &mut IovIterDest<'_>,
+) -> Result<usize> {
+    let s = inode.super_block().data();
+    let nodeid = inode.data().nodeid;
+    let max = s.max_io(false);
+    let mut pos = kiocb.pos();
+    let mut done = 0usize;
+    while !to.is_empty() {
+        let n = to.len().min(max);
+        let r = s.call(Opcode::Read, request_len(ReadIn::SIZE, &[]), n, |buf, unique| {
+            build_read(buf, unique, nodeid, h.fh, pos as u64, n as u32, h.flags)
+        });
+        let reply = match r {
+            Ok(r) => r,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        let data = reply.payload();
+        let c = to.copy_to_iter(data);
+        pos += c as i64;
+        done += c;
+        if c < data.len() {
+            if done == 0 {
+                return Err(EFAULT);
+            }
+            break;
+        }
+        if data.len() < n {
+            break;
+        }
+    }
+    kiocb.set_pos(pos);
+    Ok(done)
+}
+
+/// Direct writes: WRITEs of up to `max_write` bytes from the caller, the
+/// page cache over the range dropped after. The caller holds the inode
+/// lock.
+fn direct_write(
+    kiocb: &mut Kiocb,
+    h: &FileHandle,
+    inode: &Inode<VirtioFsType>,
+    from: &mut IovIterSource<'_>,
+) -> Result<usize> {
+    let s = inode.super_block().data();
+    let nodeid = inode.data().nodeid;
+    let max = s.max_io(true);
+    let start = kiocb.pos();
+    let mut pos = start;
+    let mut done = 0usize;
+    let mut err = None;
+    let mut buf = KVec::from_elem(0u8, from.len().min(max), GFP_KERNEL)?;
+    while !from.is_empty() {
+        let n = from.len().min(buf.len());
+        let c = from.copy_from_iter(&mut buf[..n]);
+        if c == 0 {
+            if done == 0 {
+                err = Some(EFAULT);
+            }
+            break;
+        }
+        let data = &buf[..c];
+        let inarg = WriteIn {
+            fh: h.fh,
+            offset: pos as u64,
+            size: c as u32,
+            write_flags: 0,
+            lock_owner: 0,
+            flags: h.flags,
+            padding: 0,
+        };
+        let r = s.call(
+            Opcode::Write,
+            request_len(WriteIn::SIZE + c, &[]),
+            WriteOut::SIZE,
+            |b, unique| {
+                RequestBuilder::new(b, header(Opcode::Write, unique, nodeid))?
+                    .arg(&inarg)?
+                    .bytes(data)?
+                    .finish()
+            },
+        );
+        let w = match r.and_then(|reply| {
+            WriteOut::decode(reply.payload())
+                .map_err(|_| EIO)
+                .map(|o| o.size as usize)
+        }) {
+            Ok(w) if w <= c => w,
+            Ok(_) | Err(_) if done > 0 => {
+                // SAFETY: `c` bytes were taken from `from` above.
+                unsafe { from.revert(c) };
+                break;
+            }
+            Ok(_) => {
+                // SAFETY: As above.
+                unsafe { from.revert(c) };
+                err = Some(EIO);
+                break;
+            }
+            Err(e) => {
+                // SAFETY: As above.
+                unsafe { from.revert(c) };
+                err = Some(e);
+                break;
+            }
+        };
+        if w < c {
+            // SAFETY: As above.
+            unsafe { from.revert(c - w) };
+        }
+        pos += w as i64;
+        done += w;
+        if w < c {
+            break;
+        }
+    }
+    if done > 0 {
+        if pos > inode.size() {
+            inode.set_size(pos);
+        }
+        changed_locally(&s, inode);
+        let _ = address_space::invalidate_range(inode, start, pos - 1);
+    }
+    kiocb.set_pos(pos);
+    match err {
+        Some(e) if done == 0 => Err(e),
+        _ => Ok(done),
+    }
+}
+
+/// The page cache operations of regular files.
+pub(crate) struct FileAops;
+
+/// Reads `folios` (locked, referenced, contiguous from `pos`) with one
+/// READ through the handle of `file`; what the host did not send (end of
+/// file, a hole it reports short) is zeroed, as C's `fuse_short_read`.
+fn read_folios(
+    file: &File,
+    inode: &Inode<VirtioFsType>,
+    pos: i64,
+    folios: &[&LockedFolio<'_>],
+) -> Result {
+    // SAFETY: Files of regular inodes of ours are opened through
+    // `RegFile` (their `i_fop`); the page cache holds the file for the
+    // read.
+    let h = unsafe { file.data::<RegFile>() };
+    let s = inode.super_block().data();
+    let nodeid = inode.data().nodeid;
+    let mut segs: KVec<Segment> = KVec::with_capacity(folios.len(), GFP_KERNEL)?;
+    let mut size = 0usize;
+    for f in folios {
+        segs.push(Segment::Page(f.first_page(), f.size() as u32, 0), GFP_KERNEL)?;
+        size += f.size();
+    }
+    // SAFETY: The folios are locked and referenced by the caller until
+    // this returns, and nobody reads a locked, not uptodate folio.
+    let reply = unsafe {
+        s.call_pages(
+            Opcode::Read,
+            request_len(ReadIn::SIZE, &[]),
+            0,
+            size,
+            |buf, unique| build_read(buf, unique, nodeid, h.fh, pos as u64, size as u32, h.flags),
+            &[],
+            &segs,
+        )
+    }?;
+    let mut got = reply.len().min(size);
+    for f in folios {
+        let n = got.min(f.size());
+        f.zero_range(n, f.size());
+        got -= n;
+    }
+    Ok(())
+}
+
+#[vtable]
+impl address_space::Operations for FileAops {
+    type FileSystem = VirtioFsType;
+
+    fn read_folio(
+        file: Option<&File>,
+        inode: &Inode<VirtioFsType>,
+        folio: &LockedFolio<'_>,
+    ) -> Result {
+        let file = file.ok_or(EBADF)?;
+        read_folios(file, inode, folio.pos(), &[folio])
+    }
+
+    /// READs of up to `max_pages` folios each, waited for in turn (C sends
+    /// them as background requests).
+    fn readahead(file: Option<&File>, inode: &Inode<VirtioFsType>, ra: &mut Readahead) {
+        let Some(file) = file else {
+            return;
+        };
+        let s = inode.super_block().data();
+        let max = s.max_io(false).max(PAGE_SIZE);
+        loop {
+            let Ok(mut batch) = KVec::<ReadaheadFolio>::with_capacity(max / PAGE_SIZE, GFP_KERNEL)
+            else {
+                return;
+            };
+            let mut bytes = 0usize;
+            while bytes < max {
+                let Some(f) = ra.next() else {
+                    break;
+                };
+                bytes += f.locked().size();
+                if batch.push(f, GFP_KERNEL).is_err() {
+                    // The folio was dropped, failed: read on demand.
+                    break;
+                }
+            }
+            if batch.is_empty() {
+                return;
+            }
+            let pos = batch[0].locked().pos();
+            let locked: KVec<&LockedFolio<'_>> = {
+                let mut v = match KVec::with_capacity(batch.len(), GFP_KERNEL) {
+                    Ok(v) => v,
+                    Err(_) => return,
+                };
+                for f in batch.iter() {
+                    if v.push(f.locked(), GFP_KERNEL).is_err() {
+                        return;
+                    }
+                }
+                v
+            };
+            let ok = read_folios(file, inode, pos, &locked).is_ok();
+            drop(locked);
+            for f in batch {
+                f.end(ok);
+            }
+            if !ok {
+                return;
+            }
+        }
+    }
+}

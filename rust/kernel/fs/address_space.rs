@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Page cache folios (`struct folio`) and the operations of an inode's
+//! page cache (`address_space_operations`).
+//!
+//! A file system fills folios from its backing store in
+//! [`Operations::read_folio`] and [`Operations::readahead`]; the generic
+//! read path (`generic_file_read_iter`, `filemap_fault`) drives them. A
+//! write path that copies into the page cache itself gets locked folios
+//! from [`grab_write_folio`].
+//!
+//! C headers: [`include/linux/pagemap.h`](srctree/include/linux/pagemap.h),
+//! [`include/linux/fs.h`](srctree/include/linux/fs.h)
+
+use super::{file::File, FileSystem, Inode};
+use crate::{
+    bindings,
+    error::{from_result, to_result},
+    ffi::c_int,
+    prelude::*,
+    types::Opaque,
+};
+use core::{marker::PhantomData, ptr::NonNull};
+
+/// A page cache folio.
+///
+/// # Invariants
+///
+/// The wrapped folio is valid (referenced by someone) for the lifetime of
+/// the reference.
+#[repr(transparent)]
+pub struct Folio(Opaque<bindings::folio>);
+
+impl Folio {
+    /// The raw `struct folio *`.
+    pub fn as_raw(&self) -> *mut bindings::folio {
+        self.0.get()
+    }
+
+    /// The file offset of the folio's first byte (`folio_pos()`).
+    pub fn pos(&self) -> i64 {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { bindings::folio_pos(self.as_raw()) }
+    }
+
+    /// The folio's size in bytes (`folio_size()`).
+    pub fn size(&self) -> usize {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { bindings::folio_size(self.as_raw()) }
+    }
+
+    /// The folio's first page, for a scatter-gather segment covering
+    /// [`Folio::size`] bytes.
+    pub fn first_page(&self) -> *mut bindings::page {
+        // SAFETY: The folio is valid; page 0 always exists.
+        unsafe { bindings::folio_page(self.as_raw(), 0) }
+    }
+
+    /// Whether the folio holds the file's data (`folio_test_uptodate()`).
+    pub fn test_uptodate(&self) -> bool {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { bindings::folio_test_uptodate(self.as_raw()) }
+    }
+}
+
+/// A folio locked by the caller for the lifetime of the reference: its
+/// contents and flags may be changed.
+///
+/// # Invariants
+///
+/// The folio is locked by the current task for `'a`.
+#[repr(transparent)]
+pub struct LockedFolio<'a>(Folio, PhantomData<&'a ()>);
+
+impl core::ops::Deref for LockedFolio<'_> {
+    type Target = Folio;
+
+    fn deref(&self) -> &Folio {
+        &self.0
+    }
+}
+
+impl LockedFolio<'_> {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid folio locked by the caller for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::folio) -> &'a LockedFolio<'a> {
+        // SAFETY: Transparent wrappers; validity from the caller.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Zeroes bytes `start..end` of the folio (`folio_zero_segment()`),
+    /// clamped to the folio.
+    pub fn zero_range(&self, start: usize, end: usize) {
+        let end = end.min(self.size());
+        if start >= end {
+            return;
+        }
+        // SAFETY: The folio is locked by us (type invariant) and the range
+        // is inside it.
+        unsafe { bindings::folio_zero_segment(self.as_raw(), start, end) };
+    }
+
+    /// Marks the folio as holding the file's data.
+    pub fn mark_uptodate(&self) {
+        // SAFETY: The folio is locked by us (type invariant), as
+        // `folio_mark_uptodate()` requires.
+        unsafe { bindings::folio_mark_uptodate(self.as_raw()) };
+    }
+
+    /// Marks the folio as not holding the file's data (it must be read
+    /// again before use).
+    pub fn clear_uptodate(&self) {
+        // SAFETY: The folio is locked by us (type invariant).
+        unsafe { bindings::folio_clear_uptodate(self.as_raw()) };
+    }
+}
+
+/// A referenced, unlocked page cache folio; dropping it drops the
+/// reference.
+///
+/// # Invariants
+///
+/// `self.0` is a folio we hold a reference to.
+pub struct FolioRef(NonNull<bindings::folio>);
+
+impl FolioRef {
+    /// The folio.
+    pub fn folio(&self) -> &Folio {
+        // SAFETY: Referenced for as long as `self` lives; `Folio` is
+        // transparent.
+        unsafe { &*self.0.as_ptr().cast() }
+    }
+
+    /// Marks the folio as not holding the file's data, under its lock.
+    pub fn clear_uptodate(&self) {
+        // SAFETY: We hold a reference; the lock is taken and released
+        // around the change.
+        unsafe {
+            bindings::folio_lock(self.0.as_ptr());
+            bindings::folio_clear_uptodate(self.0.as_ptr());
+            bindings::folio_unlock(self.0.as_ptr());
+        }
+    }
+}
+
+impl Drop for FolioRef {
+    fn drop(&mut self) {
+        // SAFETY: We hold a reference (type invariant).
+        unsafe { bindings::folio_put(self.0.as_ptr()) };
+    }
+}
+
+/// A page cache folio found or created for writing, locked and
+/// referenced; dropping it unlocks it and drops the reference.
+///
+/// # Invariants
+///
+/// `self.0` is a folio we hold a reference to and have locked.
+pub struct WriteFolio(NonNull<bindings::folio>);
+
+impl WriteFolio {
+    /// The locked folio.
+    pub fn locked(&self) -> &LockedFolio<'_> {
+        // SAFETY: Locked and referenced for as long as `self` lives.
+        unsafe { LockedFolio::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl WriteFolio {
+    /// Unlocks the folio, keeping the reference.
+    pub fn unlock(self) -> FolioRef {
+        let me = core::mem::ManuallyDrop::new(self);
+        // SAFETY: We hold the lock (type invariant); the reference moves
+        // into the result.
+        unsafe { bindings::folio_unlock(me.0.as_ptr()) };
+        FolioRef(me.0)
+    }
+}
+
+impl Drop for WriteFolio {
+    fn drop(&mut self) {
+        // SAFETY: We hold the lock and a reference (type invariant).
+        unsafe {
+            bindings::folio_unlock(self.0.as_ptr());
+            bindings::folio_put(self.0.as_ptr());
+        }
+    }
+}
+
+/// The folio of `inode`'s page cache at page `index`, found or created,
+/// locked and waited for writeback (`__filemap_get_folio()` with
+/// `FGP_WRITEBEGIN`, as a `write_begin` does). It may be not uptodate.
+pub fn grab_write_folio<T: FileSystem>(inode: &Inode<T>, index: u64) -> Result<WriteFolio> {
+    // SAFETY: The inode is valid, so is its mapping.
+    let f = unsafe { bindings::vfs_grab_write_folio((*inode.as_raw()).i_mapping, index as _) };
+    // SAFETY: `IS_ERR`/`PTR_ERR` only look at the pointer value.
+    if unsafe { bindings::IS_ERR(f.cast_const().cast()) } {
+        // SAFETY: As above.
+        return Err(Error::from_errno(unsafe { bindings::PTR_ERR(f.cast_const().cast()) } as i32));
+    }
+    // INVARIANT: A found or created folio comes back locked and referenced.
+    NonNull::new(f).map(WriteFolio).ok_or(ENOMEM)
+}
+
+/// The folios of one readahead (`struct readahead_control`), handed out
+/// locked one by one.
+#[repr(transparent)]
+pub struct Readahead(Opaque<bindings::readahead_control>);
+
+impl Readahead {
+    /// The file offset of the first folio not yet handed out.
+    pub fn pos(&self) -> i64 {
+        // SAFETY: The control is valid while `readahead` runs.
+        unsafe { bindings::readahead_pos(self.0.get()) }
+    }
+
+    /// The bytes not yet handed out.
+    pub fn len(&self) -> usize {
+        // SAFETY: As above.
+        unsafe { bindings::readahead_length(self.0.get()) }
+    }
+
+    /// Whether every folio was handed out.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next folio, locked and referenced (`__readahead_folio()`): the
+    /// caller must end it with [`ReadaheadFolio::end`] (or drop it, which
+    /// fails it).
+    pub fn next(&mut self) -> Option<ReadaheadFolio> {
+        // SAFETY: As above; `__readahead_folio` hands out the next locked
+        // folio with the page cache's reference plus one for us.
+        let f = unsafe { bindings::__readahead_folio(self.0.get()) };
+        // INVARIANT: Locked; one reference is ours.
+        NonNull::new(f).map(ReadaheadFolio)
+    }
+}
+
+/// A folio of a readahead, locked, referenced, to fill.
+///
+/// # Invariants
+///
+/// `self.0` is a locked folio we hold a reference to; ending it unlocks
+/// it (and drops the reference).
+pub struct ReadaheadFolio(NonNull<bindings::folio>);
+
+// SAFETY: A folio may be filled and unlocked from any thread (C ends
+// readahead folios from completion contexts).
+unsafe impl Send for ReadaheadFolio {}
+
+impl ReadaheadFolio {
+    /// The locked folio.
+    pub fn locked(&self) -> &LockedFolio<'_> {
+        // SAFETY: Locked and referenced for as long as `self` lives.
+        unsafe { LockedFolio::from_raw(self.0.as_ptr()) }
+    }
+
+    /// Ends the read: marks the folio uptodate if `ok`, unlocks it
+    /// (`folio_end_read()`) and drops our reference.
+    pub fn end(self, ok: bool) {
+        let me = core::mem::ManuallyDrop::new(self);
+        // SAFETY: Locked and referenced by us (type invariant), consumed.
+        unsafe {
+            bindings::folio_end_read(me.0.as_ptr(), ok);
+            bindings::folio_put(me.0.as_ptr());
+        }
+    }
+}
+
+impl Drop for ReadaheadFolio {
+    fn drop(&mut self) {
+        // SAFETY: As `end`.
+        unsafe {
+            bindings::folio_end_read(self.0.as_ptr(), false);
+            bindings::folio_put(self.0.as_ptr());
+        }
+    }
+}
+
+/// The operations of an inode's page cache (`address_space_operations`).
+#[vtable]
+pub trait Operations {
+    /// The file system of the inodes.
+    type FileSystem: FileSystem;
+
+    /// Fills `folio` (locked, not uptodate) with `inode`'s data
+    /// (`read_folio`). On success the abstraction marks it uptodate; either
+    /// way it unlocks it.
+    fn read_folio(
+        _file: Option<&File>,
+        _inode: &Inode<Self::FileSystem>,
+        _folio: &LockedFolio<'_>,
+    ) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Reads the folios of `ra` ahead (`readahead`); folios it does not
+    /// take stay not uptodate and are read on demand.
+    fn readahead(_file: Option<&File>, _inode: &Inode<Self::FileSystem>, _ra: &mut Readahead) {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// An `address_space_operations` table of file system `T`.
+#[derive(Clone, Copy)]
+pub struct Ops<T: FileSystem>(&'static bindings::address_space_operations, PhantomData<T>);
+
+impl<T: FileSystem> Ops<T> {
+    /// The table of `U`'s operations.
+    pub const fn new<U: Operations<FileSystem = T> + ?Sized>() -> Self {
+        struct Table<U: ?Sized>(PhantomData<U>);
+        impl<U: Operations + ?Sized> Table<U> {
+            const TABLE: bindings::address_space_operations = bindings::address_space_operations {
+                read_folio: if U::HAS_READ_FOLIO {
+                    Some(read_folio_callback::<U>)
+                } else {
+                    None
+                },
+                readahead: if U::HAS_READAHEAD {
+                    Some(readahead_callback::<U>)
+                } else {
+                    None
+                },
+                // Folios are never dirtied behind the file system's back
+                // (no writable shared mappings without `writepages`), but
+                // `folio_mark_dirty()` must find a callback.
+                dirty_folio: Some(bindings::noop_dirty_folio),
+                // SAFETY: All-zeroes is valid for the remaining (optional)
+                // callbacks.
+                ..unsafe { core::mem::zeroed() }
+            };
+        }
+        Self(&Table::<U>::TABLE, PhantomData)
+    }
+
+    pub(crate) fn as_raw(&self) -> *const bindings::address_space_operations {
+        self.0
+    }
+}
+
+/// # Safety
+///
+/// Called only by the page cache through an `Ops` table, with a locked
+/// folio of a mapping of ours.
+unsafe extern "C" fn read_folio_callback<U: Operations + ?Sized>(
+    file: *mut bindings::file,
+    folio: *mut bindings::folio,
+) -> c_int {
+    // SAFETY: The folio is locked and in the page cache of an inode of
+    // ours (its `mapping->host`), which the caller keeps alive; `file` is
+    // null or an open file of it.
+    let r = unsafe {
+        let inode = Inode::<U::FileSystem>::from_raw((*(*folio).__bindgen_anon_1.__bindgen_anon_1.mapping).host);
+        let file = (!file.is_null()).then(|| File::from_raw(file));
+        U::read_folio(file, inode, LockedFolio::from_raw(folio))
+    };
+    // SAFETY: The folio is still locked by us; this unlocks it.
+    unsafe { bindings::folio_end_read(folio, r.is_ok()) };
+    from_result(|| r.map(|()| 0))
+}
+
+/// # Safety
+///
+/// Called only by the page cache through an `Ops` table, for a mapping of
+/// ours.
+unsafe extern "C" fn readahead_callback<U: Operations + ?Sized>(
+    ractl: *mut bindings::readahead_control,
+) {
+    // SAFETY: The control is valid for the call; its mapping's host is an
+    // inode of ours, kept alive by the caller; `file` is null or an open
+    // file of it. `Readahead` is transparent.
+    unsafe {
+        let inode = Inode::<U::FileSystem>::from_raw((*(*ractl).mapping).host);
+        let f = (*ractl).file;
+        let file = (!f.is_null()).then(|| File::from_raw(f));
+        U::readahead(file, inode, &mut *ractl.cast::<Readahead>());
+    }
+}
+
+/// Drops `inode`'s page cache from byte `from` on (`truncate_pagecache()`),
+/// after its size shrank.
+pub fn truncate_pagecache<T: FileSystem>(inode: &Inode<T>, from: i64) {
+    // SAFETY: The inode is valid.
+    unsafe { bindings::truncate_pagecache(inode.as_raw(), from) };
+}
+
+/// Drops the clean page cache of `inode` over bytes `start..=end`
+/// (`invalidate_inode_pages2_range()`), after a write that bypassed it.
+pub fn invalidate_range<T: FileSystem>(inode: &Inode<T>, start: i64, end: i64) -> Result {
+    if start < 0 || end < start {
+        return Ok(());
+    }
+    let shift = crate::page::PAGE_SHIFT;
+    // SAFETY: The inode is valid, so is its mapping.
+    to_result(unsafe {
+        bindings::invalidate_inode_pages2_range(
+            (*inode.as_raw()).i_mapping,
+            (start >> shift) as _,
+            (end >> shift) as _,
+        )
+    })
+}
+
+/// Drops the clean page cache of `inode` (`invalidate_inode_pages2()`),
+/// after its data changed on the host; fails with `EBUSY` if a folio could
+/// not be dropped.
+pub fn invalidate<T: FileSystem>(inode: &Inode<T>) -> Result {
+    // SAFETY: The inode is valid, so is its mapping.
+    to_result(unsafe { bindings::invalidate_inode_pages2((*inode.as_raw()).i_mapping) })
+}
