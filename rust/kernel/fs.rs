@@ -68,6 +68,12 @@ pub trait FileSystem: Sized + 'static {
     /// `FS_*` flags of `struct file_system_type`.
     const FLAGS: i32 = 0;
 
+    /// Whether an inode is evicted as soon as its last reference goes
+    /// (`drop_inode = generic_delete_inode`) instead of staying cached
+    /// while it has links: for a file system whose server holds state per
+    /// cached inode (FUSE's lookup counts).
+    const DROP_UNUSED_INODES: bool = false;
+
     /// State of one mount attempt: the options parsed so far.
     type Context: Send;
 

@@ -158,6 +158,11 @@ impl<T: FileSystem> SuperOps<T> {
             None
         },
         evict_inode: Some(inode::evict_inode_callback::<T>),
+        drop_inode: if T::DROP_UNUSED_INODES {
+            Some(bindings::generic_delete_inode)
+        } else {
+            None
+        },
         show_options: if T::HAS_SHOW_OPTIONS {
             Some(show_options_callback::<T>)
         } else {
