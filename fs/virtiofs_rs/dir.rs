@@ -61,7 +61,15 @@ impl Operations for DirOps {
                     s.forget_one(forget, e.nodeid);
                     return Err(EIO);
                 }
-                match inode::iget(sb, &s, e.nodeid, e.generation, &e.attr, expiry(e.attr_valid), 1) {
+                match inode::iget(
+                    sb,
+                    &s,
+                    e.nodeid,
+                    e.generation,
+                    &e.attr,
+                    expiry(e.attr_valid),
+                    1,
+                ) {
                     Ok(i) => Ok(Entry {
                         inode: Some(i),
                         valid_until: expiry(e.entry_valid),
@@ -78,11 +86,21 @@ impl Operations for DirOps {
 
     /// As C's `fuse_create` without `atomic_open`: a MKNOD of a regular
     /// file (the open that follows sends OPEN).
-    fn create(dir: &Inode<VirtioFsType>, name: &[u8], mode: u32, _excl: bool) -> Result<Entry<VirtioFsType>> {
+    fn create(
+        dir: &Inode<VirtioFsType>,
+        name: &[u8],
+        mode: u32,
+        _excl: bool,
+    ) -> Result<Entry<VirtioFsType>> {
         mknod(dir, name, mode, 0)
     }
 
-    fn mknod(dir: &Inode<VirtioFsType>, name: &[u8], mode: u32, rdev: u32) -> Result<Entry<VirtioFsType>> {
+    fn mknod(
+        dir: &Inode<VirtioFsType>,
+        name: &[u8],
+        mode: u32,
+        rdev: u32,
+    ) -> Result<Entry<VirtioFsType>> {
         mknod(dir, name, mode, rdev)
     }
 
@@ -94,44 +112,70 @@ impl Operations for DirOps {
             umask,
         };
         let nodeid = dir.data().nodeid;
-        new_entry(dir, Opcode::Mkdir, request_len(MkdirIn::SIZE, &[name.len()]), Some(FileType::Directory), |buf, unique| {
-            RequestBuilder::new(buf, header(Opcode::Mkdir, unique, nodeid))?
-                .arg(&inarg)?
-                .name(name)?
-                .finish()
-        })
+        new_entry(
+            dir,
+            Opcode::Mkdir,
+            request_len(MkdirIn::SIZE, &[name.len()]),
+            Some(FileType::Directory),
+            |buf, unique| {
+                RequestBuilder::new(buf, header(Opcode::Mkdir, unique, nodeid))?
+                    .arg(&inarg)?
+                    .name(name)?
+                    .finish()
+            },
+        )
     }
 
-    fn symlink(dir: &Inode<VirtioFsType>, name: &[u8], target: &CStr) -> Result<Entry<VirtioFsType>> {
+    fn symlink(
+        dir: &Inode<VirtioFsType>,
+        name: &[u8],
+        target: &CStr,
+    ) -> Result<Entry<VirtioFsType>> {
         check_name(name)?;
         let t = target.as_bytes();
         if t.is_empty() || t.len() >= kernel::page::PAGE_SIZE {
             return Err(enametoolong());
         }
         let nodeid = dir.data().nodeid;
-        new_entry(dir, Opcode::Symlink, request_len(0, &[name.len(), t.len()]), Some(FileType::Symlink), |buf, unique| {
-            RequestBuilder::new(buf, header(Opcode::Symlink, unique, nodeid))?
-                .name(name)?
-                .path(t)?
-                .finish()
-        })
+        new_entry(
+            dir,
+            Opcode::Symlink,
+            request_len(0, &[name.len(), t.len()]),
+            Some(FileType::Symlink),
+            |buf, unique| {
+                RequestBuilder::new(buf, header(Opcode::Symlink, unique, nodeid))?
+                    .name(name)?
+                    .path(t)?
+                    .finish()
+            },
+        )
     }
 
     /// As C's `fuse_link`: the linked inode's attributes (link count,
     /// change time) are stale afterwards.
-    fn link(old: &DEntry<VirtioFsType>, dir: &Inode<VirtioFsType>, name: &[u8]) -> Result<Entry<VirtioFsType>> {
+    fn link(
+        old: &DEntry<VirtioFsType>,
+        dir: &Inode<VirtioFsType>,
+        name: &[u8],
+    ) -> Result<Entry<VirtioFsType>> {
         check_name(name)?;
         let inode = old.inode().ok_or(ENOENT)?;
         let inarg = LinkIn {
             oldnodeid: inode.data().nodeid,
         };
         let nodeid = dir.data().nodeid;
-        let e = new_entry(dir, Opcode::Link, request_len(LinkIn::SIZE, &[name.len()]), None, |buf, unique| {
-            RequestBuilder::new(buf, header(Opcode::Link, unique, nodeid))?
-                .arg(&inarg)?
-                .name(name)?
-                .finish()
-        })?;
+        let e = new_entry(
+            dir,
+            Opcode::Link,
+            request_len(LinkIn::SIZE, &[name.len()]),
+            None,
+            |buf, unique| {
+                RequestBuilder::new(buf, header(Opcode::Link, unique, nodeid))?
+                    .arg(&inarg)?
+                    .name(name)?
+                    .finish()
+            },
+        )?;
         inode::invalidate_attrs(inode);
         Ok(e)
     }
@@ -148,7 +192,8 @@ impl Operations for DirOps {
     /// (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`, `RENAME_WHITEOUT`) as
     /// RENAME2, `EINVAL` for a server without it.
     fn rename(r: &Rename<'_, VirtioFsType>, flags: u32) -> Result {
-        let supported = bindings::RENAME_NOREPLACE | bindings::RENAME_EXCHANGE | bindings::RENAME_WHITEOUT;
+        let supported =
+            bindings::RENAME_NOREPLACE | bindings::RENAME_EXCHANGE | bindings::RENAME_WHITEOUT;
         if flags & !supported != 0 {
             return Err(EINVAL);
         }
@@ -161,14 +206,23 @@ impl Operations for DirOps {
             if s.lacks(Optional::Rename2) || s.params().map_or(0, |p| p.minor) < 23 {
                 return Err(EINVAL);
             }
-            let inarg = Rename2In { newdir, flags, padding: 0 };
-            let res = s.call(Opcode::Rename2, request_len(Rename2In::SIZE, &names), 0, |buf, unique| {
-                RequestBuilder::new(buf, header(Opcode::Rename2, unique, olddir))?
-                    .arg(&inarg)?
-                    .name(r.old_name)?
-                    .name(r.new_name)?
-                    .finish()
-            });
+            let inarg = Rename2In {
+                newdir,
+                flags,
+                padding: 0,
+            };
+            let res = s.call(
+                Opcode::Rename2,
+                request_len(Rename2In::SIZE, &names),
+                0,
+                |buf, unique| {
+                    RequestBuilder::new(buf, header(Opcode::Rename2, unique, olddir))?
+                        .arg(&inarg)?
+                        .name(r.old_name)?
+                        .name(r.new_name)?
+                        .finish()
+                },
+            );
             if matches!(res, Err(e) if e == enosys()) {
                 s.set_lacks(Optional::Rename2);
                 return Err(EINVAL);
@@ -176,13 +230,18 @@ impl Operations for DirOps {
             res
         } else {
             let inarg = RenameIn { newdir };
-            s.call(Opcode::Rename, request_len(RenameIn::SIZE, &names), 0, |buf, unique| {
-                RequestBuilder::new(buf, header(Opcode::Rename, unique, olddir))?
-                    .arg(&inarg)?
-                    .name(r.old_name)?
-                    .name(r.new_name)?
-                    .finish()
-            })
+            s.call(
+                Opcode::Rename,
+                request_len(RenameIn::SIZE, &names),
+                0,
+                |buf, unique| {
+                    RequestBuilder::new(buf, header(Opcode::Rename, unique, olddir))?
+                        .arg(&inarg)?
+                        .name(r.old_name)?
+                        .name(r.new_name)?
+                        .finish()
+                },
+            )
         };
         res?;
         if let Some(i) = r.old.inode() {
@@ -228,7 +287,12 @@ fn check_name(name: &[u8]) -> Result {
 
 /// MKNOD (and C's non-atomic create): `mode` with its type, the umask
 /// applied as C does without `FUSE_DONT_MASK`.
-fn mknod(dir: &Inode<VirtioFsType>, name: &[u8], mode: u32, rdev: u32) -> Result<Entry<VirtioFsType>> {
+fn mknod(
+    dir: &Inode<VirtioFsType>,
+    name: &[u8],
+    mode: u32,
+    rdev: u32,
+) -> Result<Entry<VirtioFsType>> {
     check_name(name)?;
     let umask = current_umask();
     let inarg = MknodIn {
@@ -239,12 +303,18 @@ fn mknod(dir: &Inode<VirtioFsType>, name: &[u8], mode: u32, rdev: u32) -> Result
     };
     let expected = FileType::from_mode(mode).ok_or(EINVAL)?;
     let nodeid = dir.data().nodeid;
-    new_entry(dir, Opcode::Mknod, request_len(MknodIn::SIZE, &[name.len()]), Some(expected), |buf, unique| {
-        RequestBuilder::new(buf, header(Opcode::Mknod, unique, nodeid))?
-            .arg(&inarg)?
-            .name(name)?
-            .finish()
-    })
+    new_entry(
+        dir,
+        Opcode::Mknod,
+        request_len(MknodIn::SIZE, &[name.len()]),
+        Some(expected),
+        |buf, unique| {
+            RequestBuilder::new(buf, header(Opcode::Mknod, unique, nodeid))?
+                .arg(&inarg)?
+                .name(name)?
+                .finish()
+        },
+    )
 }
 
 /// Sends a request that makes an entry in `dir` and returns its inode (C's
@@ -260,7 +330,15 @@ fn new_entry(
     let s = sb.data();
     let (e, forget) = s.new_entry(opcode, in_len, expected, build)?;
     inode::invalidate_attrs(dir);
-    match inode::iget(sb, &s, e.nodeid, e.generation, &e.attr, expiry(e.attr_valid), 1) {
+    match inode::iget(
+        sb,
+        &s,
+        e.nodeid,
+        e.generation,
+        &e.attr,
+        expiry(e.attr_valid),
+        1,
+    ) {
         Ok(i) => Ok(Entry {
             inode: Some(i),
             valid_until: expiry(e.entry_valid),
@@ -287,7 +365,12 @@ fn entry_unlinked(s: &Session, d: &DEntry<VirtioFsType>) {
 }
 
 /// UNLINK or RMDIR (`op`) of `victim`, named `name` in `dir`.
-fn remove(dir: &Inode<VirtioFsType>, victim: &DEntry<VirtioFsType>, name: &[u8], op: Opcode) -> Result {
+fn remove(
+    dir: &Inode<VirtioFsType>,
+    victim: &DEntry<VirtioFsType>,
+    name: &[u8],
+    op: Opcode,
+) -> Result {
     check_name(name)?;
     let s = dir.super_block().data();
     let nodeid = dir.data().nodeid;
@@ -401,14 +484,19 @@ pub(crate) fn prepare_release(s: &Session, op: Opcode, nodeid: u64, flags: u32) 
         request_len(ReleaseIn::SIZE, &[]),
         0,
         |buf| {
-            request::release(buf, Header::nocreds(op, unique, nodeid), 0, flags)
-                .map_err(|_| EINVAL)
+            request::release(buf, Header::nocreds(op, unique, nodeid), 0, flags).map_err(|_| EINVAL)
         },
     )
 }
 
 /// Fills a prepared RELEASE/RELEASEDIR with the handle it releases.
-pub(crate) fn fill_release(req: &mut Request, op: Opcode, nodeid: u64, fh: u64, flags: u32) -> Result {
+pub(crate) fn fill_release(
+    req: &mut Request,
+    op: Opcode,
+    nodeid: u64,
+    fh: u64,
+    flags: u32,
+) -> Result {
     let unique = req.unique();
     req.rewrite(|buf| {
         request::release(buf, Header::nocreds(op, unique, nodeid), fh, flags).map_err(|_| EINVAL)

@@ -11,11 +11,11 @@
 //! segments. A request carrying folios is never abandoned (its waiter
 //! stays, as C's), so the folios are free again when it returns.
 
-use crate::dir::{open_flags, prepare_release, release_opened, fill_release};
+use crate::dir::{fill_release, open_flags, prepare_release, release_opened};
 use crate::errno::enosys;
 use crate::inode::{self, changed_locally};
 use crate::proto::fuse::{
-    abi::{fopen, FlushIn, FsyncIn, Opcode, OpenIn, OpenOut, ReadIn, WriteIn, WriteOut, Wire},
+    abi::{fopen, FlushIn, FsyncIn, Opcode, OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut},
     reply,
     request::{self, request_len, RequestBuilder},
 };
@@ -142,7 +142,11 @@ impl file::Operations for RegFile {
     /// to the size, refreshed first if expired), privileges dropped, then
     /// the data goes to the host through the page cache (or directly for
     /// direct I/O).
-    fn write_iter(kiocb: &mut Kiocb, h: &FileHandle, from: &mut IovIterSource<'_>) -> Result<usize> {
+    fn write_iter(
+        kiocb: &mut Kiocb,
+        h: &FileHandle,
+        from: &mut IovIterSource<'_>,
+    ) -> Result<usize> {
         let inode = file_inode(kiocb.file());
         let written = {
             let _g = inode.lock();
@@ -198,9 +202,12 @@ impl file::Operations for RegFile {
             lock_owner: s.lock_owner(owner),
         };
         let nodeid = inode.data().nodeid;
-        match s.call(Opcode::Flush, request_len(FlushIn::SIZE, &[]), 0, |buf, unique| {
-            request::simple(buf, header(Opcode::Flush, unique, nodeid), &inarg)
-        }) {
+        match s.call(
+            Opcode::Flush,
+            request_len(FlushIn::SIZE, &[]),
+            0,
+            |buf, unique| request::simple(buf, header(Opcode::Flush, unique, nodeid), &inarg),
+        ) {
             Ok(_) => Ok(()),
             Err(e) if e == enosys() => {
                 s.set_lacks(Optional::Flush);
@@ -270,7 +277,14 @@ fn build_read(
     size: u32,
     flags: u32,
 ) -> core::result::Result<usize, request::BuildError> {
-    request::read(buf, header(Opcode::Read, unique, nodeid), fh, pos, size, flags)
+    request::read(
+        buf,
+        header(Opcode::Read, unique, nodeid),
+        fh,
+        pos,
+        size,
+        flags,
+    )
 }
 
 /// A folio of a write being sent: locked while its contents are not
@@ -345,7 +359,10 @@ fn perform_write(
             if c == PAGE_SIZE {
                 folio.locked().mark_uptodate();
             }
-            segs.push(Segment::Page(folio.locked().first_page(), c as u32, off as u32), GFP_KERNEL)?;
+            segs.push(
+                Segment::Page(folio.locked().first_page(), c as u32, off as u32),
+                GFP_KERNEL,
+            )?;
             copied += c;
             let partial = !folio.locked().test_uptodate();
             if partial {
@@ -461,9 +478,12 @@ fn direct_read(
     let mut done = 0usize;
     while !to.is_empty() {
         let n = to.len().min(max);
-        let r = s.call(Opcode::Read, request_len(ReadIn::SIZE, &[]), n, |buf, unique| {
-            build_read(buf, unique, nodeid, h.fh, pos as u64, n as u32, h.flags)
-        });
+        let r = s.call(
+            Opcode::Read,
+            request_len(ReadIn::SIZE, &[]),
+            n,
+            |buf, unique| build_read(buf, unique, nodeid, h.fh, pos as u64, n as u32, h.flags),
+        );
         let reply = match r {
             Ok(r) => r,
             Err(e) if done == 0 => return Err(e),
@@ -603,7 +623,10 @@ fn read_folios(
     let mut segs: KVec<Segment> = KVec::with_capacity(folios.len(), GFP_KERNEL)?;
     let mut size = 0usize;
     for f in folios {
-        segs.push(Segment::Page(f.first_page(), f.size() as u32, 0), GFP_KERNEL)?;
+        segs.push(
+            Segment::Page(f.first_page(), f.size() as u32, 0),
+            GFP_KERNEL,
+        )?;
         size += f.size();
     }
     // SAFETY: The folios are locked and referenced by the caller until

@@ -124,7 +124,12 @@ pub(crate) fn attrs(attr: &ValidAttr) -> Attrs {
 /// applied (C's `fuse_change_attributes`). A regular file whose size
 /// changed loses its page cache past the new size, and the rest is
 /// dropped as stale (C without `FUSE_EXPLICIT_INVAL_DATA`).
-pub(crate) fn refresh(inode: &Inode<VirtioFsType>, attr: &ValidAttr, valid_until: u64, version: u64) {
+pub(crate) fn refresh(
+    inode: &Inode<VirtioFsType>,
+    attr: &ValidAttr,
+    valid_until: u64,
+    version: u64,
+) {
     let info = inode.data();
     let old_size;
     {
@@ -149,7 +154,8 @@ pub(crate) fn refresh(inode: &Inode<VirtioFsType>, attr: &ValidAttr, valid_until
 /// cached ones expire (the host's times changed).
 pub(crate) fn changed_locally(s: &Session, inode: &Inode<VirtioFsType>) {
     let info = inode.data();
-    info.attr_version.store(s.next_attr_version(), Ordering::Release);
+    info.attr_version
+        .store(s.next_attr_version(), Ordering::Release);
     info.attr_valid.store(0, Ordering::Release);
 }
 
@@ -308,7 +314,8 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
         let _g = info.forget.lock();
         inode.refresh_attrs(&attrs(&na));
         info.attr_valid.store(expiry(timeout), Ordering::Release);
-        info.attr_version.store(s.next_attr_version(), Ordering::Release);
+        info.attr_version
+            .store(s.next_attr_version(), Ordering::Release);
     }
     if na.file_type() == FileType::Regular && old_size != na.size() {
         address_space::truncate_pagecache(inode, na.size());
@@ -426,7 +433,9 @@ pub(crate) fn iget(
                 } else {
                     Some(prepare_forget(s)?)
                 };
-                return new.init(InodeInfo::new(nodeid, generation, nlookup, forget, attr_valid));
+                return new.init(InodeInfo::new(
+                    nodeid, generation, nlookup, forget, attr_valid,
+                ));
             }
             Iget::Cached(inode) => {
                 let info = inode.data();

@@ -381,7 +381,11 @@ impl Session {
     }
 
     /// FUSE_GETATTR of `nodeid` (through open handle `fh` if given).
-    pub(crate) fn getattr(&self, nodeid: u64, fh: Option<u64>) -> Result<(reply::ValidAttr, Timeout)> {
+    pub(crate) fn getattr(
+        &self,
+        nodeid: u64,
+        fh: Option<u64>,
+    ) -> Result<(reply::ValidAttr, Timeout)> {
         let reply = self.call(
             Opcode::Getattr,
             request_len(GetattrIn::SIZE, &[]),
@@ -405,7 +409,11 @@ impl Session {
         expected: Option<reply::FileType>,
         build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
     ) -> Result<(ValidEntry, Option<Request>)> {
-        let orphan = Orphan::new(self.fs.conn.hiprio()?.clone(), prepare_forget(self)?, forget_made);
+        let orphan = Orphan::new(
+            self.fs.conn.hiprio()?.clone(),
+            prepare_forget(self)?,
+            forget_made,
+        );
         let reply = self.call_with(opcode, in_len, 128, build, Some(orphan))?;
         match reply::decode_new_entry(reply.payload(), expected) {
             Ok(e) => Ok((e, reply.take_orphan())),

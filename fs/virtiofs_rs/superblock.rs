@@ -176,5 +176,13 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
         .add_iflags(fs::SB_I_NOIDMAP | fs::SB_I_IMA_UNVERIFIABLE_SIGNATURE)
         .set_dentry_ops(DENTRY_OPS);
     let s = sb.data();
-    inode::iget(&*sb, &s, FUSE_ROOT_ID, 0, &attr, session::expiry(timeout), 0)
+    inode::iget(
+        &*sb,
+        &s,
+        FUSE_ROOT_ID,
+        0,
+        &attr,
+        session::expiry(timeout),
+        0,
+    )
 }

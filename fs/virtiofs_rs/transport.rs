@@ -165,7 +165,18 @@ impl Request {
         build: impl FnOnce(&mut [u8]) -> Result<usize>,
     ) -> Result<Self> {
         // SAFETY: No page segments.
-        unsafe { Self::with_pages(unique, opcode, spec, in_len, reply_capacity, build, &[], &[]) }
+        unsafe {
+            Self::with_pages(
+                unique,
+                opcode,
+                spec,
+                in_len,
+                reply_capacity,
+                build,
+                &[],
+                &[],
+            )
+        }
     }
 
     /// As [`Request::new`], followed by caller pages: `out_pages` for the

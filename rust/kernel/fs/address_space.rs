@@ -197,7 +197,9 @@ pub fn grab_write_folio<T: FileSystem>(inode: &Inode<T>, index: u64) -> Result<W
     // SAFETY: `IS_ERR`/`PTR_ERR` only look at the pointer value.
     if unsafe { bindings::IS_ERR(f.cast_const().cast()) } {
         // SAFETY: As above.
-        return Err(Error::from_errno(unsafe { bindings::PTR_ERR(f.cast_const().cast()) } as i32));
+        return Err(Error::from_errno(
+            unsafe { bindings::PTR_ERR(f.cast_const().cast()) } as i32,
+        ));
     }
     // INVARIANT: A found or created folio comes back locked and referenced.
     NonNull::new(f).map(WriteFolio).ok_or(ENOMEM)
@@ -352,7 +354,9 @@ unsafe extern "C" fn read_folio_callback<U: Operations + ?Sized>(
     // ours (its `mapping->host`), which the caller keeps alive; `file` is
     // null or an open file of it.
     let r = unsafe {
-        let inode = Inode::<U::FileSystem>::from_raw((*(*folio).__bindgen_anon_1.__bindgen_anon_1.mapping).host);
+        let inode = Inode::<U::FileSystem>::from_raw(
+            (*(*folio).__bindgen_anon_1.__bindgen_anon_1.mapping).host,
+        );
         let file = (!file.is_null()).then(|| File::from_raw(file));
         U::read_folio(file, inode, LockedFolio::from_raw(folio))
     };

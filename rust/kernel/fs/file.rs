@@ -58,9 +58,7 @@ impl File {
     ///
     /// The file must have been opened through `U`'s table (`f_op`), and
     /// stay open while the result is used.
-    pub unsafe fn data<U: Operations + ?Sized>(
-        &self,
-    ) -> <U::Data as ForeignOwnable>::Borrowed<'_> {
+    pub unsafe fn data<U: Operations + ?Sized>(&self) -> <U::Data as ForeignOwnable>::Borrowed<'_> {
         // SAFETY: `private_data` came from `U::Data::into_foreign` in
         // `open_callback::<U>` (caller) and is released only at release.
         unsafe { U::Data::borrow((*self.as_raw()).private_data.cast_const()) }
@@ -550,7 +548,14 @@ unsafe extern "C" fn llseek_callback<U: Operations + ?Sized>(
     whence: c_int,
 ) -> bindings::loff_t {
     // SAFETY: The VFS passes an open file of ours.
-    let r = unsafe { U::llseek(File::from_raw(file), borrow_data::<U>(file), offset, whence as u32) };
+    let r = unsafe {
+        U::llseek(
+            File::from_raw(file),
+            borrow_data::<U>(file),
+            offset,
+            whence as u32,
+        )
+    };
     match r {
         Ok(p) => p,
         Err(e) => e.to_errno().into(),
@@ -568,7 +573,15 @@ unsafe extern "C" fn fsync_callback<U: Operations + ?Sized>(
 ) -> c_int {
     from_result(|| {
         // SAFETY: The VFS passes an open file of ours.
-        unsafe { U::fsync(File::from_raw(file), borrow_data::<U>(file), start, end, datasync != 0) }?;
+        unsafe {
+            U::fsync(
+                File::from_raw(file),
+                borrow_data::<U>(file),
+                start,
+                end,
+                datasync != 0,
+            )
+        }?;
         Ok(0)
     })
 }

@@ -603,7 +603,10 @@ pub trait Operations {
     /// The target of symlink `inode` (`inode_operations.get_link`), without
     /// its NUL; never called in RCU walk (the abstraction answers
     /// `ECHILD`).
-    fn get_link(_d: &DEntry<Self::FileSystem>, _inode: &Inode<Self::FileSystem>) -> Result<KVec<u8>> {
+    fn get_link(
+        _d: &DEntry<Self::FileSystem>,
+        _inode: &Inode<Self::FileSystem>,
+    ) -> Result<KVec<u8>> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
@@ -885,7 +888,12 @@ unsafe extern "C" fn create_callback<U: Operations + ?Sized>(
 ) -> c_int {
     // SAFETY: The VFS holds `dir` (set up by us) and the dentry, whose name
     // is stable while the parent is locked.
-    let (dir, name) = unsafe { (Inode::from_raw(dir), DEntry::<U::FileSystem>::from_raw(dentry).name_unchecked()) };
+    let (dir, name) = unsafe {
+        (
+            Inode::from_raw(dir),
+            DEntry::<U::FileSystem>::from_raw(dentry).name_unchecked(),
+        )
+    };
     match U::create(dir, name, u32::from(mode), excl) {
         // SAFETY: As above.
         Ok(e) => unsafe { instantiate(dentry, e) },
@@ -903,7 +911,12 @@ unsafe extern "C" fn mkdir_callback<U: Operations + ?Sized>(
     mode: bindings::umode_t,
 ) -> c_int {
     // SAFETY: As in `create_callback`.
-    let (dir, name) = unsafe { (Inode::from_raw(dir), DEntry::<U::FileSystem>::from_raw(dentry).name_unchecked()) };
+    let (dir, name) = unsafe {
+        (
+            Inode::from_raw(dir),
+            DEntry::<U::FileSystem>::from_raw(dentry).name_unchecked(),
+        )
+    };
     match U::mkdir(dir, name, u32::from(mode)) {
         // SAFETY: As above.
         Ok(e) => unsafe { instantiate(dentry, e) },
@@ -922,7 +935,12 @@ unsafe extern "C" fn mknod_callback<U: Operations + ?Sized>(
     rdev: bindings::dev_t,
 ) -> c_int {
     // SAFETY: As in `create_callback`.
-    let (dir, name) = unsafe { (Inode::from_raw(dir), DEntry::<U::FileSystem>::from_raw(dentry).name_unchecked()) };
+    let (dir, name) = unsafe {
+        (
+            Inode::from_raw(dir),
+            DEntry::<U::FileSystem>::from_raw(dentry).name_unchecked(),
+        )
+    };
     match U::mknod(dir, name, u32::from(mode), new_encode_dev(rdev)) {
         // SAFETY: As above.
         Ok(e) => unsafe { instantiate(dentry, e) },
@@ -989,7 +1007,12 @@ unsafe extern "C" fn unlink_callback<U: Operations + ?Sized>(
 ) -> c_int {
     from_result(|| {
         // SAFETY: The VFS holds both; the name is stable under the lock.
-        let (dir, d) = unsafe { (Inode::from_raw(dir), DEntry::<U::FileSystem>::from_raw(dentry)) };
+        let (dir, d) = unsafe {
+            (
+                Inode::from_raw(dir),
+                DEntry::<U::FileSystem>::from_raw(dentry),
+            )
+        };
         // SAFETY: As above.
         U::unlink(dir, d, unsafe { d.name_unchecked() })?;
         Ok(0)
@@ -1005,7 +1028,12 @@ unsafe extern "C" fn rmdir_callback<U: Operations + ?Sized>(
 ) -> c_int {
     from_result(|| {
         // SAFETY: As in `unlink_callback`.
-        let (dir, d) = unsafe { (Inode::from_raw(dir), DEntry::<U::FileSystem>::from_raw(dentry)) };
+        let (dir, d) = unsafe {
+            (
+                Inode::from_raw(dir),
+                DEntry::<U::FileSystem>::from_raw(dentry),
+            )
+        };
         // SAFETY: As above.
         U::rmdir(dir, d, unsafe { d.name_unchecked() })?;
         Ok(0)
@@ -1088,7 +1116,12 @@ unsafe extern "C" fn setattr_callback<U: Operations + ?Sized>(
         // SAFETY: The VFS passes a valid dentry and iattr, for the call.
         crate::error::to_result(unsafe { bindings::setattr_prepare(idmap, dentry, iattr) })?;
         // SAFETY: As above; `IAttr` is transparent.
-        let (d, a) = unsafe { (DEntry::<U::FileSystem>::from_raw(dentry), &*iattr.cast::<IAttr>()) };
+        let (d, a) = unsafe {
+            (
+                DEntry::<U::FileSystem>::from_raw(dentry),
+                &*iattr.cast::<IAttr>(),
+            )
+        };
         U::setattr(d, a)?;
         Ok(0)
     })
@@ -1107,7 +1140,12 @@ unsafe extern "C" fn get_link_callback<U: Operations + ?Sized>(
         return ECHILD.to_ptr();
     }
     // SAFETY: Both are held by the VFS for the call.
-    let (d, i) = unsafe { (DEntry::<U::FileSystem>::from_raw(dentry), Inode::from_raw(inode)) };
+    let (d, i) = unsafe {
+        (
+            DEntry::<U::FileSystem>::from_raw(dentry),
+            Inode::from_raw(inode),
+        )
+    };
     let mut target = match U::get_link(d, i) {
         Ok(t) => t,
         Err(e) => return e.to_ptr(),
