@@ -15,7 +15,7 @@ use crate::dir::{fill_release, open_flags, prepare_release, release_opened};
 use crate::errno::enosys;
 use crate::inode::{self, changed_locally};
 use crate::proto::fuse::{
-    abi::{fopen, FlushIn, FsyncIn, Opcode, OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut},
+    abi::{fopen, FlushIn, FUSE_WRITE_CACHE, FsyncIn, Opcode, OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut},
     reply,
     request::{self, request_len, RequestBuilder},
 };
@@ -26,7 +26,9 @@ use crate::transport::{Orphan, Request};
 use kernel::{
     bindings,
     fs::{
-        address_space::{self, FolioRef, LockedFolio, Readahead, ReadaheadFolio, WriteFolio},
+        address_space::{
+            self, Folio, FolioRef, LockedFolio, Readahead, ReadaheadFolio, WriteFolio,
+        },
         file::{self, File, Kiocb, Mmap, IOCB_APPEND, IOCB_DIRECT},
         Inode,
     },
@@ -62,7 +64,7 @@ pub(crate) struct RegFile;
 impl file::Operations for RegFile {
     type FileSystem = VirtioFsType;
     type Data = KBox<FileHandle>;
-    const MMAP: Mmap = Mmap::ReadOnlyShared;
+    const MMAP: Mmap = Mmap::Shared;
     const GENERIC_SPLICE: bool = true;
 
     /// As C's `fuse_open`: OPEN (without `O_TRUNC`: the VFS truncates
@@ -113,9 +115,31 @@ impl file::Operations for RegFile {
         Ok(h)
     }
 
+    /// Writeback through a shared mapping of this file uses its handle
+    /// until release.
+    fn mmap_shared_writable(file: &File, h: &FileHandle) -> Result {
+        let inode = file_inode(file);
+        let mut w = inode.data().writers.lock();
+        if !w.contains(&h.fh) {
+            w.push(h.fh, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
     /// RELEASE, waited for (as C's virtio-fs: `ctx->destroy` makes the
     /// release synchronous), so no release reaches the host after DESTROY.
+    /// A handle writeback used goes after a last writeback.
     fn release(inode: &Inode<VirtioFsType>, _file: &File, mut h: KBox<FileHandle>) {
+        let registered = inode.data().writers.lock().contains(&h.fh);
+        if registered {
+            if address_space::write_and_wait(inode).is_err() {
+                warn_ratelimited!("writeback before RELEASE of handle {} failed\n", h.fh);
+            }
+            let mut w = inode.data().writers.lock();
+            if let Some(i) = w.iter().position(|&fh| fh == h.fh) {
+                w.swap_remove(i);
+            }
+        }
         if let Some(req) = h.release.take() {
             let s = inode.super_block().data();
             if s.fs.conn.send_uninterruptible(req).is_err() {
@@ -179,6 +203,7 @@ impl file::Operations for RegFile {
     /// it is not asked again (C's `fc->no_fsync`).
     fn fsync(file: &File, h: &FileHandle, _start: i64, _end: i64, datasync: bool) -> Result {
         let inode = file_inode(file);
+        address_space::write_and_wait(inode)?;
         let s = inode.super_block().data();
         fsync_common(&s, inode, Opcode::Fsync, h.fh, datasync)
     }
@@ -191,6 +216,8 @@ impl file::Operations for RegFile {
         if inode.data().bad.load(core::sync::atomic::Ordering::Acquire) {
             return Err(EIO);
         }
+        // As C: dirty data goes first (its error is the close's).
+        address_space::write_and_wait(inode)?;
         let s = inode.super_block().data();
         if h.open_flags & fopen::NOFLUSH != 0 || s.lacks(Optional::Flush) {
             return Ok(());
@@ -654,6 +681,67 @@ fn read_folios(
 #[vtable]
 impl address_space::Operations for FileAops {
     type FileSystem = VirtioFsType;
+
+    /// One WRITE of the folio's bytes below the size, through a handle of
+    /// a file with a writable shared mapping (C's `fuse_writepage` without
+    /// the writeback cache: synchronous, no temporary copy, the folio is
+    /// under writeback meanwhile so nothing changes it).
+    fn write_folio(inode: &Inode<VirtioFsType>, folio: &Folio) -> Result {
+        let pos = folio.pos();
+        let size = inode.size();
+        if pos >= size {
+            return Ok(());
+        }
+        let len = folio.size().min((size - pos) as usize);
+        let fh = {
+            let w = inode.data().writers.lock();
+            match w.first() {
+                Some(&fh) => fh,
+                None => {
+                    warn_ratelimited!("dirty folio at {} with no writable handle\n", pos);
+                    return Err(EIO);
+                }
+            }
+        };
+        let s = inode.super_block().data();
+        let nodeid = inode.data().nodeid;
+        let inarg = WriteIn {
+            fh,
+            offset: pos as u64,
+            size: len as u32,
+            write_flags: FUSE_WRITE_CACHE,
+            lock_owner: 0,
+            flags: 0,
+            padding: 0,
+        };
+        let segs = [Segment::Page(folio.first_page(), len as u32, 0)];
+        // SAFETY: The folio is under writeback and referenced by the page
+        // cache until the abstraction ends the writeback, after this
+        // returns; the host only reads it.
+        let reply = unsafe {
+            s.call_pages(
+                Opcode::Write,
+                request_len(WriteIn::SIZE, &[]),
+                WriteOut::SIZE,
+                len,
+                |buf, unique| {
+                    RequestBuilder::new(buf, header(Opcode::Write, unique, nodeid))?
+                        .arg(&inarg)?
+                        .external(len)?
+                        .finish()
+                },
+                &segs,
+                &[],
+            )
+        }?;
+        let w = WriteOut::decode(reply.payload()).map_err(|_| EIO)?.size as usize;
+        changed_locally(&s, inode);
+        if w != len {
+            warn_ratelimited!("writeback WRITE wrote {} of {} bytes\n", w, len);
+            return Err(EIO);
+        }
+        Ok(())
+    }
 
     fn read_folio(
         file: Option<&File>,

@@ -24,9 +24,9 @@ use kernel::{
         inode::{self, attr, Attrs, IAttr, Iget, Operations, Ops},
         DEntry, Inode, SuperBlock,
     },
-    new_spinlock,
+    new_mutex, new_spinlock,
     prelude::*,
-    sync::SpinLock,
+    sync::{Mutex, SpinLock},
     types::ARef,
 };
 
@@ -72,6 +72,11 @@ pub(crate) struct InodeInfo {
     /// root. The lock also serialises attribute refreshes.
     #[pin]
     forget: SpinLock<Option<Request>>,
+    /// Handles of open files with a writable shared mapping: what
+    /// writeback sends its WRITEs through (C's `fi->write_files`). A
+    /// handle leaves the list at release, after the file's last writeback.
+    #[pin]
+    pub(crate) writers: Mutex<KVec<u64>>,
 }
 
 impl InodeInfo {
@@ -90,6 +95,7 @@ impl InodeInfo {
             attr_valid: AtomicU64::new(attr_valid),
             attr_version: AtomicU64::new(0),
             forget <- new_spinlock!(forget, "virtiofs_rs::InodeInfo::forget"),
+            writers <- new_mutex!(KVec::new(), "virtiofs_rs::InodeInfo::writers"),
         }? Error)
     }
 
@@ -261,6 +267,11 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     let is_truncate = a.valid() & attr::SIZE != 0;
     if is_truncate && FileType::from_mode(inode.mode()) != Some(FileType::Regular) {
         return Err(EIO);
+    }
+    if is_truncate {
+        // Dirty folios (from shared mappings) reach the host before the
+        // size changes under them (C waits out writeback here too).
+        address_space::write_and_wait(inode)?;
     }
     if a.valid() & attr::OPEN == 0 {
         if let Some(f) = a.file() {

@@ -178,3 +178,21 @@ void rust_helper_vfs_allow_direct_io(struct file *file)
 {
 	file->f_mode |= FMODE_CAN_ODIRECT;
 }
+
+bool rust_helper_vfs_vma_shared_writable(struct vm_area_struct *vma)
+{
+	return (vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_MAYWRITE);
+}
+
+/* As generic_file_mmap(), with the file system's operations. */
+void rust_helper_vfs_vma_set_ops(struct file *file, struct vm_area_struct *vma,
+				 const struct vm_operations_struct *ops)
+{
+	file_accessed(file);
+	vma->vm_ops = ops;
+}
+
+void rust_helper_mapping_set_error(struct address_space *mapping, int error)
+{
+	mapping_set_error(mapping, error);
+}

@@ -298,6 +298,13 @@ pub trait Operations {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Writes back `folio` (`writepages`, one folio at a time): dirty,
+    /// under writeback, unlocked; the abstraction ends the writeback after.
+    /// An error is recorded in the mapping (reported by the next fsync).
+    fn write_folio(_inode: &Inode<Self::FileSystem>, _folio: &Folio) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Reads the folios of `ra` ahead (`readahead`); folios it does not
     /// take stay not uptodate and are read on demand.
     fn readahead(_file: Option<&File>, _inode: &Inode<Self::FileSystem>, _ra: &mut Readahead) {
@@ -325,10 +332,20 @@ impl<T: FileSystem> Ops<T> {
                 } else {
                     None
                 },
-                // Folios are never dirtied behind the file system's back
-                // (no writable shared mappings without `writepages`), but
+                // With `writepages`, dirty folios are tagged for it;
+                // without, folios are never dirtied behind the file
+                // system's back (no writable shared mappings), but
                 // `folio_mark_dirty()` must find a callback.
-                dirty_folio: Some(bindings::noop_dirty_folio),
+                dirty_folio: if U::HAS_WRITE_FOLIO {
+                    Some(bindings::filemap_dirty_folio)
+                } else {
+                    Some(bindings::noop_dirty_folio)
+                },
+                writepages: if U::HAS_WRITE_FOLIO {
+                    Some(writepages_callback::<U>)
+                } else {
+                    None
+                },
                 // SAFETY: All-zeroes is valid for the remaining (optional)
                 // callbacks.
                 ..unsafe { core::mem::zeroed() }
@@ -390,6 +407,15 @@ pub fn truncate_pagecache<T: FileSystem>(inode: &Inode<T>, from: i64) {
     unsafe { bindings::truncate_pagecache(inode.as_raw(), from) };
 }
 
+/// Writes back the dirty page cache of `inode` and waits for it
+/// (`filemap_write_and_wait()`).
+pub fn write_and_wait<T: FileSystem>(inode: &Inode<T>) -> Result {
+    // SAFETY: The inode is valid, so is its mapping.
+    to_result(unsafe {
+        bindings::filemap_write_and_wait_range((*inode.as_raw()).i_mapping, 0, i64::MAX)
+    })
+}
+
 /// Drops the clean page cache of `inode` over bytes `start..=end`
 /// (`invalidate_inode_pages2_range()`), after a write that bypassed it.
 pub fn invalidate_range<T: FileSystem>(inode: &Inode<T>, start: i64, end: i64) -> Result {
@@ -413,4 +439,39 @@ pub fn invalidate_range<T: FileSystem>(inode: &Inode<T>, start: i64, end: i64) -
 pub fn invalidate<T: FileSystem>(inode: &Inode<T>) -> Result {
     // SAFETY: The inode is valid, so is its mapping.
     to_result(unsafe { bindings::invalidate_inode_pages2((*inode.as_raw()).i_mapping) })
+}
+
+/// # Safety
+///
+/// Called only by the page cache through an `Ops` table, for a mapping of
+/// ours.
+unsafe extern "C" fn writepages_callback<U: Operations + ?Sized>(
+    mapping: *mut bindings::address_space,
+    wbc: *mut bindings::writeback_control,
+) -> c_int {
+    let mut err: c_int = 0;
+    let mut folio: *mut bindings::folio = core::ptr::null_mut();
+    // SAFETY: The mapping and its host (an inode of ours) are valid for the
+    // call; `writeback_iter` hands out each dirty folio locked, with its
+    // dirty bit cleared for I/O, and takes the previous one back.
+    unsafe {
+        let inode = Inode::<U::FileSystem>::from_raw((*mapping).host);
+        loop {
+            folio = bindings::writeback_iter(mapping, wbc, folio, &mut err);
+            if folio.is_null() {
+                break;
+            }
+            bindings::__folio_start_writeback(folio, false);
+            bindings::folio_unlock(folio);
+            // The folio stays referenced by the page cache while under
+            // writeback (truncation waits for the writeback to end).
+            let r = U::write_folio(inode, &*folio.cast::<Folio>());
+            if let Err(e) = r {
+                bindings::mapping_set_error(mapping, e.to_errno());
+                err = e.to_errno();
+            }
+            bindings::folio_end_writeback(folio);
+        }
+    }
+    err
 }

@@ -217,6 +217,12 @@ pub enum Mmap {
     /// `generic_file_readonly_mmap()`: page cache mappings, private or
     /// read-only shared (a writable shared mapping is refused).
     ReadOnlyShared,
+    /// Page cache mappings of every kind: writes through a shared mapping
+    /// dirty the page cache (`filemap_page_mkwrite`), written back by the
+    /// file system's `writepages`; [`Operations::mmap_shared_writable`]
+    /// runs first for a writable shared mapping, and closing such a
+    /// mapping writes its file back and waits (as C's `fuse_vma_close`).
+    Shared,
 }
 
 /// The directory listing context of `iterate_shared` (`struct
@@ -284,6 +290,15 @@ pub trait Operations {
 
     /// How files are memory-mapped.
     const MMAP: Mmap = Mmap::None;
+
+    /// A writable shared mapping of the file is being made
+    /// ([`Mmap::Shared`]): e.g. remember the handle writeback will use.
+    fn mmap_shared_writable(
+        _file: &File,
+        _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+    ) -> Result {
+        Ok(())
+    }
 
     /// Whether `splice` goes through the page cache helpers
     /// (`filemap_splice_read()`, `iter_file_splice_write()`).
@@ -400,6 +415,7 @@ impl<T: FileSystem> Ops<T> {
                 mmap: match U::MMAP {
                     Mmap::None => None,
                     Mmap::ReadOnlyShared => Some(bindings::generic_file_readonly_mmap),
+                    Mmap::Shared => Some(mmap_callback::<U>),
                 },
                 splice_read: if U::GENERIC_SPLICE {
                     Some(bindings::filemap_splice_read)
@@ -598,4 +614,51 @@ unsafe extern "C" fn flush_callback<U: Operations + ?Sized>(
         unsafe { U::flush(File::from_raw(file), borrow_data::<U>(file), id as usize) }?;
         Ok(0)
     })
+}
+
+/// The mapping operations of [`Mmap::Shared`] files: the generic page
+/// cache fault paths, and a writeback when a writable shared mapping goes.
+static SHARED_VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
+    fault: Some(bindings::filemap_fault),
+    map_pages: Some(bindings::filemap_map_pages),
+    page_mkwrite: Some(bindings::filemap_page_mkwrite),
+    close: Some(vma_close_callback),
+    // SAFETY: All-zeroes is valid for the remaining (optional) callbacks.
+    ..unsafe { core::mem::zeroed() }
+};
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table with [`Mmap::Shared`],
+/// for an open file of ours and a new mapping of it.
+unsafe extern "C" fn mmap_callback<U: Operations + ?Sized>(
+    file: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes an open file of ours and the mapping being
+        // set up, which it holds (with `mmap_lock`) for the call.
+        unsafe {
+            if bindings::vfs_vma_shared_writable(vma) {
+                U::mmap_shared_writable(File::from_raw(file), borrow_data::<U>(file))?;
+            }
+            bindings::vfs_vma_set_ops(file, vma, &SHARED_VM_OPS);
+        }
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called only by the MM for a mapping set up by `mmap_callback`.
+unsafe extern "C" fn vma_close_callback(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: The mapping holds its file (and so the inode and mapping)
+    // until after `close`.
+    unsafe {
+        if bindings::vfs_vma_shared_writable(vma) {
+            let file = (*vma).vm_file;
+            // As C: errors are kept in the mapping for the next fsync.
+            let _ = bindings::filemap_write_and_wait_range((*file).f_mapping, 0, i64::MAX);
+        }
+    }
 }
