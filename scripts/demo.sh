@@ -5,12 +5,12 @@
 # and end with a one-line verdict.
 #
 # usage: scripts/demo.sh [--driver c|rust] [--host virtiofsd|dax] [--transport pci|mmio] [--opts MOUNT_OPTS]
-#   defaults: the C driver with virtiofsd over virtio-pci (the Rust driver
-#   cannot read or write files yet, see README.md); other scripts/run-guest.sh
+#   defaults: the Rust driver (virtiofs-rs) with virtiofsd over virtio-pci;
+#   --driver c shows the in-tree C driver; other scripts/run-guest.sh
 #   options pass through.
 . "$(dirname "$0")/lib.sh"
 
-DRIVER=c HOST=virtiofsd TRANSPORT=pci OPTS=
+DRIVER=rust HOST=virtiofsd TRANSPORT=pci OPTS=
 args=("$@")
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -36,7 +36,7 @@ log "setting up (scripts/setup.sh installs what is missing; the first time takes
 "$VFSRS_ROOT/scripts/setup.sh"
 log "booting a guest with $what, host $HOST, virtio-$TRANSPORT${OPTS:+, mount options $OPTS}"
 rc=0
-"$VFSRS_ROOT/scripts/run-guest.sh" --plan demo --out "$OUT" --label demo --keep-shared "${args[@]}" \
+"$VFSRS_ROOT/scripts/run-guest.sh" --driver "$DRIVER" --plan demo --out "$OUT" --label demo --keep-shared "${args[@]}" \
 	>"$OUT/report.tap" || rc=$?
 
 echo

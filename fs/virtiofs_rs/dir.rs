@@ -49,6 +49,7 @@ impl Operations for DirOps {
         }
         let sb = dir.super_block();
         let s = sb.data();
+        let version = s.attr_version();
         match s.lookup(dir.data().nodeid, name)? {
             // An ENOENT error is never cached (expires now), as C.
             Looked::Missing(timeout) => Ok(Entry {
@@ -69,6 +70,7 @@ impl Operations for DirOps {
                     &e.attr,
                     expiry(e.attr_valid),
                     1,
+                    version,
                 ) {
                     Ok(i) => Ok(Entry {
                         inode: Some(i),
@@ -164,18 +166,22 @@ impl Operations for DirOps {
             oldnodeid: inode.data().nodeid,
         };
         let nodeid = dir.data().nodeid;
+        // As C: the new entry must be of the linked inode's type, and a
+        // server without LINK refuses with EPERM.
+        let kind = FileType::from_mode(inode.mode()).ok_or(EIO)?;
         let e = new_entry(
             dir,
             Opcode::Link,
             request_len(LinkIn::SIZE, &[name.len()]),
-            None,
+            Some(kind),
             |buf, unique| {
                 RequestBuilder::new(buf, header(Opcode::Link, unique, nodeid))?
                     .arg(&inarg)?
                     .name(name)?
                     .finish()
             },
-        )?;
+        )
+        .map_err(|e| if e == enosys() { EPERM } else { e })?;
         inode::invalidate_attrs(inode);
         Ok(e)
     }
@@ -243,7 +249,13 @@ impl Operations for DirOps {
                 },
             )
         };
-        res?;
+        if let Err(e) = res {
+            if e == ENOENT || e == EINTR || e == ERESTARTSYS {
+                r.old.set_valid_until(0);
+                r.new.set_valid_until(0);
+            }
+            return Err(e);
+        }
         if let Some(i) = r.old.inode() {
             inode::invalidate_attrs(i);
         }
@@ -338,6 +350,7 @@ fn new_entry(
         &e.attr,
         expiry(e.attr_valid),
         1,
+        0,
     ) {
         Ok(i) => Ok(Entry {
             inode: Some(i),
@@ -354,12 +367,7 @@ fn new_entry(
 /// link fewer (none for a directory), attributes stale, the entry expired.
 fn entry_unlinked(s: &Session, d: &DEntry<VirtioFsType>) {
     if let Some(i) = d.inode() {
-        if FileType::from_mode(i.mode()) == Some(FileType::Directory) {
-            i.clear_nlink();
-        } else {
-            i.drop_nlink();
-        }
-        inode::changed_locally(s, i);
+        inode::unlinked(s, i);
     }
     d.set_valid_until(0);
 }
@@ -374,9 +382,16 @@ fn remove(
     check_name(name)?;
     let s = dir.super_block().data();
     let nodeid = dir.data().nodeid;
-    s.call(op, request_len(0, &[name.len()]), 0, |buf, unique| {
+    let r = s.call(op, request_len(0, &[name.len()]), 0, |buf, unique| {
         request::with_name(buf, header(op, unique, nodeid), name)
-    })?;
+    });
+    if let Err(e) = r {
+        // As C: the name may be gone (or going) whatever we were told.
+        if e == ENOENT || e == EINTR || e == ERESTARTSYS {
+            victim.set_valid_until(0);
+        }
+        return Err(e);
+    }
     entry_unlinked(&s, victim);
     inode::invalidate_attrs(dir);
     Ok(())
@@ -426,7 +441,7 @@ impl dentry::Operations for DentryOps {
             info.bad.store(true, Ordering::Release);
             return Ok(false);
         }
-        inode::refresh(inode, &e.attr, expiry(e.attr_valid), version);
+        inode::refresh(&s, inode, &e.attr, expiry(e.attr_valid), version);
         d.set_valid_until(expiry(e.entry_valid));
         Ok(true)
     }
@@ -589,7 +604,8 @@ impl file::Operations for DirFile {
 
     /// FSYNCDIR of the handle; a server without it is not asked again.
     fn fsync(file: &File, h: &DirHandle, _start: i64, _end: i64, datasync: bool) -> Result {
-        let inode = crate::file::file_inode(file);
+        // SAFETY: A file operation of ours, on an open directory of ours.
+        let inode = unsafe { crate::file::file_inode(file) };
         let s = inode.super_block().data();
         crate::file::fsync_common(&s, inode, Opcode::Fsyncdir, h.fh, datasync)
     }

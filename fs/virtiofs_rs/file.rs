@@ -15,7 +15,10 @@ use crate::dir::{fill_release, open_flags, prepare_release, release_opened};
 use crate::errno::enosys;
 use crate::inode::{self, changed_locally};
 use crate::proto::fuse::{
-    abi::{fopen, FlushIn, FUSE_WRITE_CACHE, FsyncIn, Opcode, OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut},
+    abi::{
+        fopen, FlushIn, FsyncIn, Opcode, OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut,
+        FUSE_WRITE_CACHE,
+    },
     reply,
     request::{self, request_len, RequestBuilder},
 };
@@ -111,14 +114,16 @@ impl file::Operations for RegFile {
         if out.open_flags & fopen::KEEP_CACHE == 0 {
             let _ = address_space::invalidate(inode);
         }
-        file.allow_direct_io();
+        // SAFETY: This is `open`.
+        unsafe { file.allow_direct_io() };
         Ok(h)
     }
 
     /// Writeback through a shared mapping of this file uses its handle
     /// until release.
     fn mmap_shared_writable(file: &File, h: &FileHandle) -> Result {
-        let inode = file_inode(file);
+        // SAFETY: A file operation of ours, on an open file of ours.
+        let inode = unsafe { file_inode(file) };
         let mut w = inode.data().writers.lock();
         if !w.contains(&h.fh) {
             w.push(h.fh, GFP_KERNEL)?;
@@ -137,7 +142,11 @@ impl file::Operations for RegFile {
             }
             let mut w = inode.data().writers.lock();
             if let Some(i) = w.iter().position(|&fh| fh == h.fh) {
-                w.swap_remove(i);
+                let last = w.len() - 1;
+                w.swap(i, last);
+                // SAFETY: `last < len`; the elements stay initialised and a
+                // `u64` needs no drop.
+                unsafe { w.set_len(last) };
             }
         }
         if let Some(req) = h.release.take() {
@@ -151,7 +160,9 @@ impl file::Operations for RegFile {
     /// As C's `fuse_cache_read_iter`: a read reaching past the cached size
     /// refreshes the attributes (if expired) first.
     fn read_iter(kiocb: &mut Kiocb, h: &FileHandle, to: &mut IovIterDest<'_>) -> Result<usize> {
-        let inode = file_inode(kiocb.file());
+        // SAFETY: A file operation of ours, on an open file of ours.
+        let inode = unsafe { file_inode(kiocb.file()) };
+        check_bad(inode)?;
         if h.direct_io() || kiocb.flags() & IOCB_DIRECT != 0 {
             return direct_read(kiocb, h, inode, to);
         }
@@ -171,16 +182,18 @@ impl file::Operations for RegFile {
         h: &FileHandle,
         from: &mut IovIterSource<'_>,
     ) -> Result<usize> {
-        let inode = file_inode(kiocb.file());
+        // SAFETY: A file operation of ours, on an open file of ours.
+        let inode = unsafe { file_inode(kiocb.file()) };
+        check_bad(inode)?;
         let written = {
-            let _g = inode.lock();
+            let g = inode.lock();
             if kiocb.flags() & IOCB_APPEND != 0 {
                 inode::update_attrs(inode, Some(h.fh), false)?;
             }
-            if kiocb.write_checks(from)? == 0 {
+            if kiocb.write_checks(from, &g)? == 0 {
                 return Ok(0);
             }
-            kiocb.file().remove_privs()?;
+            kiocb.file().remove_privs(&g)?;
             if h.direct_io() || kiocb.flags() & IOCB_DIRECT != 0 {
                 direct_write(kiocb, h, inode, from)?
             } else {
@@ -193,8 +206,11 @@ impl file::Operations for RegFile {
     /// As C's `fuse_file_llseek`: positions relative to the end use the
     /// size refreshed from the host (if expired).
     fn llseek(file: &File, h: &FileHandle, offset: i64, whence: u32) -> Result<i64> {
+        // SAFETY: A file operation of ours, on an open file of ours.
+        let inode = unsafe { file_inode(file) };
+        check_bad(inode)?;
         if whence != bindings::SEEK_SET && whence != bindings::SEEK_CUR {
-            inode::update_attrs(file_inode(file), Some(h.fh), false)?;
+            inode::update_attrs(inode, Some(h.fh), false)?;
         }
         file.generic_llseek(offset, whence)
     }
@@ -202,7 +218,8 @@ impl file::Operations for RegFile {
     /// FSYNC of the handle (data only with `datasync`); a server without
     /// it is not asked again (C's `fc->no_fsync`).
     fn fsync(file: &File, h: &FileHandle, _start: i64, _end: i64, datasync: bool) -> Result {
-        let inode = file_inode(file);
+        // SAFETY: A file operation of ours, on an open file of ours.
+        let inode = unsafe { file_inode(file) };
         address_space::write_and_wait(inode)?;
         let s = inode.super_block().data();
         fsync_common(&s, inode, Opcode::Fsync, h.fh, datasync)
@@ -212,7 +229,8 @@ impl file::Operations for RegFile {
     /// table as the lock owner, unless the server said `FOPEN_NOFLUSH` or
     /// lacks FLUSH.
     fn flush(file: &File, h: &FileHandle, owner: usize) -> Result {
-        let inode = file_inode(file);
+        // SAFETY: A file operation of ours, on an open file of ours.
+        let inode = unsafe { file_inode(file) };
         if inode.data().bad.load(core::sync::atomic::Ordering::Acquire) {
             return Err(EIO);
         }
@@ -284,13 +302,28 @@ pub(crate) fn fsync_common(
     }
 }
 
-/// The inode of an open file of ours, for the duration of a file
-/// operation (the file holds it, so it outlives any borrow of the call's
-/// arguments).
-pub(crate) fn file_inode<'a>(file: &File) -> &'a Inode<VirtioFsType> {
-    // SAFETY: Every file with our file operations is an open file of an
-    // inode of ours (`f_inode`, set up), which the file holds until its
-    // release, after every file operation on it has returned.
+/// `EIO` for an inode whose host node changed under it (C's
+/// `fuse_is_bad`).
+fn check_bad(inode: &Inode<VirtioFsType>) -> Result {
+    if inode.data().bad.load(core::sync::atomic::Ordering::Acquire) {
+        Err(EIO)
+    } else {
+        Ok(())
+    }
+}
+
+/// The inode of an open file of ours, detached from the borrow of the
+/// file (so a `Kiocb` can still be used mutably).
+///
+/// # Safety
+///
+/// `file` must be an open file of ours (opened through [`RegFile`] or
+/// `DirFile`), and the result must not be used after the file operation
+/// the caller runs in returns.
+pub(crate) unsafe fn file_inode<'a>(file: &File) -> &'a Inode<VirtioFsType> {
+    // SAFETY: The caller passes an open file of an inode of ours
+    // (`f_inode`, set up), which the file holds until its release, after
+    // every file operation on it has returned.
     unsafe { file.inode::<VirtioFsType>() }
 }
 
@@ -351,6 +384,8 @@ fn perform_write(
     let mut pos = kiocb.pos();
     let mut written = 0usize;
     let mut err = None;
+    let mut misses = 0u32;
+    let _unstable = inode::SizeUnstable::new(inode);
     while !from.is_empty() {
         let mut held: KVec<Held> = KVec::with_capacity(npages, GFP_KERNEL)?;
         let mut segs: KVec<Segment> = KVec::with_capacity(npages, GFP_KERNEL)?;
@@ -376,13 +411,31 @@ fn perform_write(
                     break;
                 }
             };
+            if folio.locked().size() != PAGE_SIZE {
+                // The mapping never asks for large folios.
+                if copied == 0 && written == 0 {
+                    err = Some(EIO);
+                }
+                break;
+            }
             // SAFETY: The folio is locked and referenced by us.
             let c = unsafe { from.copy_to_page_atomic(folio.locked().first_page(), off, n) };
+            folio.locked().flush_dcache();
             if c == 0 {
-                // The source went away again: retry from faulting it in.
+                // The source went away again: retry from faulting it in,
+                // once; then stop (as `generic_perform_write` would
+                // shorten the copy).
                 drop(folio);
+                misses += 1;
+                if misses > 1 {
+                    if copied == 0 && written == 0 {
+                        err = Some(EFAULT);
+                    }
+                    break;
+                }
                 continue;
             }
+            misses = 0;
             if c == PAGE_SIZE {
                 folio.locked().mark_uptodate();
             }
@@ -436,8 +489,10 @@ fn perform_write(
                 .map_err(|_| EIO)
                 .map(|o| o.size as usize)
         }) {
-            Ok(w) if w <= copied => w,
+            Ok(w) if w <= copied && (w > 0 || written > 0) => w,
             Ok(w) => {
+                // More than asked, or nothing at all (C: EIO, so a caller
+                // never loops on a write that makes no progress).
                 warn_ratelimited!("WRITE reply claims {} bytes of {}\n", w, copied);
                 for f in held.iter() {
                     f.clear_uptodate();
@@ -475,10 +530,7 @@ fn perform_write(
         }
         pos += w as i64;
         written += w;
-        if pos > inode.size() {
-            inode.set_size(pos);
-        }
-        changed_locally(&s, inode);
+        inode::write_update_attr(&s, inode, pos);
         if w < copied {
             break;
         }
@@ -551,6 +603,7 @@ fn direct_write(
     let mut done = 0usize;
     let mut err = None;
     let mut buf = KVec::from_elem(0u8, from.len().min(max), GFP_KERNEL)?;
+    let _unstable = inode::SizeUnstable::new(inode);
     while !from.is_empty() {
         let n = from.len().min(buf.len());
         let c = from.copy_from_iter(&mut buf[..n]);
@@ -586,7 +639,7 @@ fn direct_write(
                 .map_err(|_| EIO)
                 .map(|o| o.size as usize)
         }) {
-            Ok(w) if w <= c => w,
+            Ok(w) if w <= c && (w > 0 || done > 0) => w,
             Ok(_) | Err(_) if done > 0 => {
                 // SAFETY: `c` bytes were taken from `from` above.
                 unsafe { from.revert(c) };
@@ -616,10 +669,7 @@ fn direct_write(
         }
     }
     if done > 0 {
-        if pos > inode.size() {
-            inode.set_size(pos);
-        }
-        changed_locally(&s, inode);
+        inode::write_update_attr(&s, inode, pos);
         let _ = address_space::invalidate_range(inode, start, pos - 1);
     }
     kiocb.set_pos(pos);
@@ -767,7 +817,7 @@ impl address_space::Operations for FileAops {
             };
             let mut bytes = 0usize;
             while bytes < max {
-                let Some(f) = ra.next() else {
+                let Some(f) = ra.next_folio() else {
                     break;
                 };
                 bytes += f.locked().size();

@@ -16,7 +16,7 @@ use crate::ratelimit::warn_ratelimited;
 use crate::session::{expiry, header, jiffies64, prepare_forget, Session};
 use crate::superblock::VirtioFsType;
 use crate::transport::Request;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     bindings,
     fs::{
@@ -62,6 +62,8 @@ pub(crate) struct InodeInfo {
     pub(crate) bad: AtomicBool,
     /// Until when (jiffies) the cached attributes may be trusted.
     attr_valid: AtomicU64,
+    /// Size changes in flight ([`SizeUnstable`]).
+    size_unstable: AtomicU32,
     /// The session's attribute version of the last change applied: a
     /// reply to a request sent before it is not applied (C's
     /// `fi->attr_version`).
@@ -94,6 +96,7 @@ impl InodeInfo {
             bad: AtomicBool::new(false),
             attr_valid: AtomicU64::new(attr_valid),
             attr_version: AtomicU64::new(0),
+            size_unstable: AtomicU32::new(0),
             forget <- new_spinlock!(forget, "virtiofs_rs::InodeInfo::forget"),
             writers <- new_mutex!(KVec::new(), "virtiofs_rs::InodeInfo::writers"),
         }? Error)
@@ -125,12 +128,17 @@ pub(crate) fn attrs(attr: &ValidAttr) -> Attrs {
 }
 
 /// Refreshes a cached inode's attributes from a reply to a request sent
-/// at attribute version `version` (serialised per inode), valid until
-/// `valid_until`. A reply older than the inode's last local change is not
-/// applied (C's `fuse_change_attributes`). A regular file whose size
-/// changed loses its page cache past the new size, and the rest is
-/// dropped as stale (C without `FUSE_EXPLICIT_INVAL_DATA`).
+/// at attribute version `version` (0: apply whatever came before, for a
+/// reply that made the node), valid until `valid_until`. As C's
+/// `fuse_change_attributes`, under the per-inode lock: a reply older than
+/// the inode's last change is not applied, nor any while a size change is
+/// in flight (the write or truncation sets the size itself); an applied
+/// reply takes a new version, so an older one applied later loses. A
+/// regular file whose size changed loses its page cache past the new
+/// size, and the rest is dropped as stale (C without
+/// `FUSE_EXPLICIT_INVAL_DATA`).
 pub(crate) fn refresh(
+    s: &Session,
     inode: &Inode<VirtioFsType>,
     attr: &ValidAttr,
     valid_until: u64,
@@ -140,12 +148,16 @@ pub(crate) fn refresh(
     let old_size;
     {
         let _g = info.forget.lock();
-        if info.attr_version.load(Ordering::Acquire) > version {
+        if (version != 0 && info.attr_version.load(Ordering::Acquire) > version)
+            || info.size_unstable.load(Ordering::Acquire) != 0
+        {
             return;
         }
         old_size = inode.size();
         inode.refresh_attrs(&attrs(attr));
         info.attr_valid.store(valid_until, Ordering::Release);
+        info.attr_version
+            .store(s.next_attr_version(), Ordering::Release);
     }
     if attr.file_type() == FileType::Regular && old_size != attr.size() {
         address_space::truncate_pagecache(inode, attr.size());
@@ -160,9 +172,59 @@ pub(crate) fn refresh(
 /// cached ones expire (the host's times changed).
 pub(crate) fn changed_locally(s: &Session, inode: &Inode<VirtioFsType>) {
     let info = inode.data();
+    let _g = info.forget.lock();
     info.attr_version
         .store(s.next_attr_version(), Ordering::Release);
     info.attr_valid.store(0, Ordering::Release);
+}
+
+/// After a write that reached byte `pos` (C's `fuse_write_update_attr`),
+/// under the per-inode lock: a new version, the size moved up to `pos`,
+/// the cached attributes expired (the host's times changed).
+pub(crate) fn write_update_attr(s: &Session, inode: &Inode<VirtioFsType>, pos: i64) {
+    let info = inode.data();
+    let _g = info.forget.lock();
+    info.attr_version
+        .store(s.next_attr_version(), Ordering::Release);
+    if pos > inode.size() {
+        inode.set_size(pos);
+    }
+    info.attr_valid.store(0, Ordering::Release);
+}
+
+/// After a name of `inode` went away on the host (C's
+/// `fuse_entry_unlinked`), under the per-inode lock: one link fewer (none
+/// for a directory), a new version, the attributes expired.
+pub(crate) fn unlinked(s: &Session, inode: &Inode<VirtioFsType>) {
+    let info = inode.data();
+    let _g = info.forget.lock();
+    info.attr_version
+        .store(s.next_attr_version(), Ordering::Release);
+    if FileType::from_mode(inode.mode()) == Some(FileType::Directory) {
+        inode.clear_nlink();
+    } else {
+        inode.drop_nlink();
+    }
+    info.attr_valid.store(0, Ordering::Release);
+}
+
+/// A size change of `inode` in flight (a write, a truncation): attribute
+/// replies are not applied until it is dropped (C's
+/// `FUSE_I_SIZE_UNSTABLE`).
+pub(crate) struct SizeUnstable<'a>(&'a Inode<VirtioFsType>);
+
+impl<'a> SizeUnstable<'a> {
+    /// Marks `inode`'s size as changing.
+    pub(crate) fn new(inode: &'a Inode<VirtioFsType>) -> Self {
+        inode.data().size_unstable.fetch_add(1, Ordering::AcqRel);
+        SizeUnstable(inode)
+    }
+}
+
+impl Drop for SizeUnstable<'_> {
+    fn drop(&mut self) {
+        self.0.data().size_unstable.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Marks the attributes of `inode` stale (C's `fuse_invalidate_attr`):
@@ -186,7 +248,7 @@ pub(crate) fn update_attrs(inode: &Inode<VirtioFsType>, fh: Option<u64>, force: 
         info.bad.store(true, Ordering::Release);
         return Err(EIO);
     }
-    refresh(inode, &a, expiry(timeout), version);
+    refresh(&s, inode, &a, expiry(timeout), version);
     Ok(())
 }
 
@@ -289,8 +351,11 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
         inarg.valid |= fattr::LOCKOWNER;
     }
     let s = inode.super_block().data();
+    if is_truncate {
+        inarg.lock_owner = s.lock_owner(current_files());
+    }
     let nodeid = info.nodeid;
-    let version = s.attr_version();
+    let _unstable = is_truncate.then(|| SizeUnstable::new(inode));
     let reply = s.call(
         Opcode::Setattr,
         request_len(SetattrIn::SIZE, &[]),
@@ -319,7 +384,6 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     }
     // The reply is the host's state after our change: newer than any
     // reply to a request sent before it.
-    let _ = version;
     let old_size = inode.size();
     {
         let _g = info.forget.lock();
@@ -333,6 +397,12 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
         let _ = address_space::invalidate(inode);
     }
     Ok(())
+}
+
+/// The current task's file table, as a lock owner (C's `current->files`).
+pub(crate) fn current_files() -> usize {
+    // SAFETY: Reads a pointer of the current task; no requirement.
+    unsafe { bindings::vfs_current_files() }
 }
 
 /// The inode operations of regular and special files.
@@ -399,8 +469,10 @@ pub(crate) fn is_stale(inode: &Inode<VirtioFsType>, generation: u64, attr: &Vali
 /// How many times `iget` retries after unhashing a stale inode.
 const IGET_RETRIES: u32 = 3;
 
-/// The inode of node `nodeid`, which a reply just named (`nlookup` lookups
-/// counted by the server, 0 for the root): a new inode, or the cached one
+/// The inode of node `nodeid`, which a reply to a request sent at
+/// attribute version `version` just named (`nlookup` lookups counted by
+/// the server, 0 for the root; version 0 for a reply that made the node):
+/// a new inode, or the cached one
 /// with its attributes refreshed and its lookups counted. A cached inode
 /// whose type or generation differs is marked bad and unhashed, and a new
 /// one made (C's `fuse_iget`).
@@ -413,8 +485,8 @@ pub(crate) fn iget(
     attr: &ValidAttr,
     attr_valid: u64,
     nlookup: u64,
+    version: u64,
 ) -> Result<ARef<Inode<VirtioFsType>>> {
-    let version = s.attr_version();
     for _ in 0..IGET_RETRIES {
         match sb.iget(nodeid)? {
             Iget::New(mut new) => {
@@ -452,7 +524,7 @@ pub(crate) fn iget(
                 let info = inode.data();
                 if !is_stale(&inode, generation, attr) {
                     info.nlookup.fetch_add(nlookup, Ordering::Relaxed);
-                    refresh(&inode, attr, attr_valid, version);
+                    refresh(s, &inode, attr, attr_valid, version);
                     return Ok(inode);
                 }
                 info.bad.store(true, Ordering::Release);

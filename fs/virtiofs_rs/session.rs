@@ -369,14 +369,22 @@ impl Session {
     }
 
     /// The largest data payload of one READ or WRITE: `max_pages` pages,
-    /// and `max_write` for writes (C's `fuse_max_write`/`max_read`).
+    /// and `max_write` for writes (C's `fuse_max_write`/`max_read`), so
+    /// that a request's segments (header, arguments, reply, and a page
+    /// more for an unaligned start) fit the smallest ring (C's
+    /// `max_pages_limit`: ring size less `FUSE_HEADER_OVERHEAD`).
     pub(crate) fn max_io(&self, write: bool) -> usize {
         let p = self.params();
-        let pages = p.map_or(32, |p| usize::from(p.max_pages)) * kernel::page::PAGE_SIZE;
+        let ring = self.fs.conn.min_ring() as usize;
+        let pages = p
+            .map_or(32, |p| usize::from(p.max_pages))
+            .min(ring.saturating_sub(4))
+            .max(1);
+        let bytes = pages * kernel::page::PAGE_SIZE;
         if write {
-            pages.min(p.map_or(4096, |p| p.max_write as usize))
+            bytes.min(p.map_or(4096, |p| p.max_write as usize))
         } else {
-            pages
+            bytes
         }
     }
 

@@ -175,6 +175,9 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
         .set_time_gran(1)
         .add_iflags(fs::SB_I_NOIDMAP | fs::SB_I_IMA_UNVERIFIABLE_SIGNATURE)
         .set_dentry_ops(DENTRY_OPS);
+    // As C (`fuse_bdi_init`): a backing device of its own, so writable
+    // shared mappings are written back, with 1% of the dirty threshold.
+    sb.setup_bdi(1)?;
     let s = sb.data();
     inode::iget(
         &*sb,
@@ -183,6 +186,7 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
         0,
         &attr,
         session::expiry(timeout),
+        0,
         0,
     )
 }

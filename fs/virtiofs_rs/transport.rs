@@ -316,14 +316,14 @@ impl Pending {
         if unsafe { bindings::wait_for_completion_interruptible(self.shared.done.get()) } == 0 {
             return self.reply();
         }
-        on_signal();
         if self.shared.borrows {
-            // Caller pages are in the ring: wait it out, as C does.
-            return match self.wait_uninterruptible() {
-                Err(e) if e == EINTR => Err(ERESTARTSYS),
-                r => r,
-            };
+            // Caller pages are in the ring: wait it out, as C does, without
+            // an INTERRUPT (a page cache read or write is not interrupted:
+            // an EINTR there would turn a signal into SIGBUS or a short
+            // write).
+            return self.wait_uninterruptible();
         }
+        on_signal();
         // SAFETY: As above.
         if unsafe { bindings::wait_for_completion_killable(self.shared.done.get()) } != 0 {
             let mut st = self.shared.state.lock();
@@ -514,9 +514,10 @@ fn add(
 ) -> core::result::Result<(), (Error, Token)> {
     let mut sg = req.sg.lock();
     // SAFETY: The table describes the request's own buffers, which its
-    // `Arc` (the token) keeps alive until the token comes back; the CPU
-    // does not read the writable one before then (type invariant of
-    // `Shared`).
+    // `Arc` (the token) keeps alive until the token comes back, and caller
+    // pages, which its waiter keeps until it ends (`Request::with_pages`);
+    // the CPU does not read the writable ones before then (type invariant
+    // of `Shared`).
     unsafe { ring.add_sgs(&mut sg, req.clone(), GFP_ATOMIC) }
 }
 
@@ -530,6 +531,13 @@ impl FsQueue {
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// The number of descriptors of the ring (0 once the device is gone).
+    pub(crate) fn vring_size(&self) -> u32 {
+        let mut g = self.vq.lock();
+        let (ring, _) = g.split();
+        ring.map_or(0, |r| r.vring_size())
     }
 
     /// Waits until queued completion work has run (`flush_work()`).
@@ -554,6 +562,11 @@ impl FsQueue {
         let Some(mut ring) = ring.filter(|_| !st.closed) else {
             return Err(enotconn());
         };
+        if shared.sg.lock().len() > ring.vring_size() as usize {
+            // It would never fit without indirect descriptors, and would
+            // wait parked for room that never comes.
+            return Err(EINVAL);
+        }
         if !st.parked.is_empty() {
             // Keep the order: behind the ones already waiting for room.
             Self::park(st, shared.clone())?;
@@ -697,6 +710,17 @@ impl Connection {
             queues,
             mq_map,
         })
+    }
+
+    /// The smallest ring of the request queues, in descriptors: a request
+    /// never has more segments (C bounds `max_pages` by it).
+    pub(crate) fn min_ring(&self) -> u32 {
+        self.queues
+            .iter()
+            .skip(1)
+            .map(|q| q.vring_size())
+            .min()
+            .unwrap_or(0)
     }
 
     /// How many request queues the connection uses.

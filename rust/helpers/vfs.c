@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
+#include <linux/backing-dev.h>
 #include <linux/completion.h>
 #include <linux/cred.h>
 #include <linux/pid_namespace.h>
@@ -195,4 +196,21 @@ void rust_helper_vfs_vma_set_ops(struct file *file, struct vm_area_struct *vma,
 void rust_helper_mapping_set_error(struct address_space *mapping, int error)
 {
 	mapping_set_error(mapping, error);
+}
+
+/* The current task's file table, as FUSE's lock owner. */
+unsigned long rust_helper_vfs_current_files(void)
+{
+	return (unsigned long)current->files;
+}
+
+void rust_helper_flush_dcache_folio(struct folio *folio)
+{
+	flush_dcache_folio(folio);
+}
+
+/* bdi_set_max_ratio() of a superblock's backing device. */
+int rust_helper_vfs_sb_bdi_max_ratio(struct super_block *sb, unsigned int ratio)
+{
+	return bdi_set_max_ratio(sb->s_bdi, ratio);
 }

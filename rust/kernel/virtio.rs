@@ -312,6 +312,16 @@ pub struct SgTable {
 unsafe impl Send for SgTable {}
 
 impl SgTable {
+    /// The number of segments (descriptors without indirection).
+    pub fn len(&self) -> usize {
+        self.sgl.len()
+    }
+
+    /// Whether there is no segment (never, by the type invariant).
+    pub fn is_empty(&self) -> bool {
+        self.sgl.is_empty()
+    }
+
     /// Builds the list for `out` (device-readable) then `inb`
     /// (device-writable) segments.
     ///

@@ -101,6 +101,13 @@ impl LockedFolio<'_> {
         unsafe { bindings::folio_zero_segment(self.as_raw(), start, end) };
     }
 
+    /// Makes a CPU write into the folio visible through other mappings of
+    /// it (`flush_dcache_folio()`; nothing on x86).
+    pub fn flush_dcache(&self) {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { bindings::flush_dcache_folio(self.as_raw()) };
+    }
+
     /// Marks the folio as holding the file's data.
     pub fn mark_uptodate(&self) {
         // SAFETY: The folio is locked by us (type invariant), as
@@ -231,7 +238,7 @@ impl Readahead {
     /// The next folio, locked and referenced (`__readahead_folio()`): the
     /// caller must end it with [`ReadaheadFolio::end`] (or drop it, which
     /// fails it).
-    pub fn next(&mut self) -> Option<ReadaheadFolio> {
+    pub fn next_folio(&mut self) -> Option<ReadaheadFolio> {
         // SAFETY: As above; `__readahead_folio` hands out the next locked
         // folio with the page cache's reference plus one for us.
         let f = unsafe { bindings::__readahead_folio(self.0.get()) };
@@ -263,8 +270,10 @@ impl ReadaheadFolio {
     /// (`folio_end_read()`) and drops our reference.
     pub fn end(self, ok: bool) {
         let me = core::mem::ManuallyDrop::new(self);
-        // SAFETY: Locked and referenced by us (type invariant), consumed.
+        // SAFETY: Locked and referenced by us (type invariant), consumed;
+        // `folio_end_read` may set uptodate only on a folio that is not.
         unsafe {
+            let ok = ok && !bindings::folio_test_uptodate(me.0.as_ptr());
             bindings::folio_end_read(me.0.as_ptr(), ok);
             bindings::folio_put(me.0.as_ptr());
         }
@@ -377,8 +386,12 @@ unsafe extern "C" fn read_folio_callback<U: Operations + ?Sized>(
         let file = (!file.is_null()).then(|| File::from_raw(file));
         U::read_folio(file, inode, LockedFolio::from_raw(folio))
     };
-    // SAFETY: The folio is still locked by us; this unlocks it.
-    unsafe { bindings::folio_end_read(folio, r.is_ok()) };
+    // SAFETY: The folio is still locked by us; this unlocks it (and sets
+    // uptodate, which `folio_end_read` may do only on a folio that is not).
+    unsafe {
+        let ok = r.is_ok() && !bindings::folio_test_uptodate(folio);
+        bindings::folio_end_read(folio, ok)
+    };
     from_result(|| r.map(|()| 0))
 }
 

@@ -79,16 +79,20 @@ impl File {
     /// Lets the file be opened with `O_DIRECT` (`FMODE_CAN_ODIRECT`), for
     /// `open` of a file system that serves direct I/O in `read_iter` and
     /// `write_iter`.
-    pub fn allow_direct_io(&self) {
-        // SAFETY: The file is being opened (only `open` has a reason to
-        // call this), so nobody else looks at `f_mode` yet.
+    ///
+    /// # Safety
+    ///
+    /// Only from `open` of this file: nobody else looks at `f_mode` yet.
+    pub unsafe fn allow_direct_io(&self) {
+        // SAFETY: The caller is `open`: the file is not visible yet.
         unsafe { bindings::vfs_allow_direct_io(self.as_raw()) };
     }
 
     /// Removes set-user-ID, set-group-ID and security capabilities before a
-    /// write (`file_remove_privs()`).
-    pub fn remove_privs(&self) -> Result {
-        // SAFETY: The file is valid.
+    /// write (`file_remove_privs()`), with the inode locked.
+    pub fn remove_privs<T: FileSystem>(&self, _locked: &super::inode::InodeGuard<'_, T>) -> Result {
+        // SAFETY: The file is valid; the guard proves the inode lock is
+        // held, as `file_remove_privs` requires.
         to_result(unsafe { bindings::file_remove_privs(self.as_raw()) })
     }
 
@@ -170,8 +174,9 @@ impl Kiocb {
         unsafe { (*self.0.get()).ki_flags as u32 }
     }
 
-    /// `generic_file_read_iter()`: reads through the page cache (or
-    /// direct I/O through `direct_IO`).
+    /// `generic_file_read_iter()`: reads through the page cache. Direct
+    /// I/O (`IOCB_DIRECT`) goes to `direct_IO`, which must exist then: the
+    /// caller serves it itself otherwise.
     pub fn generic_read_iter(&mut self, to: &mut IovIterDest<'_>) -> Result<usize> {
         // SAFETY: Both are valid (type invariants).
         let r = unsafe { bindings::generic_file_read_iter(self.as_raw(), to.as_raw()) };
@@ -185,9 +190,13 @@ impl Kiocb {
     /// `generic_write_checks()`, with the inode locked: applies
     /// `O_APPEND` (moving the position to the size) and the limits;
     /// returns the bytes that may be written (0: nothing to do).
-    pub fn write_checks(&mut self, from: &mut IovIterSource<'_>) -> Result<usize> {
-        // SAFETY: Both are valid (type invariants); the caller holds the
-        // inode lock (the only callers are write paths that do).
+    pub fn write_checks<T: FileSystem>(
+        &mut self,
+        from: &mut IovIterSource<'_>,
+        _locked: &super::inode::InodeGuard<'_, T>,
+    ) -> Result<usize> {
+        // SAFETY: Both are valid (type invariants); the guard proves the
+        // inode lock is held.
         let r = unsafe { bindings::generic_write_checks(self.as_raw(), from.as_raw()) };
         if r < 0 {
             Err(Error::from_errno(r as i32))

@@ -229,12 +229,6 @@ impl<T: FileSystem> Inode<T> {
         InodeGuard(self)
     }
 
-    /// Whether the inode's lock is held by someone (for assertions).
-    pub fn is_locked(&self) -> bool {
-        // SAFETY: The inode is valid.
-        unsafe { bindings::rwsem_is_locked(&mut (*self.as_raw()).i_rwsem) != 0 }
-    }
-
     /// Takes the inode out of the inode cache (`remove_inode_hash()`), so
     /// the next lookup of its number makes a new one: for a cached inode
     /// whose server object changed type.
@@ -245,6 +239,7 @@ impl<T: FileSystem> Inode<T> {
 }
 
 /// The inode's lock (`i_rwsem`) held exclusively; dropping it unlocks.
+#[must_use = "the lock is released when the guard is dropped"]
 pub struct InodeGuard<'a, T: FileSystem>(&'a Inode<T>);
 
 impl<T: FileSystem> Drop for InodeGuard<'_, T> {

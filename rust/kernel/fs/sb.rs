@@ -100,6 +100,18 @@ impl<T: FileSystem> SuperBlock<T, New> {
         unsafe { (*self.raw()).s_d_op = ops.as_raw() };
         self
     }
+
+    /// Gives the superblock a backing device of its own
+    /// (`super_setup_bdi()`), so its dirty page cache is written back (an
+    /// anonymous superblock's default one does no writeback), with at most
+    /// `max_ratio` percent of the dirty threshold (`bdi_set_max_ratio()`).
+    pub fn setup_bdi(&mut self, max_ratio: u32) -> Result<&mut Self> {
+        // SAFETY: As `set_magic`: the superblock is being filled.
+        crate::error::to_result(unsafe { bindings::super_setup_bdi(self.raw()) })?;
+        // SAFETY: `super_setup_bdi` set `s_bdi` to a live bdi of ours.
+        crate::error::to_result(unsafe { bindings::vfs_sb_bdi_max_ratio(self.raw(), max_ratio) })?;
+        Ok(self)
+    }
 }
 
 impl<T: FileSystem, S> SuperBlock<T, S> {
