@@ -5,6 +5,7 @@
 //! and listing (OPENDIR, READDIR, RELEASEDIR).
 
 use crate::errno::{enametoolong, enosys};
+use crate::file::{FileHandle, RegFile};
 use crate::inode;
 use crate::proto::fuse::{
     abi::{
@@ -26,7 +27,7 @@ use kernel::{
         dentry,
         dentry::{LockedDEntry, RcuDEntry},
         file::{self, DirEmitter, File},
-        inode::{Entry, IAttr, Operations, Rename},
+        inode::{AtomicOpen, Entry, IAttr, Operations, Rename},
         DEntry, Inode,
     },
     prelude::*,
@@ -275,13 +276,43 @@ impl Operations for DirOps {
         <inode::CommonIops as Operations>::getattr(inode, mask, flags)
     }
 
+    fn listxattr(d: &DEntry<VirtioFsType>, buf: Option<&mut [u8]>) -> Result<usize> {
+        crate::xattr::listxattr(d, buf)
+    }
+
     fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
         <inode::CommonIops as Operations>::setattr(d, a)
     }
 }
 
+// SAFETY: Every inode `create_open` returns is a regular file made by
+// `inode::iget`, whose `i_fop` is `RegFile`'s table.
+unsafe impl AtomicOpen for DirOps {
+    type File = RegFile;
+    const DIRECT_IO: bool = true;
+
+    /// As C's `fuse_atomic_open`/`fuse_create_open`: one CREATE makes and
+    /// opens the file; a server without CREATE gets MKNOD then OPEN.
+    fn create_open(
+        dir: &Inode<VirtioFsType>,
+        name: &[u8],
+        mode: u32,
+        flags: u32,
+    ) -> Result<Option<(Entry<VirtioFsType>, KBox<FileHandle>)>> {
+        check_name(name)?;
+        if FileType::from_mode(mode) != Some(FileType::Regular) {
+            return Err(EINVAL);
+        }
+        crate::file::create_open(dir, name, mode & !current_umask(), flags, current_umask())
+    }
+
+    fn release_unopened(inode: &Inode<VirtioFsType>, h: KBox<FileHandle>) {
+        crate::file::release_handle(inode, h);
+    }
+}
+
 /// `current_umask()`.
-fn current_umask() -> u32 {
+pub(crate) fn current_umask() -> u32 {
     // SAFETY: Reads the current task's umask; no requirement.
     unsafe { bindings::current_umask() as u32 }
 }
@@ -525,11 +556,25 @@ pub(crate) fn release_opened(req: &mut Request, payload: &[u8]) -> bool {
     let Ok(out) = reply::decode_open(payload) else {
         return false;
     };
+    set_release_fh(req, out.fh)
+}
+
+/// For an abandoned CREATE answered later: release the handle it opened.
+pub(crate) fn release_created(req: &mut Request, payload: &[u8]) -> bool {
+    let Ok((_, out)) = reply::decode_create(payload) else {
+        return false;
+    };
+    set_release_fh(req, out.fh)
+}
+
+/// Sets the handle of a prepared RELEASE/RELEASEDIR.
+fn set_release_fh(req: &mut Request, fh: u64) -> bool {
+    let out_fh = fh;
     req.rewrite(|buf| {
         // `fuse_release_in.fh` is the first field after the header.
         let at = InHeader::SIZE;
         let fh = buf.get_mut(at..at + 8).ok_or(EINVAL)?;
-        fh.copy_from_slice(&out.fh.to_le_bytes());
+        fh.copy_from_slice(&out_fh.to_le_bytes());
         Ok(buf.len())
     })
     .is_ok()

@@ -11,19 +11,19 @@
 //! segments. A request carrying folios is never abandoned (its waiter
 //! stays, as C's), so the folios are free again when it returns.
 
-use crate::dir::{fill_release, open_flags, prepare_release, release_opened};
+use crate::dir::{fill_release, open_flags, prepare_release, release_created, release_opened};
 use crate::errno::enosys;
 use crate::inode::{self, changed_locally};
 use crate::proto::fuse::{
     abi::{
-        fopen, FlushIn, FsyncIn, Opcode, OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut,
-        FUSE_WRITE_CACHE,
+        fopen, CreateIn, EntryOut, FlushIn, FsyncIn, Opcode, OpenIn, OpenOut, ReadIn, Wire,
+        WriteIn, WriteOut, FUSE_WRITE_CACHE,
     },
     reply,
     request::{self, request_len, RequestBuilder},
 };
 use crate::ratelimit::warn_ratelimited;
-use crate::session::{header, Optional, Session};
+use crate::session::{expiry, forget_created, header, prepare_forget, Optional, Session};
 use crate::superblock::VirtioFsType;
 use crate::transport::{Orphan, Request};
 use kernel::{
@@ -33,6 +33,7 @@ use kernel::{
             self, Folio, FolioRef, LockedFolio, Readahead, ReadaheadFolio, WriteFolio,
         },
         file::{self, File, Kiocb, Mmap, IOCB_APPEND, IOCB_DIRECT},
+        inode::Entry,
         Inode,
     },
     iov::{IovIterDest, IovIterSource},
@@ -134,27 +135,8 @@ impl file::Operations for RegFile {
     /// RELEASE, waited for (as C's virtio-fs: `ctx->destroy` makes the
     /// release synchronous), so no release reaches the host after DESTROY.
     /// A handle writeback used goes after a last writeback.
-    fn release(inode: &Inode<VirtioFsType>, _file: &File, mut h: KBox<FileHandle>) {
-        let registered = inode.data().writers.lock().contains(&h.fh);
-        if registered {
-            if address_space::write_and_wait(inode).is_err() {
-                warn_ratelimited!("writeback before RELEASE of handle {} failed\n", h.fh);
-            }
-            let mut w = inode.data().writers.lock();
-            if let Some(i) = w.iter().position(|&fh| fh == h.fh) {
-                let last = w.len() - 1;
-                w.swap(i, last);
-                // SAFETY: `last < len`; the elements stay initialised and a
-                // `u64` needs no drop.
-                unsafe { w.set_len(last) };
-            }
-        }
-        if let Some(req) = h.release.take() {
-            let s = inode.super_block().data();
-            if s.fs.conn.send_uninterruptible(req).is_err() {
-                warn_ratelimited!("RELEASE of handle {} failed\n", h.fh);
-            }
-        }
+    fn release(inode: &Inode<VirtioFsType>, _file: &File, h: KBox<FileHandle>) {
+        release_handle(inode, h);
     }
 
     /// As C's `fuse_cache_read_iter`: a read reaching past the cached size
@@ -259,6 +241,137 @@ impl file::Operations for RegFile {
                 Ok(())
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// Gives an open file's handle back: a last writeback if writeback used
+/// it, then RELEASE, waited for.
+pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle>) {
+    let registered = inode.data().writers.lock().contains(&h.fh);
+    if registered {
+        if address_space::write_and_wait(inode).is_err() {
+            warn_ratelimited!("writeback before RELEASE of handle {} failed\n", h.fh);
+        }
+        let mut w = inode.data().writers.lock();
+        if let Some(i) = w.iter().position(|&fh| fh == h.fh) {
+            let last = w.len() - 1;
+            w.swap(i, last);
+            // SAFETY: `last < len`; the elements stay initialised and a
+            // `u64` needs no drop.
+            unsafe { w.set_len(last) };
+        }
+    }
+    if let Some(req) = h.release.take() {
+        let s = inode.super_block().data();
+        if s.fs.conn.send_uninterruptible(req).is_err() {
+            warn_ratelimited!("RELEASE of handle {} failed\n", h.fh);
+        }
+    }
+}
+
+
+/// CREATE of regular file `name` in `dir` (`mode` masked, `umask` sent
+/// along), opened with `flags` (C's `fuse_create_open`): the entry and the
+/// open handle; `None` for a server without CREATE (remembered).
+pub(crate) fn create_open(
+    dir: &Inode<VirtioFsType>,
+    name: &[u8],
+    mode: u32,
+    flags: u32,
+    umask: u32,
+) -> Result<Option<(Entry<VirtioFsType>, KBox<FileHandle>)>> {
+    let sb = dir.super_block();
+    let s = sb.data();
+    if s.lacks(Optional::Create) {
+        return Ok(None);
+    }
+    let flags = flags & !bindings::O_NOCTTY;
+    let nodeid = dir.data().nodeid;
+    let inarg = CreateIn {
+        flags,
+        mode,
+        umask,
+        open_flags: 0,
+    };
+    // If a signal abandons it and the host answers anyway, both the
+    // lookup and the handle CREATE took are given back.
+    let orphan = Orphan::new(
+        s.fs.conn.hiprio()?.clone(),
+        prepare_forget(&s)?,
+        forget_created,
+    )
+    .then(Orphan::new(
+        s.fs.conn.request_queue()?.clone(),
+        prepare_release(&s, Opcode::Release, 0, flags)?,
+        release_created,
+    ))?;
+    // Everything is allocated before CREATE, so nothing can fail between
+    // the host opening a handle and the guest owning it.
+    let mut h = KBox::new(
+        FileHandle {
+            fh: 0,
+            open_flags: 0,
+            flags,
+            release: Some(prepare_release(&s, Opcode::Release, 0, flags)?),
+        },
+        GFP_KERNEL,
+    )?;
+    let reply = s.call_with(
+        Opcode::Create,
+        request_len(CreateIn::SIZE, &[name.len()]),
+        EntryOut::SIZE + OpenOut::SIZE,
+        |buf, unique| {
+            RequestBuilder::new(buf, header(Opcode::Create, unique, nodeid))?
+                .arg(&inarg)?
+                .name(name)?
+                .finish()
+        },
+        Some(orphan),
+    );
+    let reply = match reply {
+        Ok(r) => r,
+        Err(e) if e == enosys() => {
+            s.set_lacks(Optional::Create);
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let (e, out) = reply::decode_create(reply.payload()).map_err(|e| {
+        warn_ratelimited!("CREATE reply refused: {:?}\n", e);
+        EIO
+    })?;
+    let forget = reply.take_orphan();
+    inode::invalidate_attrs(dir);
+    h.fh = out.fh;
+    h.open_flags = out.open_flags;
+    if let Some(r) = h.release.as_mut() {
+        fill_release(r, Opcode::Release, e.nodeid, out.fh, flags)?;
+    }
+    match inode::iget(
+        sb,
+        &s,
+        e.nodeid,
+        e.generation,
+        &e.attr,
+        expiry(e.attr_valid),
+        1,
+        0,
+    ) {
+        Ok(i) => Ok(Some((
+            Entry {
+                inode: Some(i),
+                valid_until: expiry(e.entry_valid),
+            },
+            h,
+        ))),
+        Err(err) => {
+            // Give back both what CREATE took: the handle, the lookup.
+            if let Some(req) = h.release.take() {
+                let _ = s.fs.conn.send_uninterruptible(req);
+            }
+            s.forget_one(forget, e.nodeid);
+            Err(err)
         }
     }
 }

@@ -31,7 +31,7 @@ use kernel::{
 };
 
 /// The inode operations of directories.
-pub(crate) const DIR_IOPS: Ops<VirtioFsType> = Ops::new::<DirOps>();
+pub(crate) const DIR_IOPS: Ops<VirtioFsType> = Ops::new_atomic::<DirOps>();
 
 /// The file operations of directories.
 pub(crate) const DIR_FOPS: file::Ops<VirtioFsType> = file::Ops::new::<DirFile>();
@@ -416,6 +416,10 @@ impl Operations for CommonIops {
         getattr(inode, flags)
     }
 
+    fn listxattr(d: &DEntry<VirtioFsType>, buf: Option<&mut [u8]>) -> Result<usize> {
+        crate::xattr::listxattr(d, buf)
+    }
+
     fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
         setattr(d, a)
     }
@@ -431,6 +435,10 @@ impl Operations for SymlinkIops {
 
     fn getattr(inode: &Inode<VirtioFsType>, _mask: u32, flags: u32) -> Result {
         getattr(inode, flags)
+    }
+
+    fn listxattr(d: &DEntry<VirtioFsType>, buf: Option<&mut [u8]>) -> Result<usize> {
+        crate::xattr::listxattr(d, buf)
     }
 
     fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {

@@ -51,6 +51,16 @@ pub(crate) enum Optional {
     Flush = 1 << 2,
     /// FUSE_RENAME2.
     Rename2 = 1 << 3,
+    /// FUSE_GETXATTR.
+    Getxattr = 1 << 4,
+    /// FUSE_SETXATTR.
+    Setxattr = 1 << 5,
+    /// FUSE_LISTXATTR.
+    Listxattr = 1 << 6,
+    /// FUSE_REMOVEXATTR.
+    Removexattr = 1 << 7,
+    /// FUSE_CREATE.
+    Create = 1 << 8,
 }
 
 /// The 64-bit jiffies counter (`get_jiffies_64()`).
@@ -109,6 +119,14 @@ pub(crate) fn prepare_forget(s: &Session) -> Result<Request> {
 pub(crate) fn fill_forget(req: &mut Request, nodeid: u64, nlookup: u64) -> Result {
     let unique = req.unique();
     req.rewrite(|buf| request::forget(buf, unique, nodeid, nlookup).map_err(|_| EINVAL))
+}
+
+/// For an abandoned CREATE answered later: forget the node it made.
+pub(crate) fn forget_created(req: &mut Request, payload: &[u8]) -> bool {
+    match reply::decode_create(payload) {
+        Ok((e, _)) => fill_forget(req, e.nodeid, 1).is_ok(),
+        _ => false,
+    }
 }
 
 /// For an abandoned LOOKUP answered later: forget the node it looked up.

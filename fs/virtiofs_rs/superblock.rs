@@ -148,6 +148,10 @@ impl FileSystem for VirtioFsType {
     }
 }
 
+/// The extended attribute handlers.
+const XATTR_HANDLERS: kernel::fs::xattr::Handlers<VirtioFsType> =
+    kernel::fs::xattr::Handlers::new::<crate::xattr::Xattrs>();
+
 /// The dentry operations of every dentry.
 const DENTRY_OPS: dentry::Ops<VirtioFsType> = dentry::Ops::new::<DentryOps>();
 
@@ -174,7 +178,8 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
         .set_maxbytes(i64::MAX)
         .set_time_gran(1)
         .add_iflags(fs::SB_I_NOIDMAP | fs::SB_I_IMA_UNVERIFIABLE_SIGNATURE)
-        .set_dentry_ops(DENTRY_OPS);
+        .set_dentry_ops(DENTRY_OPS)
+        .set_xattr_handlers(XATTR_HANDLERS);
     // As C (`fuse_bdi_init`): a backing device of its own, so writable
     // shared mappings are written back, with 1% of the dirty threshold.
     sb.setup_bdi(1)?;

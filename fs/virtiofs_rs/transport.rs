@@ -73,6 +73,9 @@ pub(crate) struct Orphan {
     /// Completes `req` from the abandoned request's reply payload; false
     /// if there is nothing to give back (a negative LOOKUP, say).
     fill: fn(&mut Request, &[u8]) -> bool,
+    /// A second thing to give back from the same reply (CREATE took both
+    /// a lookup and a handle).
+    then: Option<KBox<Orphan>>,
 }
 
 impl Orphan {
@@ -83,7 +86,18 @@ impl Orphan {
         req: Request,
         fill: fn(&mut Request, &[u8]) -> bool,
     ) -> Self {
-        Orphan { queue, req, fill }
+        Orphan {
+            queue,
+            req,
+            fill,
+            then: None,
+        }
+    }
+
+    /// Adds `next`, given back from the same reply after this one.
+    pub(crate) fn then(mut self, next: Orphan) -> Result<Self> {
+        self.then = Some(KBox::new(next, GFP_KERNEL)?);
+        Ok(self)
     }
 }
 
@@ -446,7 +460,8 @@ impl Shared {
                 Err(EIO)
             }
         };
-        if let Some(mut o) = self.end(result) {
+        let mut next = self.end(result);
+        while let Some(mut o) = next {
             let len = result.unwrap_or(0);
             if (o.fill)(&mut o.req, payload_of(self, len)) {
                 // Nobody waits for this one either: its reply is dropped.
@@ -457,6 +472,7 @@ impl Shared {
                     );
                 }
             }
+            next = o.then.map(|b| KBox::into_inner(b));
         }
     }
 }

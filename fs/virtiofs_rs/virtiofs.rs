@@ -38,6 +38,7 @@ mod superblock;
 mod sysfs;
 mod transport;
 mod window;
+mod xattr;
 
 /// Logic with no kernel dependency, also built on the host (`proto/lib.rs`,
 /// where its items are public API).

@@ -214,3 +214,14 @@ int rust_helper_vfs_sb_bdi_max_ratio(struct super_block *sb, unsigned int ratio)
 {
 	return bdi_set_max_ratio(sb->s_bdi, ratio);
 }
+
+bool rust_helper_d_in_lookup(const struct dentry *dentry)
+{
+	return d_in_lookup(dentry);
+}
+
+/* FMODE_CREATED is a __force cast bindgen cannot evaluate. */
+void rust_helper_vfs_file_set_created(struct file *file)
+{
+	file->f_mode |= FMODE_CREATED;
+}

@@ -38,6 +38,7 @@ pub mod dentry;
 pub mod file;
 pub mod inode;
 pub mod sb;
+pub mod xattr;
 
 pub use context::FsContext;
 pub use dentry::DEntry;

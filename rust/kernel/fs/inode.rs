@@ -12,6 +12,7 @@
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
 use super::{dentry::DEntry, file::File, sb, FileSystem, SuperBlock};
+use crate::types::ForeignOwnable;
 use crate::{
     bindings,
     error::from_result,
@@ -595,6 +596,13 @@ pub trait Operations {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// The extended attribute names of `d`'s inode, each NUL-terminated,
+    /// into `buf` (`None`: only their total size); returns that size
+    /// (`inode_operations.listxattr`).
+    fn listxattr(_d: &DEntry<Self::FileSystem>, _buf: Option<&mut [u8]>) -> Result<usize> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// The target of symlink `inode` (`inode_operations.get_link`), without
     /// its NUL; never called in RCU walk (the abstraction answers
     /// `ECHILD`).
@@ -604,6 +612,49 @@ pub trait Operations {
     ) -> Result<KVec<u8>> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
+}
+
+/// Creating and opening a file in one step (`inode_operations.atomic_open`,
+/// as FUSE's CREATE), for a directory whose [`Operations`] also create the
+/// usual way (`create`, the fallback).
+///
+/// # Safety
+///
+/// Every inode [`AtomicOpen::create_open`] returns must have
+/// [`AtomicOpen::File`]'s table as its file operations (`i_fop`): the file
+/// the VFS opens on it is released through that table, with the data
+/// returned here as its `private_data`.
+pub unsafe trait AtomicOpen: Operations {
+    /// The file operations of the files created.
+    type File: super::file::Operations<FileSystem = Self::FileSystem>;
+
+    /// Whether the opened file may do direct I/O (`FMODE_CAN_ODIRECT`), as
+    /// its `open` would have allowed.
+    const DIRECT_IO: bool = false;
+
+    /// Creates regular file `name` in `dir` (`mode` with its type, umask
+    /// applied by the VFS) and opens it with `flags`, returning the entry
+    /// and the open file's data; `None` if the file system cannot (then
+    /// `create` makes it and the VFS opens it as usual).
+    #[allow(clippy::type_complexity)]
+    fn create_open(
+        dir: &Inode<Self::FileSystem>,
+        name: &[u8],
+        mode: u32,
+        flags: u32,
+    ) -> Result<
+        Option<(
+            Entry<Self::FileSystem>,
+            <Self::File as super::file::Operations>::Data,
+        )>,
+    >;
+
+    /// A handle `create_open` returned whose open then failed in the VFS
+    /// (its file is never released): give it back.
+    fn release_unopened(
+        inode: &Inode<Self::FileSystem>,
+        data: <Self::File as super::file::Operations>::Data,
+    );
 }
 
 /// The two sides of a rename, with their names (stable: both parents are
@@ -792,6 +843,11 @@ impl<T: FileSystem> Ops<T> {
                 } else {
                     None
                 },
+                listxattr: if U::HAS_LISTXATTR {
+                    Some(listxattr_callback::<U>)
+                } else {
+                    None
+                },
                 get_link: if U::HAS_GET_LINK {
                     Some(get_link_callback::<U>)
                 } else {
@@ -803,6 +859,114 @@ impl<T: FileSystem> Ops<T> {
             };
         }
         Self(&Table::<U>::TABLE, PhantomData)
+    }
+
+    /// The table of `U`'s operations, with `atomic_open`.
+    pub const fn new_atomic<U: AtomicOpen<FileSystem = T> + ?Sized>() -> Self {
+        struct Table<U: ?Sized>(PhantomData<U>);
+        impl<U: AtomicOpen + ?Sized> Table<U> {
+            const TABLE: bindings::inode_operations = bindings::inode_operations {
+                atomic_open: Some(atomic_open_callback::<U>),
+                ..*Ops::<U::FileSystem>::new::<U>().0
+            };
+        }
+        Self(&Table::<U>::TABLE, PhantomData)
+    }
+}
+
+/// The `open` of a file `atomic_open` opened: the file system opened it
+/// already (its data is set after `finish_open`).
+///
+/// # Safety
+///
+/// Called only by `finish_open` from `atomic_open_callback::<U>`.
+unsafe extern "C" fn created_open_callback<U: AtomicOpen + ?Sized>(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
+    if U::DIRECT_IO {
+        // SAFETY: The file is being opened; nobody else sees it yet.
+        unsafe { bindings::vfs_allow_direct_io(file) };
+    }
+    0
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table from `new_atomic`: a
+/// directory of ours, locked (exclusively for `O_CREAT`), a dentry under
+/// it, and the file being opened.
+unsafe extern "C" fn atomic_open_callback<U: AtomicOpen + ?Sized>(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    file: *mut bindings::file,
+    flags: c_uint,
+    mode: bindings::umode_t,
+) -> c_int {
+    // SAFETY: The VFS holds the directory, the dentry and the file for the
+    // call; names are stable while the directory is locked; `res` is null
+    // or a dentry reference we own, given to `finish_no_open` or dropped.
+    unsafe {
+        let mut res: *mut bindings::dentry = core::ptr::null_mut();
+        let mut d = dentry;
+        if bindings::d_in_lookup(dentry) {
+            res = lookup_callback::<U>(dir, dentry, 0);
+            if bindings::IS_ERR(res.cast_const().cast()) {
+                return bindings::PTR_ERR(res.cast_const().cast()) as c_int;
+            }
+            if !res.is_null() {
+                d = res;
+            }
+        }
+        if flags & bindings::O_CREAT == 0 || !(*d).d_inode.is_null() {
+            return bindings::finish_no_open(file, res);
+        }
+        bindings::vfs_file_set_created(file);
+        let dir_i = Inode::<U::FileSystem>::from_raw(dir);
+        let name = DEntry::<U::FileSystem>::from_raw(d).name_unchecked();
+        match U::create_open(dir_i, name, u32::from(mode), flags) {
+            Err(e) => {
+                bindings::dput(res);
+                e.to_errno()
+            }
+            Ok(None) => match U::create(dir_i, name, u32::from(mode), flags & bindings::O_EXCL != 0) {
+                Ok(e) => {
+                    let r = instantiate(d, e);
+                    if r != 0 {
+                        bindings::dput(res);
+                        return r;
+                    }
+                    bindings::finish_no_open(file, res)
+                }
+                Err(e) => {
+                    bindings::dput(res);
+                    e.to_errno()
+                }
+            },
+            Ok(Some((entry, data))) => {
+                let Some(inode) = entry.inode.clone() else {
+                    bindings::dput(res);
+                    return EIO.to_errno();
+                };
+                let r = instantiate(d, entry);
+                if r != 0 {
+                    U::release_unopened(&inode, data);
+                    bindings::dput(res);
+                    return r;
+                }
+                let r = bindings::finish_open(file, d, Some(created_open_callback::<U>));
+                if r != 0 {
+                    U::release_unopened(&inode, data);
+                    bindings::dput(res);
+                    return r;
+                }
+                // The file is open through `U::File`'s table (trait
+                // contract): its release takes the data back.
+                (*file).private_data = data.into_foreign().cast_mut();
+                bindings::dput(res);
+                0
+            }
+        }
     }
 }
 
@@ -1120,6 +1284,28 @@ unsafe extern "C" fn setattr_callback<U: Operations + ?Sized>(
         U::setattr(d, a)?;
         Ok(0)
     })
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, with a positive dentry
+/// of ours and a buffer of `size` bytes (or null with size 0).
+unsafe extern "C" fn listxattr_callback<U: Operations + ?Sized>(
+    dentry: *mut bindings::dentry,
+    list: *mut c_char,
+    size: usize,
+) -> isize {
+    // SAFETY: The VFS holds the dentry; the buffer is the caller's `size`
+    // bytes, ours to write for the call.
+    let r = unsafe {
+        let buf = (size != 0 && !list.is_null())
+            .then(|| core::slice::from_raw_parts_mut(list.cast::<u8>(), size));
+        U::listxattr(DEntry::from_raw(dentry), buf)
+    };
+    match r {
+        Ok(n) => isize::try_from(n).unwrap_or(isize::MAX),
+        Err(e) => e.to_errno() as isize,
+    }
 }
 
 /// # Safety

@@ -101,6 +101,13 @@ impl<T: FileSystem> SuperBlock<T, New> {
         self
     }
 
+    /// Sets the extended attribute handlers (`s_xattr`).
+    pub fn set_xattr_handlers(&mut self, h: super::xattr::Handlers<T>) -> &mut Self {
+        // SAFETY: As `set_magic`; the table is static.
+        unsafe { (*self.raw()).s_xattr = h.as_raw() };
+        self
+    }
+
     /// Gives the superblock a backing device of its own
     /// (`super_setup_bdi()`), so its dirty page cache is written back (an
     /// anonymous superblock's default one does no writeback), with at most

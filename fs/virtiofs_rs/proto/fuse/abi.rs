@@ -1104,6 +1104,18 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// The first 8 bytes of `struct fuse_setxattr_in`
+    /// (`FUSE_COMPAT_SETXATTR_IN_SIZE`), what a session without
+    /// `FUSE_SETXATTR_EXT` sends; the name and the value follow.
+    pub struct SetxattrInCompat: 8 {
+        /// Size of the value.
+        pub size: u32,
+        /// `XATTR_CREATE`, `XATTR_REPLACE`.
+        pub flags: u32,
+    }
+}
+
+wire_struct! {
     /// `struct fuse_syncfs_in` (8 bytes).
     pub struct SyncfsIn: 8 {
         /// Padding.

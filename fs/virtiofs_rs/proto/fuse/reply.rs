@@ -570,10 +570,6 @@ pub fn decode_new_entry(
 
 /// Decodes a CREATE reply payload: an entry (which must be a regular file)
 /// followed by an open reply.
-#[cfg_attr(
-    CONFIG_VIRTIOFS_RS,
-    expect(dead_code, reason = "for the data path; host-tested")
-)]
 pub fn decode_create(payload: &[u8]) -> Result<(ValidEntry, OpenOut), DecodeError> {
     let entry = decode_new_entry(payload, Some(FileType::Regular))?;
     let rest = payload.get(EntryOut::SIZE..).unwrap_or(&[]);
