@@ -52,6 +52,10 @@ MATRIX=(
 	"dax/pci/vfs-edges dax pci vfs-edges"
 	"dax/pci/ring-pressure dax pci ring-pressure"
 	"dax/pci/unbind dax pci unbind"
+	"virtiofsd/pci/posix virtiofsd pci posix"
+	"virtiofsd/pci/posix-never virtiofsd pci posix-never"
+	"virtiofsd/pci/posix-always virtiofsd pci posix-always"
+	"virtiofsd/pci/posix-writeback virtiofsd pci posix-writeback"
 )
 # The gate runs first: the C driver with the upstream host.
 GATE="c virtiofsd/pci"
