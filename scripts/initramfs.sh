@@ -65,6 +65,9 @@ build_image() {
 	fi
 	step_begin initramfs "building the initramfs"
 	root=$(mktemp -d "$OUT/root.XXXXXX")
+	# The archive's "." becomes the guest's /: mktemp made it 0700, which
+	# would lock the unprivileged user out of everything.
+	chmod 755 "$root"
 	trap 'rm -rf "$root"' EXIT
 	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,mnt,tests,plans,lib,etc,root,home}
 	cp /bin/busybox "$root/bin/busybox"

@@ -130,6 +130,41 @@ to_bytes() {
 	esac
 }
 
+# virtiofsd's options that a plan's "virtiofsd" directive can change; the
+# socket, shared directory and tag are the runner's.
+VIRTIOFSD_DEFAULT_OPTS=(--cache=auto --sandbox=none --log-level=info)
+
+# plan_virtiofsd_opts PLAN: virtiofsd's options for PLAN, one per line: the
+# defaults, each replaced by the plan's option of the same name, then the
+# plan's other options in the order given ("virtiofsd --cache=never --xattr"
+# gives --cache=never --sandbox=none --log-level=info --xattr).
+plan_virtiofsd_opts() {
+	local plan=$1 o d name words=() out=()
+	read -r -a words <<<"$(plan_values "$plan" virtiofsd | paste -sd' ')"
+	for o in "${words[@]}"; do
+		[[ "$o" =~ ^--[a-z][a-z0-9-]*(=[^[:space:]]*)?$ ]] ||
+			die "plan $plan: virtiofsd takes options as --name or --name=value, not '$o'"
+		case "${o%%=*}" in
+		--socket-path|--socket|--fd|--shared-dir|--tag)
+			die "plan $plan: virtiofsd ${o%%=*} is the runner's" ;;
+		esac
+	done
+	for d in "${VIRTIOFSD_DEFAULT_OPTS[@]}"; do
+		name=${d%%=*}
+		for o in "${words[@]}"; do
+			[ "${o%%=*}" != "$name" ] || d=$o
+		done
+		out+=("$d")
+	done
+	for o in "${words[@]}"; do
+		case " ${VIRTIOFSD_DEFAULT_OPTS[*]%%=*} " in
+		*" ${o%%=*} "*) ;;
+		*) out+=("$o") ;;
+		esac
+	done
+	printf '%s\n' "${out[@]}"
+}
+
 # plan_boot_key HOST PLAN: the host and device configuration PLAN needs.
 # Plans with the same key (and driver, host and transport) share a guest.
 plan_boot_key() {
@@ -140,6 +175,9 @@ plan_boot_key() {
 		return
 	fi
 	key="devices=$(plan_value "$plan" devices 1)"
+	if [ "$host" = virtiofsd ]; then
+		key+=" virtiofsd=$(plan_virtiofsd_opts "$plan" | paste -sd' ')"
+	fi
 	if [ "$host" = dax ]; then
 		key+=" cache=$(to_bytes "$(plan_value "$plan" cache-size 64M)")"
 		key+=" vq=$(plan_value "$plan" vq-size default)"

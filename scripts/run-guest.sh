@@ -106,6 +106,15 @@ DEVICES=$(plan_value "$P0" devices 1)
 VQ_SIZE=$(plan_value "$P0" vq-size "")
 [ -z "$VQ_SIZE" ] || [[ "$VQ_SIZE" =~ ^[0-9]+$ ]] || die "plan vq-size must be a number"
 [ -z "$VQ_SIZE" ] || [ "$HOST" = dax ] || die "plan vq-size needs --host dax"
+# "virtiofsd OPTIONS": the first plan's virtiofsd options (defaults replaced
+# by name, others added); a plan that sets any runs on virtiofsd only.
+for p in "${PLANS[@]}"; do
+	plan_virtiofsd_opts "$p" >/dev/null
+	[ "$HOST" = virtiofsd ] || [ -z "$(plan_values "$p" virtiofsd)" ] ||
+		die "plan $p sets virtiofsd options: it needs --host virtiofsd"
+done
+VIRTIOFSD_TEXT=$(plan_virtiofsd_opts "$P0")
+mapfile -t VIRTIOFSD_OPTS <<<"$VIRTIOFSD_TEXT"
 
 # A command as shell words, quoted only where needed ($VARS stay as they
 # are), one option (with its value) per line.
@@ -126,7 +135,7 @@ daemon_cmd() {
 	case "$HOST" in
 	virtiofsd)
 		DCMD=("$VIRTIOFSD" --socket-path="$sock" --shared-dir="$SHARED" --tag="$TAG"
-			--cache=auto --sandbox=none --log-level=info) ;;
+			"${VIRTIOFSD_OPTS[@]}") ;;
 	dax)
 		DCMD=("$DAXD" --socket "$sock" --shared-dir "$SHARED" --tag "$TAG" --cache-size "$CACHE_SIZE")
 		for s in "${INJECT[@]}"; do DCMD+=(--inject "$s"); done ;;

@@ -11,7 +11,7 @@
 #                 core busy, so on a machine of your own N=cores is faster)
 #
 # Plans that need the same driver, host, transport and device configuration
-# (tests/guest/README.md) share one guest boot; each plan keeps its own
+# (virtiofsd's options included: tests/guest/README.md) share one guest boot; each plan keeps its own
 # verdict. Lint checks and builds whose inputs did not change are not run
 # again (the output says so). The closing summary counts this project's
 # tests, and the Rust doctests the kernel runs at every boot once per
@@ -52,6 +52,10 @@ MATRIX=(
 	"dax/pci/vfs-edges dax pci vfs-edges"
 	"dax/pci/ring-pressure dax pci ring-pressure"
 	"dax/pci/unbind dax pci unbind"
+	"virtiofsd/pci/posix virtiofsd pci posix"
+	"virtiofsd/pci/posix-never virtiofsd pci posix-never"
+	"virtiofsd/pci/posix-always virtiofsd pci posix-always"
+	"virtiofsd/pci/posix-writeback virtiofsd pci posix-writeback"
 )
 # The gate runs first: the C driver with the upstream host.
 GATE="c virtiofsd/pci"

@@ -4,9 +4,10 @@
 # "init --run-plan"): a tool's output is never TAP (a tool printing "ok 1"
 # or "not ok 1" does not count, its exit status does), a test program's
 # stderr is not TAP, every plan line is its own suite, a missing program
-# fails, and one plan's "env" lines do not reach the next plan.
+# fails, one plan's "env" lines do not reach the next plan, and the
+# runner's directives (virtiofsd, timeout, ...) are not run as programs.
 . "$(dirname "$0")/lib.sh"
-echo "1..9"
+echo "1..10"
 command -v busybox >/dev/null || { echo "Bail out! busybox missing (scripts/setup.sh installs busybox-static)"; exit 1; }
 
 mkdir -p "$TMP/tests"
@@ -30,7 +31,7 @@ echo "1..1"
 if [ -z "${LEAK:-}" ]; then echo "ok 1 no_leak"; else echo "not ok 1 no_leak # LEAK=$LEAK"; fi
 X
 chmod +x "$TMP"/tests/*
-printf 'env TAPPER_RC=3\ntest tapper a\ntapper b\nrun noisy_tool 0\nrun noisy_tool 4\nenv LEAK=yes\nrun true\ntest no_such_program\n' >"$TMP/one.plan"
+printf 'virtiofsd --cache=never\ntimeout 100\nenv TAPPER_RC=3\ntest tapper a\ntapper b\nrun noisy_tool 0\nrun noisy_tool 4\nenv LEAK=yes\nrun true\ntest no_such_program\n' >"$TMP/one.plan"
 printf 'test envcheck\n' >"$TMP/two.plan"
 VFSRS_TESTS_DIR=$TMP/tests busybox sh "$ROOT/tests/guest/init" --run-plan "$TMP/one.plan" "$TMP/two.plan" \
 	>"$TMP/tap" 2>"$TMP/err"
@@ -46,3 +47,5 @@ check "each plan line is its own suite" same "$(grep -c '^# suite: tapper' "$TMP
 check "each run's exit status counts" same "$(results | grep -c '^fail tapper:(exit)')" 2
 check "a missing program fails" has "$TMP/tap" '^# exit: no_such_program 127$'
 check "one plan's env does not reach the next" same "$(results | grep envcheck)" "pass envcheck:no_leak"
+check "the runner's directives are not programs" bash -c \
+	"! grep -q -E '^# suite: (virtiofsd|timeout)' '$TMP/tap'"

@@ -2,15 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0
 # The initramfs scripts/initramfs.sh builds for the kernel build in
 # $VFSRS_BUILD_DIR: /etc/passwd and /etc/group give tests a named
-# unprivileged user (vfsuser, uid 1000) that su can switch to, every file of
+# unprivileged user (vfsuser, uid 1000) that su can switch to and that can
+# reach the file system (/ is 0755 in the archive), every file of
 # tests/guest/bin is there (subdirectories too), /init and the plans are the
 # repository's, and the tests directory is a fixed path per input hash (no
 # shared "current" link for concurrent runs to race on).
 . "$(dirname "$0")/lib.sh"
-echo "1..7"
+echo "1..8"
 B=${VFSRS_BUILD_DIR:-}
 if [ -z "$B" ] || [ ! -f "$B/.vfsrs-built" ]; then
-	for i in 1 2 3 4 5 6 7; do echo "ok $i # SKIP no VFSRS_BUILD_DIR (a finished kernel build)"; done
+	for i in 1 2 3 4 5 6 7 8; do echo "ok $i # SKIP no VFSRS_BUILD_DIR (a finished kernel build)"; done
 	exit 0
 fi
 IMG=$("$ROOT/scripts/initramfs.sh" "$B" 2>/dev/null)
@@ -23,6 +24,10 @@ mkdir -p "$R"
 check "passwd names vfsuser with uid 1000" has "$R/etc/passwd" '^vfsuser:x:1000:1000:'
 check "group names vfsuser with gid 1000" has "$R/etc/group" '^vfsuser:x:1000:'
 check "su switches to vfsuser in the initramfs" same "$(chroot "$R" /bin/su -s /bin/sh vfsuser -c 'id -u' 2>&1)" 1000
+# The kernel gives / the mode of the archive's "." entry (extracting it
+# here does not), so look at the archive itself.
+root_mode() { gzip -dc "$IMG" | cpio --quiet -tv 2>/dev/null | awk '$NF == "." { print $1 }'; }
+check "/ is 0755, so the unprivileged user can reach /tmp and /tests" same "$(root_mode)" drwxr-xr-x
 missing() {
 	local f
 	(cd "$ROOT/tests/guest/bin" && find . -type f) | while read -r f; do

@@ -84,6 +84,56 @@ static inline long long vfs_pattern_check(const unsigned char *buf, size_t len,
 	return -1;
 }
 
+/* splitmix64: the random stream of the random-write model below. */
+static inline uint64_t vfs_rand(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+/*
+ * The random-write model: write number @i of the stream for @seed puts 1 to
+ * @maxlen pattern bytes (seed @seed + @i, at their own offsets) at a random
+ * offset below @span. The guest replays it with pwrite() (posix_test), the
+ * host tool (vfs_pattern --model) prints the file it must give.
+ */
+struct vfs_model_write {
+	uint64_t off;
+	size_t len;
+	uint32_t seed;
+};
+
+static inline void vfs_model_next(uint64_t *state, uint32_t seed, unsigned int i,
+				  size_t span, size_t maxlen, struct vfs_model_write *w)
+{
+	w->off = vfs_rand(state) % span;
+	w->len = 1 + vfs_rand(state) % maxlen;
+	if (w->off + w->len > span)
+		w->len = span - w->off;
+	w->seed = seed + i;
+}
+
+/* Applies the first @nops writes of @seed to @buf (@span bytes, zeroed); returns the size. */
+static inline size_t vfs_model_build(unsigned char *buf, uint32_t seed, unsigned int nops,
+				     size_t span, size_t maxlen)
+{
+	struct vfs_model_write w;
+	uint64_t state = seed;
+	size_t size = 0;
+	unsigned int i;
+
+	for (i = 0; i < nops; i++) {
+		vfs_model_next(&state, seed, i, span, maxlen, &w);
+		vfs_pattern_fill(buf + w.off, w.len, w.off, w.seed);
+		if (w.off + w.len > size)
+			size = w.off + w.len;
+	}
+	return size;
+}
+
 /* Creates a fresh mount point under /tmp and mounts the tag on it. */
 static inline int vfs_mount_fresh(char *mnt, size_t len)
 {
