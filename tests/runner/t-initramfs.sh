@@ -4,13 +4,16 @@
 # $VFSRS_BUILD_DIR: /etc/passwd and /etc/group give tests a named
 # unprivileged user (vfsuser, uid 1000) that su can switch to, every file of
 # tests/guest/bin is there (subdirectories too), /init and the plans are the
-# repository's, and the tests directory is a fixed path per input hash (no
-# shared "current" link for concurrent runs to race on).
+# repository's, the tests directory is a fixed path per input hash (no
+# shared "current" link for concurrent runs to race on), and Debian's fio
+# and stress-ng run from the initramfs alone (chroot: its own libraries and
+# loader), fio with the engines the plans use.
 . "$(dirname "$0")/lib.sh"
-echo "1..7"
+N=9
+echo "1..$N"
 B=${VFSRS_BUILD_DIR:-}
 if [ -z "$B" ] || [ ! -f "$B/.vfsrs-built" ]; then
-	for i in 1 2 3 4 5 6 7; do echo "ok $i # SKIP no VFSRS_BUILD_DIR (a finished kernel build)"; done
+	for i in $(seq "$N"); do echo "ok $i # SKIP no VFSRS_BUILD_DIR (a finished kernel build)"; done
 	exit 0
 fi
 IMG=$("$ROOT/scripts/initramfs.sh" "$B" 2>/dev/null)
@@ -38,3 +41,8 @@ plans_differ() {
 check "every plan is in /plans" same "$(plans_differ)" ""
 check "the tests directory is per input hash, no shared link" \
 	bash -c "[ '$T1' = '$T2' ] && [ -f '$T1/.ready' ] && [ ! -e '$(dirname "$T1")/tests-current' ] && ! grep -q tests-current '$ROOT/scripts/run-guest.sh'"
+check "fio and stress-ng run from the initramfs, the host's versions" same \
+	"$(chroot "$R" /usr/bin/fio --version 2>&1; chroot "$R" /usr/bin/stress-ng --version 2>&1 | cut -d' ' -f1-3)" \
+	"$(/usr/bin/fio --version; /usr/bin/stress-ng --version | cut -d' ' -f1-3)"
+engines() { chroot "$R" /usr/bin/fio --enghelp | tr -d '\t' | grep -x -E 'psync|libaio|mmap' | sort | paste -sd,; }
+check "fio has the psync, libaio and mmap engines built in" same "$(engines)" "libaio,mmap,psync"
