@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build the guest initramfs: busybox-static, tests/guest/init, the test
 # plans, the kselftests (static), tests/guest/bin, the kernel's modules,
-# /etc/passwd + /etc/group with an unprivileged user (vfsuser, uid 1000) and
+# /etc/passwd + /etc/group with an unprivileged user (vfsuser, uid 1000),
 # the third-party exercisers from Debian (fio, stress-ng: see TOOLS) with
 # the shared libraries ldd resolves for them and the dynamic loader, each
-# at the path it has on this machine.
+# at the path it has on this machine, and the System V shared memory
+# preload fio needs in the guest (tests/guest/preload/sysv-shm.c).
 #
 # usage: scripts/initramfs.sh [--tests-dir] BUILD_DIR
 #   BUILD_DIR is what scripts/kernel.sh printed. Prints the initramfs path,
@@ -110,6 +111,11 @@ build_image() {
 		mkdir -p "$root$(dirname "$a")"
 		cp -L "$a" "$root$a"
 	done
+	# fio keeps its job table in System V shared memory, which the guest
+	# kernel lacks: plans preload this (tests/guest/preload/sysv-shm.c).
+	mkdir -p "$root/usr/lib/vfsrs"
+	gcc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$root/usr/lib/vfsrs/sysv-shm.so" \
+		"$VFSRS_ROOT/tests/guest/preload/sysv-shm.c" || die "building sysv-shm.so failed"
 	# Users for tests that drop root: vfsuser (uid 1000) and nobody.
 	cat >"$root/etc/passwd" <<-EOF
 		root:x:0:0:root:/root:/bin/sh

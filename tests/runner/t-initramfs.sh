@@ -7,9 +7,10 @@
 # repository's, the tests directory is a fixed path per input hash (no
 # shared "current" link for concurrent runs to race on), and Debian's fio
 # and stress-ng run from the initramfs alone (chroot: its own libraries and
-# loader), fio with the engines the plans use.
+# loader), fio with the engines the plans use and, under the System V
+# shared memory preload the guest needs, a verified job.
 . "$(dirname "$0")/lib.sh"
-N=9
+N=10
 echo "1..$N"
 B=${VFSRS_BUILD_DIR:-}
 if [ -z "$B" ] || [ ! -f "$B/.vfsrs-built" ]; then
@@ -46,3 +47,7 @@ check "fio and stress-ng run from the initramfs, the host's versions" same \
 	"$(/usr/bin/fio --version; /usr/bin/stress-ng --version | cut -d' ' -f1-3)"
 engines() { chroot "$R" /usr/bin/fio --enghelp | tr -d '\t' | grep -x -E 'psync|libaio|mmap' | sort | paste -sd,; }
 check "fio has the psync, libaio and mmap engines built in" same "$(engines)" "libaio,mmap,psync"
+check "fio verifies a job in the initramfs with the sysv-shm preload" \
+	chroot "$R" /bin/env LD_PRELOAD=/usr/lib/vfsrs/sysv-shm.so /usr/bin/fio --name=t \
+	--filename=/tmp/t.dat --size=256k --rw=randwrite --bs=4k --ioengine=libaio --iodepth=4 \
+	--verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0
