@@ -1,8 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the guest initramfs: busybox-static, tests/guest/init, the test
-# plans, the kselftests (static), tests/guest/bin, the kernel's modules and
-# /etc/passwd + /etc/group with an unprivileged user (vfsuser, uid 1000).
+# plans, the kselftests (static), tests/guest/bin, the kernel's modules,
+# /etc/passwd + /etc/group with an unprivileged user (vfsuser, uid 1000),
+# the third-party exercisers from Debian (fio, stress-ng: see TOOLS) with
+# the shared libraries ldd resolves for them and the dynamic loader, each
+# at the path it has on this machine, and the System V shared memory
+# preload fio needs in the guest (tests/guest/preload/sysv-shm.c).
 #
 # usage: scripts/initramfs.sh [--tests-dir] BUILD_DIR
 #   BUILD_DIR is what scripts/kernel.sh printed. Prints the initramfs path,
@@ -56,6 +60,32 @@ if [ "$WANT" = tests ]; then
 	exit 0
 fi
 
+# Third-party exercisers (Debian packages, scripts/setup.sh installs them),
+# for plans' "run" lines (tests/guest/README.md).
+TOOLS=(/usr/bin/fio /usr/bin/stress-ng)
+# fio engines the plans use: built into Debian's fio (no engine modules).
+FIO_ENGINES=(psync libaio mmap)
+for t in "${TOOLS[@]}"; do
+	[ -x "$t" ] || die "$t missing (run scripts/setup.sh)"
+done
+engines=$(/usr/bin/fio --enghelp) || die "/usr/bin/fio --enghelp failed"
+for e in "${FIO_ENGINES[@]}"; do
+	grep -qx "[[:space:]]*$e" <<<"$engines" || die "/usr/bin/fio has no built-in $e engine"
+done
+
+# tool_files: the tools, every shared library ldd resolves for them and the
+# dynamic loader, one path per line as the loader will look for them.
+tool_files() {
+	local t out
+	for t in "${TOOLS[@]}"; do
+		echo "$t"
+		out=$(ldd "$t") || die "ldd $t failed"
+		grep -q 'not found' <<<"$out" && die "ldd $t: a library is missing: $(grep 'not found' <<<"$out")"
+		awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$out"
+	done | LC_ALL=C sort -u
+}
+TOOL_FILES=$(tool_files)
+
 build_image() {
 	local img=$1 root a
 	if [ -f "$img" ]; then
@@ -79,6 +109,16 @@ build_image() {
 	find "$TESTS" -maxdepth 1 -type f -perm -u+x -exec cp -t "$root/tests" {} +
 	cp -r "$VFSRS_ROOT"/tests/guest/bin/. "$root/tests/"
 	cp -a "$B/modroot/lib/modules" "$root/lib/"
+	# The tools and their libraries, dereferenced, at the paths ldd named.
+	for a in $TOOL_FILES; do
+		mkdir -p "$root$(dirname "$a")"
+		cp -L "$a" "$root$a"
+	done
+	# fio keeps its job table in System V shared memory, which the guest
+	# kernel lacks: plans preload this (tests/guest/preload/sysv-shm.c).
+	mkdir -p "$root/usr/lib/vfsrs"
+	gcc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$root/usr/lib/vfsrs/sysv-shm.so" \
+		"$VFSRS_ROOT/tests/guest/preload/sysv-shm.c" || die "building sysv-shm.so failed"
 	# Users for tests that drop root: vfsuser (uid 1000) and nobody.
 	cat >"$root/etc/passwd" <<-EOF
 		root:x:0:0:root:/root:/bin/sh
@@ -102,8 +142,21 @@ build_image() {
 	step_end initramfs "initramfs built"
 }
 
+# The tools' part of the key: each file's real path, size and time (dpkg
+# sets them from the package, so any upgrade of a tool or library changes
+# it) and the tools' versions.
+tools_key() {
+	local f
+	for f in $TOOL_FILES; do
+		printf '%s %s\n' "$f" "$(stat -L -c '%s %Y' "$f")"
+		readlink -f "$f"
+	done
+	/usr/bin/fio --version
+	/usr/bin/stress-ng --version
+}
 h=$(printf '%s\n' "$(cat "$B/.vfsrs-built")" "$(basename "$TESTS")" "$(hash_tree tests/guest)" \
-	"$(sha256sum /bin/busybox)" "$(hash_files "$VFSRS_ROOT/scripts/initramfs.sh")" | sha256sum | cut -c1-16)
+	"$(sha256sum /bin/busybox)" "$(hash_files "$VFSRS_ROOT/scripts/initramfs.sh")" \
+	"$(tools_key | sha256sum)" | sha256sum | cut -c1-16)
 IMG=$OUT/initramfs-$(basename "$(dirname "$B")")-$(basename "$B")-$h.cpio.gz
 with_lock "initramfs-$h" build_image "$IMG"
 echo "$IMG"

@@ -32,7 +32,9 @@ esac
 # Columns: label suffix, host, transport, plan. One row per line; rows
 # whose plans need the same guest are grouped into one boot by themselves.
 # QEMU 11.1.3 exposes the cache window on virtio-pci only, so the DAX plans
-# run there.
+# run there. The tools plans (fio and stress-ng, about 2.5 minutes each
+# with the C driver) run once per host: virtiofsd, and the DAX host with
+# dax=always (tools-dax-never.plan says why dax=never is not here).
 MATRIX=(
 	"virtiofsd/pci virtiofsd pci basic"
 	"virtiofsd/mmio virtiofsd mmio basic"
@@ -56,6 +58,8 @@ MATRIX=(
 	"virtiofsd/pci/posix-never virtiofsd pci posix-never"
 	"virtiofsd/pci/posix-always virtiofsd pci posix-always"
 	"virtiofsd/pci/posix-writeback virtiofsd pci posix-writeback"
+	"virtiofsd/pci/tools virtiofsd pci tools"
+	"dax/pci/tools-dax-always dax pci tools-dax-always"
 )
 # The gate runs first: the C driver with the upstream host.
 GATE="c virtiofsd/pci"

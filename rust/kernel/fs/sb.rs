@@ -104,7 +104,7 @@ impl<T: FileSystem> SuperBlock<T, New> {
     /// Sets the extended attribute handlers (`s_xattr`).
     pub fn set_xattr_handlers(&mut self, h: super::xattr::Handlers<T>) -> &mut Self {
         // SAFETY: As `set_magic`; the table is static.
-        unsafe { (*self.raw()).s_xattr = h.as_raw() };
+        unsafe { (*self.raw()).s_xattr = h.as_raw().cast() };
         self
     }
 

@@ -39,7 +39,7 @@ impl<T: FileSystem> Handlers<T> {
         struct Table<U: ?Sized>(PhantomData<U>);
         impl<U: Handler + ?Sized> Table<U> {
             const HANDLER: bindings::xattr_handler = bindings::xattr_handler {
-                prefix: c"".as_ptr(),
+                prefix: c"".as_ptr().cast(),
                 get: Some(get_callback::<U>),
                 set: Some(set_callback::<U>),
                 // SAFETY: All-zeroes is valid for the remaining fields.
