@@ -16,8 +16,8 @@ use crate::errno::enosys;
 use crate::inode::{self, changed_locally};
 use crate::proto::fuse::{
     abi::{
-        fopen, CreateIn, EntryOut, FlushIn, FsyncIn, Opcode, OpenIn, OpenOut, ReadIn, Wire,
-        WriteIn, WriteOut, FUSE_WRITE_CACHE,
+        fopen, CreateIn, EntryOut, FallocateIn, FlushIn, FsyncIn, LseekIn, LseekOut, Opcode,
+        OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut, FUSE_WRITE_CACHE,
     },
     reply,
     request::{self, request_len, RequestBuilder},
@@ -41,6 +41,13 @@ use kernel::{
     prelude::*,
     virtio::Segment,
 };
+
+/// `FALLOC_FL_KEEP_SIZE` (uapi `linux/falloc.h`).
+const FALLOC_FL_KEEP_SIZE: u32 = 0x01;
+/// `FALLOC_FL_PUNCH_HOLE`.
+const FALLOC_FL_PUNCH_HOLE: u32 = 0x02;
+/// `FALLOC_FL_ZERO_RANGE`.
+const FALLOC_FL_ZERO_RANGE: u32 = 0x10;
 
 /// An open regular file: the server's handle, how it was opened, and its
 /// RELEASE, prepared at open so that closing never allocates.
@@ -191,6 +198,37 @@ impl file::Operations for RegFile {
         // SAFETY: A file operation of ours, on an open file of ours.
         let inode = unsafe { file_inode(file) };
         check_bad(inode)?;
+        if whence == bindings::SEEK_DATA || whence == bindings::SEEK_HOLE {
+            let s = inode.super_block().data();
+            if !s.lacks(Optional::Lseek) {
+                // Dirty folios first: the host only knows what it has.
+                address_space::write_and_wait(inode)?;
+                let inarg = LseekIn {
+                    fh: h.fh,
+                    offset: offset as u64,
+                    whence,
+                    padding: 0,
+                };
+                let nodeid = inode.data().nodeid;
+                let r = s.call(
+                    Opcode::Lseek,
+                    request_len(LseekIn::SIZE, &[]),
+                    LseekOut::SIZE,
+                    |buf, unique| {
+                        request::simple(buf, header(Opcode::Lseek, unique, nodeid), &inarg)
+                    },
+                );
+                match r {
+                    Ok(reply) => {
+                        let out = LseekOut::decode(reply.payload()).map_err(|_| EIO)?;
+                        let to = i64::try_from(out.offset).map_err(|_| EIO)?;
+                        return file.set_pos(to, i64::MAX);
+                    }
+                    Err(e) if e == enosys() => s.set_lacks(Optional::Lseek),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         if whence != bindings::SEEK_SET && whence != bindings::SEEK_CUR {
             inode::update_attrs(inode, Some(h.fh), false)?;
         }
@@ -205,6 +243,67 @@ impl file::Operations for RegFile {
         address_space::write_and_wait(inode)?;
         let s = inode.super_block().data();
         fsync_common(&s, inode, Opcode::Fsync, h.fh, datasync)
+    }
+
+    /// As C's `fuse_file_fallocate`: FALLOCATE with `KEEP_SIZE`,
+    /// `PUNCH_HOLE` and `ZERO_RANGE` as the host allows (`EOPNOTSUPP`
+    /// otherwise, and for good once it answers `ENOSYS`); the size grows
+    /// with it, and the page cache over a punched or zeroed range goes.
+    fn fallocate(file: &File, h: &FileHandle, mode: u32, offset: i64, len: i64) -> Result {
+        // SAFETY: A file operation of ours, on an open file of ours.
+        let inode = unsafe { file_inode(file) };
+        check_bad(inode)?;
+        let supported = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+        let eopnotsupp = Error::from_errno(-(bindings::EOPNOTSUPP as i32));
+        if mode & !supported != 0 {
+            return Err(eopnotsupp);
+        }
+        let s = inode.super_block().data();
+        if s.lacks(Optional::Fallocate) {
+            return Err(eopnotsupp);
+        }
+        let end = offset.checked_add(len).ok_or(EFBIG)?;
+        let g = inode.lock();
+        let punch = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) != 0;
+        if punch {
+            // Dirty folios over the range must not land after the hole.
+            address_space::write_and_wait(inode)?;
+        }
+        file.remove_privs(&g)?;
+        let keep = mode & FALLOC_FL_KEEP_SIZE != 0;
+        let _unstable = (!keep).then(|| inode::SizeUnstable::new(inode));
+        let inarg = FallocateIn {
+            fh: h.fh,
+            offset: offset as u64,
+            length: len as u64,
+            mode,
+            padding: 0,
+        };
+        let nodeid = inode.data().nodeid;
+        let r = s.call(
+            Opcode::Fallocate,
+            request_len(FallocateIn::SIZE, &[]),
+            0,
+            |buf, unique| request::simple(buf, header(Opcode::Fallocate, unique, nodeid), &inarg),
+        );
+        match r {
+            Ok(_) => {}
+            Err(e) if e == enosys() => {
+                s.set_lacks(Optional::Fallocate);
+                return Err(eopnotsupp);
+            }
+            Err(e) => return Err(e),
+        }
+        if keep {
+            inode::changed_locally(&s, inode);
+        } else {
+            inode::write_update_attr(&s, inode, end);
+        }
+        if punch {
+            address_space::truncate_pagecache_range(inode, offset, end - 1);
+        }
+        drop(g);
+        Ok(())
     }
 
     /// FLUSH on every close(2) of a descriptor, with the closing file
@@ -269,7 +368,6 @@ pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle
         }
     }
 }
-
 
 /// CREATE of regular file `name` in `dir` (`mode` masked, `umask` sent
 /// along), opened with `flags` (C's `fuse_create_open`): the entry and the
@@ -669,6 +767,59 @@ fn direct_read(
     let mut pos = kiocb.pos();
     let mut done = 0usize;
     while !to.is_empty() {
+        if to.is_user_backed() {
+            // The host writes the caller's pages in place (C's
+            // `fuse_get_user_pages`): no copy, and the alignment the
+            // caller chose is the one the host sees.
+            let pages = match to.get_pages(max, max / PAGE_SIZE) {
+                Ok(p) if !p.is_empty() => p,
+                Ok(_) => break,
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            };
+            let n = pages.len();
+            let mut segs: KVec<Segment> = KVec::with_capacity(max / PAGE_SIZE + 1, GFP_KERNEL)?;
+            for (p, off, len) in pages.segments() {
+                segs.push(Segment::Page(p, len as u32, off as u32), GFP_KERNEL)?;
+            }
+            // SAFETY: The pages are referenced by `pages` until after the
+            // call returns, and nobody reads them meanwhile (they are the
+            // caller's read buffer).
+            let r = unsafe {
+                s.call_pages(
+                    Opcode::Read,
+                    request_len(ReadIn::SIZE, &[]),
+                    0,
+                    n,
+                    |buf, unique| {
+                        build_read(buf, unique, nodeid, h.fh, pos as u64, n as u32, h.flags)
+                    },
+                    &[],
+                    &segs,
+                )
+            };
+            let got = match r {
+                Ok(reply) => reply.len().min(n),
+                Err(e) => {
+                    // SAFETY: `get_pages` advanced `to` by `n`.
+                    unsafe { to.revert(n) };
+                    if done == 0 {
+                        return Err(e);
+                    }
+                    break;
+                }
+            };
+            if got < n {
+                // SAFETY: As above.
+                unsafe { to.revert(n - got) };
+            }
+            pos += got as i64;
+            done += got;
+            if got < n {
+                break;
+            }
+            continue;
+        }
         let n = to.len().min(max);
         let r = s.call(
             Opcode::Read,
@@ -715,9 +866,93 @@ fn direct_write(
     let mut pos = start;
     let mut done = 0usize;
     let mut err = None;
-    let mut buf = KVec::from_elem(0u8, from.len().min(max), GFP_KERNEL)?;
+    // A bounce buffer only for kernel memory (a kvec, say).
+    let bounce = if from.is_user_backed() {
+        0
+    } else {
+        from.len().min(max)
+    };
+    let mut buf = KVec::from_elem(0u8, bounce, GFP_KERNEL)?;
     let _unstable = inode::SizeUnstable::new(inode);
     while !from.is_empty() {
+        if from.is_user_backed() {
+            // The host reads the caller's pages in place.
+            let pages = match from.get_pages(max, max / PAGE_SIZE) {
+                Ok(p) if !p.is_empty() => p,
+                Ok(_) => break,
+                Err(e) => {
+                    if done == 0 {
+                        err = Some(e);
+                    }
+                    break;
+                }
+            };
+            let c = pages.len();
+            let mut segs: KVec<Segment> = KVec::with_capacity(max / PAGE_SIZE + 1, GFP_KERNEL)?;
+            for (p, off, len) in pages.segments() {
+                segs.push(Segment::Page(p, len as u32, off as u32), GFP_KERNEL)?;
+            }
+            let inarg = WriteIn {
+                fh: h.fh,
+                offset: pos as u64,
+                size: c as u32,
+                write_flags: 0,
+                lock_owner: 0,
+                flags: h.flags,
+                padding: 0,
+            };
+            // SAFETY: The pages are referenced by `pages` until after the
+            // call returns; the host only reads them.
+            let r = unsafe {
+                s.call_pages(
+                    Opcode::Write,
+                    request_len(WriteIn::SIZE, &[]),
+                    WriteOut::SIZE,
+                    c,
+                    |b, unique| {
+                        RequestBuilder::new(b, header(Opcode::Write, unique, nodeid))?
+                            .arg(&inarg)?
+                            .external(c)?
+                            .finish()
+                    },
+                    &segs,
+                    &[],
+                )
+            };
+            let w = match r.and_then(|reply| {
+                WriteOut::decode(reply.payload())
+                    .map_err(|_| EIO)
+                    .map(|o| o.size as usize)
+            }) {
+                Ok(w) if w <= c && (w > 0 || done > 0) => w,
+                Ok(_) => {
+                    // SAFETY: `get_pages` advanced `from` by `c`.
+                    unsafe { from.revert(c) };
+                    if done == 0 {
+                        err = Some(EIO);
+                    }
+                    break;
+                }
+                Err(e) => {
+                    // SAFETY: As above.
+                    unsafe { from.revert(c) };
+                    if done == 0 {
+                        err = Some(e);
+                    }
+                    break;
+                }
+            };
+            if w < c {
+                // SAFETY: As above.
+                unsafe { from.revert(c - w) };
+            }
+            pos += w as i64;
+            done += w;
+            if w < c {
+                break;
+            }
+            continue;
+        }
         let n = from.len().min(buf.len());
         let c = from.copy_from_iter(&mut buf[..n]);
         if c == 0 {

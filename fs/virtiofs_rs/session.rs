@@ -61,6 +61,10 @@ pub(crate) enum Optional {
     Removexattr = 1 << 7,
     /// FUSE_CREATE.
     Create = 1 << 8,
+    /// FUSE_LSEEK.
+    Lseek = 1 << 9,
+    /// FUSE_FALLOCATE.
+    Fallocate = 1 << 10,
 }
 
 /// The 64-bit jiffies counter (`get_jiffies_64()`).

@@ -85,7 +85,10 @@ fn get_or_list(
     let capacity = if want == 0 { GetxattrOut::SIZE } else { want };
     let reply = s.call(
         op,
-        request_len(GetxattrIn::SIZE, if name.is_some() { &names[..] } else { &[] }),
+        request_len(
+            GetxattrIn::SIZE,
+            if name.is_some() { &names[..] } else { &[] },
+        ),
         capacity,
         |b, unique| {
             let mut r = RequestBuilder::new(b, header(op, unique, nodeid))?.arg(&inarg)?;
@@ -195,8 +198,14 @@ pub(crate) fn listxattr(d: &DEntry<VirtioFsType>, buf: Option<&mut [u8]>) -> Res
         None => get_or_list(inode, Opcode::Listxattr, None, None, XATTR_LIST_MAX)
             .map_err(|e| lacking(&s, Optional::Listxattr, e)),
         Some(b) => {
-            let n = get_or_list(inode, Opcode::Listxattr, None, Some(&mut *b), XATTR_LIST_MAX)
-                .map_err(|e| lacking(&s, Optional::Listxattr, e))?;
+            let n = get_or_list(
+                inode,
+                Opcode::Listxattr,
+                None,
+                Some(&mut *b),
+                XATTR_LIST_MAX,
+            )
+            .map_err(|e| lacking(&s, Optional::Listxattr, e))?;
             if !valid_list(&b[..n]) {
                 warn_ratelimited!("LISTXATTR reply refused: not a list of names\n");
                 return Err(EIO);

@@ -225,3 +225,13 @@ void rust_helper_vfs_file_set_created(struct file *file)
 {
 	file->f_mode |= FMODE_CREATED;
 }
+
+bool rust_helper_user_backed_iter(const struct iov_iter *i)
+{
+	return user_backed_iter(i);
+}
+
+void rust_helper_vfs_put_page(struct page *page)
+{
+	put_page(page);
+}

@@ -9,8 +9,100 @@
 //!
 //! C header: [`include/linux/uio.h`](srctree/include/linux/uio.h)
 
-use crate::{bindings, page::PAGE_SIZE, types::Opaque};
+use crate::{alloc::KVec, bindings, page::PAGE_SIZE, prelude::*, types::Opaque};
 use core::marker::PhantomData;
+
+/// Pages of an iterator's memory, referenced (`iov_iter_get_pages2()`):
+/// `len` bytes from `offset` in the first page, on in the following ones.
+/// Dropping them drops the references; pages written by a device are
+/// marked dirty first (for an [`IovIterDest`]).
+pub struct IterPages {
+    pages: KVec<*mut bindings::page>,
+    offset: usize,
+    len: usize,
+    written: bool,
+}
+
+impl IterPages {
+    /// The bytes the pages hold for the I/O.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no byte is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Each page with the offset and length of its part of the I/O.
+    pub fn segments(&self) -> impl Iterator<Item = (*mut bindings::page, usize, usize)> + '_ {
+        let mut left = self.len;
+        let mut off = self.offset;
+        self.pages.iter().map(move |&p| {
+            let n = (PAGE_SIZE - off).min(left);
+            let seg = (p, off, n);
+            left -= n;
+            off = 0;
+            seg
+        })
+    }
+
+    /// Takes `max_bytes` at most from `iter` (advancing it), in
+    /// `max_pages` pages at most.
+    ///
+    /// # Safety
+    ///
+    /// `iter` must be a valid, user-backed or bvec iterator.
+    unsafe fn get(
+        iter: *mut bindings::iov_iter,
+        max_bytes: usize,
+        max_pages: usize,
+        written: bool,
+    ) -> Result<Self> {
+        let mut pages = KVec::from_elem(core::ptr::null_mut(), max_pages.max(1), GFP_KERNEL)?;
+        let mut start = 0usize;
+        // SAFETY: `pages` has room for `max_pages`; the iterator is valid
+        // (caller).
+        let got = unsafe {
+            bindings::iov_iter_get_pages2(
+                iter,
+                pages.as_mut_ptr(),
+                max_bytes,
+                max_pages as _,
+                &mut start,
+            )
+        };
+        if got < 0 {
+            return Err(Error::from_errno(got as i32));
+        }
+        let len = got as usize;
+        let n = (start + len).div_ceil(PAGE_SIZE);
+        // SAFETY: The first `n` entries were filled; the rest are null
+        // pointers, which need no drop.
+        unsafe { pages.set_len(n.min(pages.len())) };
+        Ok(IterPages {
+            pages,
+            offset: start,
+            len,
+            written,
+        })
+    }
+}
+
+impl Drop for IterPages {
+    fn drop(&mut self) {
+        for &p in self.pages.iter() {
+            // SAFETY: Each page came referenced from `iov_iter_get_pages2`;
+            // a device that wrote it is done (the owner waited for it).
+            unsafe {
+                if self.written {
+                    bindings::set_page_dirty_lock(p);
+                }
+                bindings::vfs_put_page(p);
+            }
+        }
+    }
+}
 
 /// Data to write: an `iov_iter` of direction `ITER_SOURCE`.
 ///
@@ -90,6 +182,23 @@ impl<'a> IovIterSource<'a> {
         unsafe { bindings::_copy_from_iter(buf.as_mut_ptr().cast(), buf.len(), self.as_raw()) }
     }
 
+    /// Whether the data is user memory (`user_backed_iter()`).
+    pub fn is_user_backed(&self) -> bool {
+        // SAFETY: The iterator is valid (type invariant).
+        unsafe { bindings::user_backed_iter(self.0.get()) }
+    }
+
+    /// References the pages of up to `max_bytes` of the data, in
+    /// `max_pages` pages at most, advancing past them (for a device to read
+    /// them in place). Only user-backed iterators.
+    pub fn get_pages(&mut self, max_bytes: usize, max_pages: usize) -> Result<IterPages> {
+        if !self.is_user_backed() {
+            return Err(EFAULT);
+        }
+        // SAFETY: A valid, user-backed iterator.
+        unsafe { IterPages::get(self.as_raw(), max_bytes, max_pages, false) }
+    }
+
     /// Faults in up to `len` bytes of the source (`fault_in_iov_iter_
     /// readable()`); returns how many could not be faulted in.
     pub fn fault_in_readable(&mut self, len: usize) -> usize {
@@ -134,6 +243,36 @@ impl<'a> IovIterDest<'a> {
     /// Whether no room is left.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether the room is user memory (`user_backed_iter()`).
+    pub fn is_user_backed(&self) -> bool {
+        // SAFETY: The iterator is valid (type invariant).
+        unsafe { bindings::user_backed_iter(self.0.get()) }
+    }
+
+    /// References the pages of up to `max_bytes` of the room, in
+    /// `max_pages` pages at most, advancing past them (for a device to
+    /// write them in place; they are marked dirty when dropped). Only
+    /// user-backed iterators.
+    pub fn get_pages(&mut self, max_bytes: usize, max_pages: usize) -> Result<IterPages> {
+        if !self.is_user_backed() {
+            return Err(EFAULT);
+        }
+        // SAFETY: A valid, user-backed iterator.
+        unsafe { IterPages::get(self.as_raw(), max_bytes, max_pages, true) }
+    }
+
+    /// Goes back `len` bytes (`iov_iter_revert()`), for room taken but not
+    /// filled.
+    ///
+    /// # Safety
+    ///
+    /// The iterator must have advanced at least `len` bytes since it was
+    /// handed to the caller.
+    pub unsafe fn revert(&mut self, len: usize) {
+        // SAFETY: The iterator is valid and the caller vouches for `len`.
+        unsafe { bindings::iov_iter_revert(self.as_raw(), len) }
     }
 
     /// Copies `data` out (`copy_to_iter()`); returns how many bytes were

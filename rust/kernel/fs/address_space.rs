@@ -429,6 +429,13 @@ pub fn write_and_wait<T: FileSystem>(inode: &Inode<T>) -> Result {
     })
 }
 
+/// Drops `inode`'s page cache over bytes `start..=end`
+/// (`truncate_pagecache_range()`), after the host zeroed or punched them.
+pub fn truncate_pagecache_range<T: FileSystem>(inode: &Inode<T>, start: i64, end: i64) {
+    // SAFETY: The inode is valid.
+    unsafe { bindings::truncate_pagecache_range(inode.as_raw(), start, end) };
+}
+
 /// Drops the clean page cache of `inode` over bytes `start..=end`
 /// (`invalidate_inode_pages2_range()`), after a write that bypassed it.
 pub fn invalidate_range<T: FileSystem>(inode: &Inode<T>, start: i64, end: i64) -> Result {

@@ -355,6 +355,18 @@ pub trait Operations {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Allocates, punches or zeroes bytes `offset..offset + len`
+    /// (`file_operations.fallocate`, `FALLOC_FL_*` `mode`).
+    fn fallocate(
+        _file: &File,
+        _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _mode: u32,
+        _offset: i64,
+        _len: i64,
+    ) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// A file descriptor of the file is closed (`file_operations.flush`);
     /// `owner` identifies the closing file table (the POSIX lock owner).
     fn flush(
@@ -413,6 +425,11 @@ impl<T: FileSystem> Ops<T> {
                 },
                 fsync: if U::HAS_FSYNC {
                     Some(fsync_callback::<U>)
+                } else {
+                    None
+                },
+                fallocate: if U::HAS_FALLOCATE {
+                    Some(fallocate_callback::<U>)
                 } else {
                     None
                 },
@@ -669,5 +686,32 @@ unsafe extern "C" fn vma_close_callback(vma: *mut bindings::vm_area_struct) {
             // As C: errors are kept in the mapping for the next fsync.
             let _ = bindings::filemap_write_and_wait_range((*file).f_mapping, 0, i64::MAX);
         }
+    }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, for an open file of ours.
+unsafe extern "C" fn fallocate_callback<U: Operations + ?Sized>(
+    file: *mut bindings::file,
+    mode: c_int,
+    offset: bindings::loff_t,
+    len: bindings::loff_t,
+) -> isize {
+    let r = (|| {
+        // SAFETY: The VFS passes an open file of ours.
+        unsafe {
+            U::fallocate(
+                File::from_raw(file),
+                borrow_data::<U>(file),
+                mode as u32,
+                offset,
+                len,
+            )
+        }
+    })();
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno() as isize,
     }
 }

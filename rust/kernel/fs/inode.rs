@@ -929,20 +929,22 @@ unsafe extern "C" fn atomic_open_callback<U: AtomicOpen + ?Sized>(
                 bindings::dput(res);
                 e.to_errno()
             }
-            Ok(None) => match U::create(dir_i, name, u32::from(mode), flags & bindings::O_EXCL != 0) {
-                Ok(e) => {
-                    let r = instantiate(d, e);
-                    if r != 0 {
-                        bindings::dput(res);
-                        return r;
+            Ok(None) => {
+                match U::create(dir_i, name, u32::from(mode), flags & bindings::O_EXCL != 0) {
+                    Ok(e) => {
+                        let r = instantiate(d, e);
+                        if r != 0 {
+                            bindings::dput(res);
+                            return r;
+                        }
+                        bindings::finish_no_open(file, res)
                     }
-                    bindings::finish_no_open(file, res)
+                    Err(e) => {
+                        bindings::dput(res);
+                        e.to_errno()
+                    }
                 }
-                Err(e) => {
-                    bindings::dput(res);
-                    e.to_errno()
-                }
-            },
+            }
             Ok(Some((entry, data))) => {
                 let Some(inode) = entry.inode.clone() else {
                     bindings::dput(res);

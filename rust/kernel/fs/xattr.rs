@@ -22,16 +22,17 @@ pub trait Handler {
 
     /// Sets `name` of `inode` to `value` (`None`: removes it), with
     /// `XATTR_CREATE`/`XATTR_REPLACE` `flags`.
-    fn set(inode: &Inode<Self::FileSystem>, name: &CStr, value: Option<&[u8]>, flags: u32)
-        -> Result;
+    fn set(
+        inode: &Inode<Self::FileSystem>,
+        name: &CStr,
+        value: Option<&[u8]>,
+        flags: u32,
+    ) -> Result;
 }
 
 /// The `s_xattr` table of a file system: one handler of every name.
 #[derive(Clone, Copy)]
-pub struct Handlers<T: FileSystem>(
-    &'static [*const bindings::xattr_handler; 2],
-    PhantomData<T>,
-);
+pub struct Handlers<T: FileSystem>(&'static [*const bindings::xattr_handler; 2], PhantomData<T>);
 
 impl<T: FileSystem> Handlers<T> {
     /// The table of `U`'s handler.
@@ -104,7 +105,12 @@ unsafe extern "C" fn set_callback<U: Handler + ?Sized>(
                 core::slice::from_raw_parts(buffer.cast::<u8>(), size)
             }
         });
-        U::set(Inode::from_raw(inode), CStr::from_char_ptr(name), value, flags as u32)
+        U::set(
+            Inode::from_raw(inode),
+            CStr::from_char_ptr(name),
+            value,
+            flags as u32,
+        )
     };
     match r {
         Ok(()) => 0,

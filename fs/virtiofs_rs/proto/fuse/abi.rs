@@ -1116,6 +1116,44 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// `struct fuse_fallocate_in` (32 bytes).
+    pub struct FallocateIn: 32 {
+        /// File handle.
+        pub fh: u64,
+        /// Start of the range.
+        pub offset: u64,
+        /// Length of the range.
+        pub length: u64,
+        /// `FALLOC_FL_*`.
+        pub mode: u32,
+        /// Padding.
+        pub padding: u32,
+    }
+}
+
+wire_struct! {
+    /// `struct fuse_lseek_in` (24 bytes).
+    pub struct LseekIn: 24 {
+        /// File handle.
+        pub fh: u64,
+        /// Where to start looking.
+        pub offset: u64,
+        /// `SEEK_DATA` or `SEEK_HOLE`.
+        pub whence: u32,
+        /// Padding.
+        pub padding: u32,
+    }
+}
+
+wire_struct! {
+    /// `struct fuse_lseek_out` (8 bytes).
+    pub struct LseekOut: 8 {
+        /// The offset found.
+        pub offset: u64,
+    }
+}
+
+wire_struct! {
     /// `struct fuse_syncfs_in` (8 bytes).
     pub struct SyncfsIn: 8 {
         /// Padding.
