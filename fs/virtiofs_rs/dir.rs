@@ -559,12 +559,20 @@ pub(crate) fn release_opened(req: &mut Request, payload: &[u8]) -> bool {
     set_release_fh(req, out.fh)
 }
 
-/// For an abandoned CREATE answered later: release the handle it opened.
+/// For an abandoned CREATE answered later: release the handle it opened,
+/// of the node it made (prepared before either was known).
 pub(crate) fn release_created(req: &mut Request, payload: &[u8]) -> bool {
-    let Ok((_, out)) = reply::decode_create(payload) else {
+    let Ok((e, out)) = reply::decode_create(payload) else {
         return false;
     };
-    set_release_fh(req, out.fh)
+    let node = req.rewrite(|buf| {
+        // `fuse_in_header.nodeid` is at byte 16.
+        buf.get_mut(16..24)
+            .ok_or(EINVAL)?
+            .copy_from_slice(&e.nodeid.to_le_bytes());
+        Ok(buf.len())
+    });
+    node.is_ok() && set_release_fh(req, out.fh)
 }
 
 /// Sets the handle of a prepared RELEASE/RELEASEDIR.

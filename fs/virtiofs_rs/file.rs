@@ -127,15 +127,44 @@ impl file::Operations for RegFile {
         Ok(h)
     }
 
-    /// Writeback through a shared mapping of this file uses its handle
-    /// until release.
-    fn mmap_shared_writable(file: &File, h: &FileHandle) -> Result {
+    /// As C's `fuse_file_mmap`: a direct-I/O handle cannot be mapped
+    /// shared (no coherency with the host to offer; `ENODEV`), and its
+    /// private mappings start from a dropped page cache. Writeback through
+    /// a writable shared mapping uses the file's handle until release.
+    fn mmap_prepare(file: &File, h: &FileHandle, shared: bool, shared_write: bool) -> Result {
         // SAFETY: A file operation of ours, on an open file of ours.
         let inode = unsafe { file_inode(file) };
-        let mut w = inode.data().writers.lock();
-        if !w.contains(&h.fh) {
-            w.push(h.fh, GFP_KERNEL)?;
+        if h.direct_io() {
+            if shared {
+                return Err(ENODEV);
+            }
+            let _ = address_space::invalidate(inode);
+            return Ok(());
         }
+        if !shared_write {
+            return Ok(());
+        }
+        // Nothing is allocated under the lock: writeback takes it, and
+        // reclaim may wait for writeback.
+        let len = {
+            let w = inode.data().writers.lock();
+            if w.contains(&h.fh) {
+                return Ok(());
+            }
+            w.len()
+        };
+        let mut fresh = KVec::with_capacity(len + 4, GFP_KERNEL)?;
+        let mut w = inode.data().writers.lock();
+        if w.contains(&h.fh) {
+            return Ok(());
+        }
+        if w.len() + 1 > fresh.capacity() {
+            // Grown meanwhile (other mappings at once): rare.
+            return Err(EAGAIN);
+        }
+        fresh.extend_from_slice(&w, GFP_KERNEL)?;
+        fresh.push(h.fh, GFP_KERNEL)?;
+        *w = fresh;
         Ok(())
     }
 
@@ -182,7 +211,11 @@ impl file::Operations for RegFile {
             if kiocb.write_checks(from, &g)? == 0 {
                 return Ok(0);
             }
-            kiocb.file().remove_privs(&g)?;
+            // As C: a direct-I/O handle leaves dropping set-user-ID and
+            // the like to the host (`fuse_direct_write_iter`).
+            if !h.direct_io() {
+                kiocb.file().remove_privs(&g)?;
+            }
             if h.direct_io() || kiocb.flags() & IOCB_DIRECT != 0 {
                 direct_write(kiocb, h, inode, from)?
             } else {
@@ -237,10 +270,12 @@ impl file::Operations for RegFile {
 
     /// FSYNC of the handle (data only with `datasync`); a server without
     /// it is not asked again (C's `fc->no_fsync`).
-    fn fsync(file: &File, h: &FileHandle, _start: i64, _end: i64, datasync: bool) -> Result {
+    fn fsync(file: &File, h: &FileHandle, start: i64, end: i64, datasync: bool) -> Result {
         // SAFETY: A file operation of ours, on an open file of ours.
         let inode = unsafe { file_inode(file) };
-        address_space::write_and_wait(inode)?;
+        // The errseq-checked writeback: a failed writeback since this file
+        // last looked is this fsync's error, whoever started it.
+        file.write_and_wait_range(start, end)?;
         let s = inode.super_block().data();
         fsync_common(&s, inode, Opcode::Fsync, h.fh, datasync)
     }
@@ -360,6 +395,11 @@ pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle
             // `u64` needs no drop.
             unsafe { w.set_len(last) };
         }
+        drop(w);
+        // A flusher may have picked this handle before it left the list:
+        // its folio is under writeback, so this waits it out before
+        // RELEASE.
+        address_space::wait_writeback(inode);
     }
     if let Some(req) = h.release.take() {
         let s = inode.super_block().data();
@@ -766,12 +806,16 @@ fn direct_read(
     let max = s.max_io(false);
     let mut pos = kiocb.pos();
     let mut done = 0usize;
+    // Dirty folios (a shared mapping of a cached handle) reach the host
+    // first, so the read sees them (C's `fuse_direct_io`).
+    let last = pos.saturating_add(to.len() as i64).saturating_sub(1);
+    address_space::write_and_wait_range(inode, pos, last)?;
     while !to.is_empty() {
         if to.is_user_backed() {
             // The host writes the caller's pages in place (C's
             // `fuse_get_user_pages`): no copy, and the alignment the
             // caller chose is the one the host sees.
-            let pages = match to.get_pages(max, max / PAGE_SIZE) {
+            let pages = match to.get_pages(max, (max / PAGE_SIZE).max(1)) {
                 Ok(p) if !p.is_empty() => p,
                 Ok(_) => break,
                 Err(e) if done == 0 => return Err(e),
@@ -866,6 +910,10 @@ fn direct_write(
     let mut pos = start;
     let mut done = 0usize;
     let mut err = None;
+    // Dirty folios over the range go first, or their writeback would land
+    // after (and over) this write.
+    let last = start.saturating_add(from.len() as i64).saturating_sub(1);
+    address_space::write_and_wait_range(inode, start, last)?;
     // A bounce buffer only for kernel memory (a kvec, say).
     let bounce = if from.is_user_backed() {
         0
@@ -877,7 +925,7 @@ fn direct_write(
     while !from.is_empty() {
         if from.is_user_backed() {
             // The host reads the caller's pages in place.
-            let pages = match from.get_pages(max, max / PAGE_SIZE) {
+            let pages = match from.get_pages(max, (max / PAGE_SIZE).max(1)) {
                 Ok(p) if !p.is_empty() => p,
                 Ok(_) => break,
                 Err(e) => {
@@ -1083,8 +1131,15 @@ impl address_space::Operations for FileAops {
     /// One WRITE of the folio's bytes below the size, through a handle of
     /// a file with a writable shared mapping (C's `fuse_writepage` without
     /// the writeback cache: synchronous, no temporary copy, the folio is
-    /// under writeback meanwhile so nothing changes it).
+    /// under writeback meanwhile, and the mapping has stable writes, so
+    /// nothing changes it).
     fn write_folio(inode: &Inode<VirtioFsType>, folio: &Folio) -> Result {
+        // A truncation in progress holds the gate from its SETATTR until
+        // the size is set: no WRITE past its new end goes out meanwhile.
+        let _gate = inode.data().wb_gate.lock();
+        if inode.data().bad.load(core::sync::atomic::Ordering::Acquire) {
+            return Err(EIO);
+        }
         let pos = folio.pos();
         let size = inode.size();
         if pos >= size {

@@ -79,6 +79,11 @@ pub(crate) struct InodeInfo {
     /// handle leaves the list at release, after the file's last writeback.
     #[pin]
     pub(crate) writers: Mutex<KVec<u64>>,
+    /// Held by writeback around each WRITE and by a truncation around its
+    /// SETATTR and size update (C's `fuse_set_nowrite`): writeback never
+    /// sends a folio past a size the host no longer has.
+    #[pin]
+    pub(crate) wb_gate: Mutex<()>,
 }
 
 impl InodeInfo {
@@ -99,6 +104,7 @@ impl InodeInfo {
             size_unstable: AtomicU32::new(0),
             forget <- new_spinlock!(forget, "virtiofs_rs::InodeInfo::forget"),
             writers <- new_mutex!(KVec::new(), "virtiofs_rs::InodeInfo::writers"),
+            wb_gate <- new_mutex!((), "virtiofs_rs::InodeInfo::wb_gate"),
         }? Error)
     }
 
@@ -356,6 +362,7 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     }
     let nodeid = info.nodeid;
     let _unstable = is_truncate.then(|| SizeUnstable::new(inode));
+    let gate = is_truncate.then(|| info.wb_gate.lock());
     let reply = s.call(
         Opcode::Setattr,
         request_len(SetattrIn::SIZE, &[]),
@@ -392,6 +399,9 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
         info.attr_version
             .store(s.next_attr_version(), Ordering::Release);
     }
+    // The size is the host's now: writeback may go on (no gate is held
+    // while the page cache is cut, which waits for writeback).
+    drop(gate);
     if na.file_type() == FileType::Regular && old_size != na.size() {
         address_space::truncate_pagecache(inode, na.size());
         let _ = address_space::invalidate(inode);
@@ -513,7 +523,8 @@ pub(crate) fn iget(
                     FileType::Regular => {
                         new.set_iops(COMMON_IOPS)
                             .set_fops(FILE_FOPS)
-                            .set_aops(FILE_AOPS);
+                            .set_aops(FILE_AOPS)
+                            .set_stable_writes();
                     }
                     FileType::Symlink => {
                         new.set_iops(SYMLINK_IOPS).init_symlink();

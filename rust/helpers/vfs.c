@@ -185,6 +185,11 @@ bool rust_helper_vfs_vma_shared_writable(struct vm_area_struct *vma)
 	return (vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_MAYWRITE);
 }
 
+bool rust_helper_vfs_vma_may_share(struct vm_area_struct *vma)
+{
+	return vma->vm_flags & VM_MAYSHARE;
+}
+
 /* As generic_file_mmap(), with the file system's operations. */
 void rust_helper_vfs_vma_set_ops(struct file *file, struct vm_area_struct *vma,
 				 const struct vm_operations_struct *ops)
@@ -234,4 +239,15 @@ bool rust_helper_user_backed_iter(const struct iov_iter *i)
 void rust_helper_vfs_put_page(struct page *page)
 {
 	put_page(page);
+}
+
+/* FMODE_OPENED is a __force cast bindgen cannot evaluate. */
+bool rust_helper_vfs_file_is_opened(struct file *file)
+{
+	return file->f_mode & FMODE_OPENED;
+}
+
+void rust_helper_vfs_mapping_set_stable_writes(struct address_space *mapping)
+{
+	mapping_set_stable_writes(mapping);
 }

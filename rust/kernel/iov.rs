@@ -12,10 +12,10 @@
 use crate::{alloc::KVec, bindings, page::PAGE_SIZE, prelude::*, types::Opaque};
 use core::marker::PhantomData;
 
-/// Pages of an iterator's memory, referenced (`iov_iter_get_pages2()`):
+/// Pages of an iterator's user memory, pinned (`iov_iter_extract_pages()`):
 /// `len` bytes from `offset` in the first page, on in the following ones.
-/// Dropping them drops the references; pages written by a device are
-/// marked dirty first (for an [`IovIterDest`]).
+/// Dropping them unpins them; pages written by a device are marked dirty
+/// (for an [`IovIterDest`]).
 pub struct IterPages {
     pages: KVec<*mut bindings::page>,
     offset: usize,
@@ -59,16 +59,21 @@ impl IterPages {
         max_pages: usize,
         written: bool,
     ) -> Result<Self> {
-        let mut pages = KVec::from_elem(core::ptr::null_mut(), max_pages.max(1), GFP_KERNEL)?;
+        let max_pages = max_pages.max(1);
+        let mut pages = KVec::from_elem(core::ptr::null_mut(), max_pages, GFP_KERNEL)?;
         let mut start = 0usize;
-        // SAFETY: `pages` has room for `max_pages`; the iterator is valid
-        // (caller).
+        let mut array = pages.as_mut_ptr();
+        // SAFETY: `array` has room for `max_pages` entries (so the call
+        // does not allocate another); the iterator is valid and
+        // user-backed (caller), so the pages come pinned (`FOLL_PIN`, as
+        // C 6.12's FUSE takes them for device I/O).
         let got = unsafe {
-            bindings::iov_iter_get_pages2(
+            bindings::iov_iter_extract_pages(
                 iter,
-                pages.as_mut_ptr(),
+                &mut array,
                 max_bytes,
                 max_pages as _,
+                0,
                 &mut start,
             )
         };
@@ -76,10 +81,14 @@ impl IterPages {
             return Err(Error::from_errno(got as i32));
         }
         let len = got as usize;
-        let n = (start + len).div_ceil(PAGE_SIZE);
+        let n = if len == 0 {
+            0
+        } else {
+            (start + len).div_ceil(PAGE_SIZE)
+        };
         // SAFETY: The first `n` entries were filled; the rest are null
         // pointers, which need no drop.
-        unsafe { pages.set_len(n.min(pages.len())) };
+        unsafe { pages.set_len(n.min(max_pages)) };
         Ok(IterPages {
             pages,
             offset: start,
@@ -91,16 +100,18 @@ impl IterPages {
 
 impl Drop for IterPages {
     fn drop(&mut self) {
-        for &p in self.pages.iter() {
-            // SAFETY: Each page came referenced from `iov_iter_get_pages2`;
-            // a device that wrote it is done (the owner waited for it).
-            unsafe {
-                if self.written {
-                    bindings::set_page_dirty_lock(p);
-                }
-                bindings::vfs_put_page(p);
-            }
+        if self.pages.is_empty() {
+            return;
         }
+        // SAFETY: Each page came pinned from `iov_iter_extract_pages`; a
+        // device that wrote them is done (their owner waited for it).
+        unsafe {
+            bindings::unpin_user_pages_dirty_lock(
+                self.pages.as_mut_ptr(),
+                self.pages.len() as _,
+                self.written,
+            )
+        };
     }
 }
 

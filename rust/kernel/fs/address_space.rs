@@ -159,7 +159,8 @@ impl Drop for FolioRef {
 }
 
 /// A page cache folio found or created for writing, locked and
-/// referenced; dropping it unlocks it and drops the reference.
+/// referenced (and, for a mapping with stable writes, out of writeback);
+/// dropping it unlocks it and drops the reference.
 ///
 /// # Invariants
 ///
@@ -427,6 +428,25 @@ pub fn write_and_wait<T: FileSystem>(inode: &Inode<T>) -> Result {
     to_result(unsafe {
         bindings::filemap_write_and_wait_range((*inode.as_raw()).i_mapping, 0, i64::MAX)
     })
+}
+
+/// Writes back the dirty page cache of `inode` over bytes `start..=end`
+/// and waits for it (`filemap_write_and_wait_range()`).
+pub fn write_and_wait_range<T: FileSystem>(inode: &Inode<T>, start: i64, end: i64) -> Result {
+    if end < start {
+        return Ok(());
+    }
+    // SAFETY: The inode is valid, so is its mapping.
+    to_result(unsafe {
+        bindings::filemap_write_and_wait_range((*inode.as_raw()).i_mapping, start, end)
+    })
+}
+
+/// Waits for the writeback under way in `inode`'s page cache
+/// (`filemap_fdatawait_range()` over all of it), whatever error it had.
+pub fn wait_writeback<T: FileSystem>(inode: &Inode<T>) {
+    // SAFETY: The inode is valid, so is its mapping.
+    let _ = unsafe { bindings::filemap_fdatawait_range((*inode.as_raw()).i_mapping, 0, i64::MAX) };
 }
 
 /// Drops `inode`'s page cache over bytes `start..=end`

@@ -76,6 +76,17 @@ impl File {
         unsafe { Inode::from_raw((*self.as_raw()).f_inode) }
     }
 
+    /// Writes back the file's dirty page cache over bytes `start..=end`,
+    /// waits for it, and reports a writeback error this file has not seen
+    /// yet (`file_write_and_wait_range()`: the errseq of the mapping, as
+    /// fsync must).
+    pub fn write_and_wait_range(&self, start: i64, end: i64) -> Result {
+        // SAFETY: The file is valid.
+        crate::error::to_result(unsafe {
+            bindings::file_write_and_wait_range(self.as_raw(), start, end)
+        })
+    }
+
     /// Lets the file be opened with `O_DIRECT` (`FMODE_CAN_ODIRECT`), for
     /// `open` of a file system that serves direct I/O in `read_iter` and
     /// `write_iter`.
@@ -228,7 +239,7 @@ pub enum Mmap {
     ReadOnlyShared,
     /// Page cache mappings of every kind: writes through a shared mapping
     /// dirty the page cache (`filemap_page_mkwrite`), written back by the
-    /// file system's `writepages`; [`Operations::mmap_shared_writable`]
+    /// file system's `writepages`; [`Operations::mmap_prepare`]
     /// runs first for a writable shared mapping, and closing such a
     /// mapping writes its file back and waits (as C's `fuse_vma_close`).
     Shared,
@@ -300,11 +311,15 @@ pub trait Operations {
     /// How files are memory-mapped.
     const MMAP: Mmap = Mmap::None;
 
-    /// A writable shared mapping of the file is being made
-    /// ([`Mmap::Shared`]): e.g. remember the handle writeback will use.
-    fn mmap_shared_writable(
+    /// A mapping of the file is being made ([`Mmap::Shared`]), shared
+    /// (`VM_MAYSHARE`) or not, writable through the file if `shared_write`
+    /// (`VM_SHARED` and `VM_MAYWRITE`): refuse it, or prepare (remember
+    /// the handle writeback will use, say).
+    fn mmap_prepare(
         _file: &File,
         _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _shared: bool,
+        _shared_write: bool,
     ) -> Result {
         Ok(())
     }
@@ -665,9 +680,12 @@ unsafe extern "C" fn mmap_callback<U: Operations + ?Sized>(
         // SAFETY: The VFS passes an open file of ours and the mapping being
         // set up, which it holds (with `mmap_lock`) for the call.
         unsafe {
-            if bindings::vfs_vma_shared_writable(vma) {
-                U::mmap_shared_writable(File::from_raw(file), borrow_data::<U>(file))?;
-            }
+            U::mmap_prepare(
+                File::from_raw(file),
+                borrow_data::<U>(file),
+                bindings::vfs_vma_may_share(vma),
+                bindings::vfs_vma_shared_writable(vma),
+            )?;
             bindings::vfs_vma_set_ops(file, vma, &SHARED_VM_OPS);
         }
         Ok(0)

@@ -425,6 +425,15 @@ impl<T: FileSystem> NewInode<T> {
         self
     }
 
+    /// Folios under writeback are not changed until it ends
+    /// (`mapping_set_stable_writes()`): writers and `page_mkwrite` wait,
+    /// for a file system whose writeback reads the folios in place.
+    pub fn set_stable_writes(&mut self) -> &mut Self {
+        // SAFETY: As `set_attrs`; a new inode's mapping is its `i_data`.
+        unsafe { bindings::vfs_mapping_set_stable_writes(&mut (*self.raw()).i_data) };
+        self
+    }
+
     /// Makes a symlink whose target is read by `get_link` each time
     /// (no page cache).
     pub fn init_symlink(&mut self) -> &mut Self {
@@ -650,7 +659,8 @@ pub unsafe trait AtomicOpen: Operations {
     >;
 
     /// A handle `create_open` returned whose open then failed in the VFS
-    /// (its file is never released): give it back.
+    /// (its file is never released): give it back. `inode` is the file's
+    /// (its directory's if the entry had none).
     fn release_unopened(
         inode: &Inode<Self::FileSystem>,
         data: <Self::File as super::file::Operations>::Data,
@@ -947,6 +957,8 @@ unsafe extern "C" fn atomic_open_callback<U: AtomicOpen + ?Sized>(
             }
             Ok(Some((entry, data))) => {
                 let Some(inode) = entry.inode.clone() else {
+                    // Not an entry the VFS can open: give the handle back.
+                    U::release_unopened(dir_i, data);
                     bindings::dput(res);
                     return EIO.to_errno();
                 };
@@ -956,17 +968,22 @@ unsafe extern "C" fn atomic_open_callback<U: AtomicOpen + ?Sized>(
                     bindings::dput(res);
                     return r;
                 }
-                let r = bindings::finish_open(file, d, Some(created_open_callback::<U>));
-                if r != 0 {
-                    U::release_unopened(&inode, data);
-                    bindings::dput(res);
-                    return r;
-                }
-                // The file is open through `U::File`'s table (trait
-                // contract): its release takes the data back.
+                // The data goes in first (as C's `fuse_create_open`): once
+                // `finish_open` has opened the file (`FMODE_OPENED`), even
+                // a failure after that is released through `U::File`'s
+                // table (the trait contract), which takes it back.
                 (*file).private_data = data.into_foreign().cast_mut();
+                let r = bindings::finish_open(file, d, Some(created_open_callback::<U>));
+                if r != 0 && !bindings::vfs_file_is_opened(file) {
+                    // Never opened: no release will come; take it back.
+                    let data = <<U::File as super::file::Operations>::Data as ForeignOwnable>::from_foreign(
+                        (*file).private_data.cast_const(),
+                    );
+                    (*file).private_data = core::ptr::null_mut();
+                    U::release_unopened(&inode, data);
+                }
                 bindings::dput(res);
-                0
+                r
             }
         }
     }
