@@ -472,7 +472,7 @@ impl Shared {
                     );
                 }
             }
-            next = o.then.map(|b| KBox::into_inner(b));
+            next = o.then.map(KBox::into_inner);
         }
     }
 }

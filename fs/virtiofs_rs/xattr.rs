@@ -85,10 +85,7 @@ fn get_or_list(
     let capacity = if want == 0 { GetxattrOut::SIZE } else { want };
     let reply = s.call(
         op,
-        request_len(
-            GetxattrIn::SIZE,
-            if name.is_some() { &names[..] } else { &[] },
-        ),
+        request_len(GetxattrIn::SIZE, names),
         capacity,
         |b, unique| {
             let mut r = RequestBuilder::new(b, header(op, unique, nodeid))?.arg(&inarg)?;

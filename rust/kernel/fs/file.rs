@@ -716,18 +716,16 @@ unsafe extern "C" fn fallocate_callback<U: Operations + ?Sized>(
     offset: bindings::loff_t,
     len: bindings::loff_t,
 ) -> isize {
-    let r = (|| {
-        // SAFETY: The VFS passes an open file of ours.
-        unsafe {
-            U::fallocate(
-                File::from_raw(file),
-                borrow_data::<U>(file),
-                mode as u32,
-                offset,
-                len,
-            )
-        }
-    })();
+    // SAFETY: The VFS passes an open file of ours.
+    let r = unsafe {
+        U::fallocate(
+            File::from_raw(file),
+            borrow_data::<U>(file),
+            mode as u32,
+            offset,
+            len,
+        )
+    };
     match r {
         Ok(()) => 0,
         Err(e) => e.to_errno() as isize,
