@@ -25,7 +25,7 @@ use crate::proto::fuse::{
 use crate::ratelimit::warn_ratelimited;
 use crate::session::{expiry, forget_created, header, prepare_forget, Optional, Session};
 use crate::superblock::VirtioFsType;
-use crate::transport::{Orphan, Request};
+use crate::transport::{Orphan, Reply, Request};
 use kernel::{
     bindings,
     fs::{
@@ -598,6 +598,15 @@ fn build_read(
     )
 }
 
+/// The bytes a WRITE's reply says the host wrote (the reply's size was
+/// validated as a `fuse_write_out`; the callers check it against what was
+/// sent).
+fn write_reply_size(r: Result<Reply>) -> Result<usize> {
+    let reply = r?;
+    let out = WriteOut::decode(reply.payload()).map_err(|_| EIO)?;
+    Ok(out.size as usize)
+}
+
 /// A folio of a write being sent: locked while its contents are not
 /// uptodate (a reader must not see them), unlocked otherwise (C's
 /// `fuse_fill_write_pages`: only the last folio of a chunk may stay
@@ -735,11 +744,7 @@ fn perform_write(
                 &[],
             )
         };
-        let w = match r.and_then(|reply| {
-            WriteOut::decode(reply.payload())
-                .map_err(|_| EIO)
-                .map(|o| o.size as usize)
-        }) {
+        let w = match write_reply_size(r) {
             Ok(w) if w <= copied && (w > 0 || written > 0) => w,
             Ok(w) => {
                 // More than asked, or nothing at all (C: EIO, so a caller
@@ -967,11 +972,7 @@ fn direct_write(
                     &[],
                 )
             };
-            let w = match r.and_then(|reply| {
-                WriteOut::decode(reply.payload())
-                    .map_err(|_| EIO)
-                    .map(|o| o.size as usize)
-            }) {
+            let w = match write_reply_size(r) {
                 Ok(w) if w <= c && (w > 0 || done > 0) => w,
                 Ok(_) => {
                     // SAFETY: `get_pages` advanced `from` by `c`.
@@ -1030,11 +1031,7 @@ fn direct_write(
                     .finish()
             },
         );
-        let w = match r.and_then(|reply| {
-            WriteOut::decode(reply.payload())
-                .map_err(|_| EIO)
-                .map(|o| o.size as usize)
-        }) {
+        let w = match write_reply_size(r) {
             Ok(w) if w <= c && (w > 0 || done > 0) => w,
             Ok(_) | Err(_) if done > 0 => {
                 // SAFETY: `c` bytes were taken from `from` above.
@@ -1187,7 +1184,7 @@ impl address_space::Operations for FileAops {
                 &[],
             )
         }?;
-        let w = WriteOut::decode(reply.payload()).map_err(|_| EIO)?.size as usize;
+        let w = write_reply_size(Ok(reply))?;
         changed_locally(&s, inode);
         if w != len {
             warn_ratelimited!("writeback WRITE wrote {} of {} bytes\n", w, len);
