@@ -10,5 +10,6 @@
 #![no_std]
 
 pub mod config;
+pub mod dax;
 pub mod fuse;
 pub mod options;
