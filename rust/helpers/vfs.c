@@ -251,3 +251,66 @@ void rust_helper_vfs_mapping_set_stable_writes(struct address_space *mapping)
 {
 	mapping_set_stable_writes(mapping);
 }
+
+/* FOP_MMAP_SYNC is a __force cast bindgen cannot evaluate. */
+static_assert(FOP_MMAP_SYNC == (1 << 2));
+
+/* As fuse_dax_mmap(): a DAX mapping with the file system's fault handlers. */
+void rust_helper_vfs_vma_set_dax_ops(struct file *file,
+				     struct vm_area_struct *vma,
+				     const struct vm_operations_struct *ops)
+{
+	file_accessed(file);
+	vma->vm_ops = ops;
+	vm_flags_set(vma, VM_MIXEDMAP | VM_HUGEPAGE);
+}
+
+void rust_helper_inode_lock_shared(struct inode *inode)
+{
+	inode_lock_shared(inode);
+}
+
+void rust_helper_inode_unlock_shared(struct inode *inode)
+{
+	inode_unlock_shared(inode);
+}
+
+void rust_helper_filemap_invalidate_lock(struct address_space *mapping)
+{
+	filemap_invalidate_lock(mapping);
+}
+
+void rust_helper_filemap_invalidate_unlock(struct address_space *mapping)
+{
+	filemap_invalidate_unlock(mapping);
+}
+
+void rust_helper_filemap_invalidate_lock_shared(struct address_space *mapping)
+{
+	filemap_invalidate_lock_shared(mapping);
+}
+
+void rust_helper_filemap_invalidate_unlock_shared(struct address_space *mapping)
+{
+	filemap_invalidate_unlock_shared(mapping);
+}
+
+int rust_helper_vfs_filemap_invalidate_trylock(struct address_space *mapping)
+{
+	return down_write_trylock(&mapping->invalidate_lock);
+}
+
+void rust_helper_sb_start_pagefault(struct super_block *sb)
+{
+	sb_start_pagefault(sb);
+}
+
+void rust_helper_sb_end_pagefault(struct super_block *sb)
+{
+	sb_end_pagefault(sb);
+}
+
+bool rust_helper_vfs_is_dax(const struct inode *inode)
+{
+	return IS_DAX(inode);
+}

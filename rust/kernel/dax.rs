@@ -14,8 +14,15 @@
 
 use crate::{
     bindings, device,
-    error::from_err_ptr,
+    error::{from_err_ptr, to_result},
     ffi::{c_int, c_long, c_ulong, c_void},
+    fs::{
+        address_space::{InvalidateGuard, WritebackControl},
+        file::Kiocb,
+        iomap, FileSystem, Inode,
+    },
+    iov::{IovIterDest, IovIterSource},
+    mm::{VmFault, VmFaultT},
     prelude::*,
     sync::Arc,
     types::ForeignOwnable,
@@ -283,4 +290,119 @@ pub unsafe fn devm_memremap_fsdax(
     // and owns the range.
     let kaddr = unsafe { bindings::devm_memremap_pages(dev.as_raw(), pgmap) };
     from_err_ptr(kaddr)
+}
+
+/// Reads `to.len()` bytes at `kiocb.pos()` of a DAX file straight from
+/// its device, through `ops` (`dax_iomap_rw()`), moving the position;
+/// returns the bytes read. The caller holds the inode's lock shared.
+pub fn iomap_read<T: FileSystem>(
+    kiocb: &mut Kiocb,
+    to: &mut IovIterDest<'_>,
+    ops: iomap::Ops<T>,
+) -> Result<usize> {
+    // SAFETY: The kiocb and iterator are valid and ours for the call; the
+    // table is static.
+    let r = unsafe { bindings::dax_iomap_rw(kiocb.as_raw(), to.as_raw(), ops.as_raw()) };
+    isize_result(r)
+}
+
+/// Writes `from` at `kiocb.pos()` of a DAX file straight to its device,
+/// through `ops` (`dax_iomap_rw()`), moving the position; returns the
+/// bytes written. The caller holds the inode's lock.
+pub fn iomap_write<T: FileSystem>(
+    kiocb: &mut Kiocb,
+    from: &mut IovIterSource<'_>,
+    ops: iomap::Ops<T>,
+) -> Result<usize> {
+    // SAFETY: As in `iomap_read`.
+    let r = unsafe { bindings::dax_iomap_rw(kiocb.as_raw(), from.as_raw(), ops.as_raw()) };
+    isize_result(r)
+}
+
+fn isize_result(r: isize) -> Result<usize> {
+    if r < 0 {
+        Err(Error::from_errno(r as i32))
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// What [`iomap_fault`] did.
+pub struct Fault {
+    /// The `VM_FAULT_*` bits.
+    pub ret: VmFaultT,
+    /// The pfn mapped, for [`finish_sync_fault`].
+    pub pfn: bindings::pfn_t,
+    /// The error `iomap_begin` returned, if that is why it failed.
+    pub error: Option<Error>,
+}
+
+/// Handles a fault of `PAGE_SIZE << order` bytes in a DAX mapping
+/// through `ops` (`dax_iomap_fault()`). The caller holds the inode's
+/// invalidate lock shared.
+pub fn iomap_fault<T: FileSystem>(vmf: &VmFault, order: u32, ops: iomap::Ops<T>) -> Fault {
+    let mut pfn = bindings::pfn_t { val: 0 };
+    let mut error: c_int = 0;
+    // SAFETY: The fault is valid for the call; the out-parameters are
+    // locals; the table is static.
+    let ret = unsafe {
+        bindings::dax_iomap_fault(vmf.as_raw(), order, &mut pfn, &mut error, ops.as_raw())
+    };
+    Fault {
+        ret,
+        pfn,
+        error: (error < 0).then(|| Error::from_errno(error)),
+    }
+}
+
+/// Makes a synchronous (`MAP_SYNC`) fault's metadata durable, then maps
+/// `pfn` (`dax_finish_sync_fault()`), after [`iomap_fault`] answered
+/// `VM_FAULT_NEEDDSYNC`.
+pub fn finish_sync_fault(vmf: &VmFault, order: u32, pfn: bindings::pfn_t) -> VmFaultT {
+    // SAFETY: The fault is valid for the call.
+    unsafe { bindings::dax_finish_sync_fault(vmf.as_raw(), order, pfn) }
+}
+
+/// Writes back (flushes) the dirty DAX entries of `inode`'s mapping that
+/// `wbc` asks for (`dax_writeback_mapping_range()`).
+pub fn writeback_mapping_range<T: FileSystem, O: Operations>(
+    inode: &Inode<T>,
+    dev: &DaxDevice<O>,
+    wbc: &mut WritebackControl,
+) -> Result {
+    // SAFETY: The inode (so its mapping), the device and the control are
+    // valid for the call.
+    to_result(unsafe {
+        bindings::dax_writeback_mapping_range((*inode.as_raw()).i_mapping, dev.as_raw(), wbc.as_raw())
+    })
+}
+
+/// Unmaps file bytes `start..=end` of `guard`'s inode from every process
+/// and, if `wait`, waits (interruptibly, dropping the lock while asleep)
+/// until no page there is referenced by anyone else (pinned for I/O, say):
+/// afterwards the range's memory may be taken away (as fuse's
+/// `fuse_dax_break_layouts()`). Without `wait`, fails with `EBUSY` at the
+/// first busy page.
+pub fn break_layouts<T: FileSystem>(
+    guard: &mut InvalidateGuard<'_, T>,
+    start: i64,
+    end: i64,
+    wait: bool,
+) -> Result {
+    let inode = guard.inode().as_raw();
+    loop {
+        // SAFETY: The inode is valid and its invalidate lock is held
+        // exclusively (the guard), as the function requires.
+        let page = unsafe { bindings::dax_layout_busy_page_range((*inode).i_mapping, start, end) };
+        if page.is_null() {
+            return Ok(());
+        }
+        if !wait {
+            return Err(EBUSY);
+        }
+        // SAFETY: `page` is a DAX page of the inode, kept by its mapping
+        // while the lock is held; the helper drops and retakes the lock
+        // (held exclusively) around its sleeps, which the guard allows.
+        to_result(unsafe { bindings::vfs_dax_wait_page_idle(page, inode) })?;
+    }
 }

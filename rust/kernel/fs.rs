@@ -37,6 +37,8 @@ pub mod context;
 pub mod dentry;
 pub mod file;
 pub mod inode;
+#[cfg(CONFIG_FS_IOMAP)]
+pub mod iomap;
 pub mod sb;
 pub mod xattr;
 

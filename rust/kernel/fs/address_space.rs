@@ -320,6 +320,76 @@ pub trait Operations {
     fn readahead(_file: Option<&File>, _inode: &Inode<Self::FileSystem>, _ra: &mut Readahead) {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// Writes back what `wbc` asks of `inode`'s mapping as a whole
+    /// (`writepages`), for mappings without folios of their own (DAX);
+    /// a file system implements this or `write_folio`, not both.
+    fn writepages(_inode: &Inode<Self::FileSystem>, _wbc: &mut WritebackControl) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// What a writeback asks for (`struct writeback_control`).
+#[repr(transparent)]
+pub struct WritebackControl(Opaque<bindings::writeback_control>);
+
+impl WritebackControl {
+    /// The raw `struct writeback_control *`.
+    pub fn as_raw(&mut self) -> *mut bindings::writeback_control {
+        self.0.get()
+    }
+}
+
+/// An inode's `mapping->invalidate_lock` held exclusively: no page fault
+/// maps its file meanwhile; dropping it unlocks.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct InvalidateGuard<'a, T: FileSystem>(&'a Inode<T>);
+
+impl<'a, T: FileSystem> InvalidateGuard<'a, T> {
+    /// The inode whose lock is held.
+    pub fn inode(&self) -> &'a Inode<T> {
+        self.0
+    }
+}
+
+impl<T: FileSystem> Drop for InvalidateGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: The lock was taken when the guard was made.
+        unsafe { bindings::filemap_invalidate_unlock((*self.0.as_raw()).i_mapping) };
+    }
+}
+
+/// An inode's `mapping->invalidate_lock` held shared; dropping it unlocks.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct InvalidateSharedGuard<'a, T: FileSystem>(&'a Inode<T>);
+
+impl<T: FileSystem> Drop for InvalidateSharedGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: The lock was taken shared when the guard was made.
+        unsafe { bindings::filemap_invalidate_unlock_shared((*self.0.as_raw()).i_mapping) };
+    }
+}
+
+/// Takes `inode`'s invalidate lock exclusively (`filemap_invalidate_lock()`).
+pub fn invalidate_lock<T: FileSystem>(inode: &Inode<T>) -> InvalidateGuard<'_, T> {
+    // SAFETY: The inode is valid, so is its mapping; the guard unlocks.
+    unsafe { bindings::filemap_invalidate_lock((*inode.as_raw()).i_mapping) };
+    InvalidateGuard(inode)
+}
+
+/// Takes `inode`'s invalidate lock exclusively if nobody holds it.
+pub fn try_invalidate_lock<T: FileSystem>(inode: &Inode<T>) -> Option<InvalidateGuard<'_, T>> {
+    // SAFETY: The inode is valid, so is its mapping; the guard unlocks.
+    let got = unsafe { bindings::vfs_filemap_invalidate_trylock((*inode.as_raw()).i_mapping) };
+    (got != 0).then(|| InvalidateGuard(inode))
+}
+
+/// Takes `inode`'s invalidate lock shared
+/// (`filemap_invalidate_lock_shared()`).
+pub fn invalidate_lock_shared<T: FileSystem>(inode: &Inode<T>) -> InvalidateSharedGuard<'_, T> {
+    // SAFETY: The inode is valid, so is its mapping; the guard unlocks.
+    unsafe { bindings::filemap_invalidate_lock_shared((*inode.as_raw()).i_mapping) };
+    InvalidateSharedGuard(inode)
 }
 
 /// An `address_space_operations` table of file system `T`.
@@ -351,7 +421,9 @@ impl<T: FileSystem> Ops<T> {
                 } else {
                     Some(bindings::noop_dirty_folio)
                 },
-                writepages: if U::HAS_WRITE_FOLIO {
+                writepages: if U::HAS_WRITEPAGES {
+                    Some(writepages_whole_callback::<U>)
+                } else if U::HAS_WRITE_FOLIO {
                     Some(writepages_callback::<U>)
                 } else {
                     None
@@ -479,6 +551,27 @@ pub fn invalidate_range<T: FileSystem>(inode: &Inode<T>, start: i64, end: i64) -
 pub fn invalidate<T: FileSystem>(inode: &Inode<T>) -> Result {
     // SAFETY: The inode is valid, so is its mapping.
     to_result(unsafe { bindings::invalidate_inode_pages2((*inode.as_raw()).i_mapping) })
+}
+
+/// # Safety
+///
+/// Called only by the page cache through an `Ops` table, for a mapping of
+/// ours.
+unsafe extern "C" fn writepages_whole_callback<U: Operations + ?Sized>(
+    mapping: *mut bindings::address_space,
+    wbc: *mut bindings::writeback_control,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The mapping, its host (an inode of ours) and the control
+        // are valid for the call; `WritebackControl` is transparent.
+        unsafe {
+            U::writepages(
+                Inode::<U::FileSystem>::from_raw((*mapping).host),
+                &mut *wbc.cast::<WritebackControl>(),
+            )
+        }?;
+        Ok(0)
+    })
 }
 
 /// # Safety

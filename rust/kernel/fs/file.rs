@@ -230,7 +230,7 @@ impl Kiocb {
 }
 
 /// How a file is memory-mapped.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Mmap {
     /// It is not (`ENODEV`).
     None,
@@ -243,6 +243,11 @@ pub enum Mmap {
     /// runs first for a writable shared mapping, and closing such a
     /// mapping writes its file back and waits (as C's `fuse_vma_close`).
     Shared,
+    /// DAX mappings (`VM_MIXEDMAP | VM_HUGEPAGE`): the file system's own
+    /// fault handlers map its memory directly; `MAP_SYNC` is allowed
+    /// (`FOP_MMAP_SYNC`) and addresses are aligned for huge entries
+    /// (`thp_get_unmapped_area`). [`Operations::mmap_prepare`] runs first.
+    Dax(crate::mm::VmOps),
 }
 
 /// The directory listing context of `iterate_shared` (`struct
@@ -456,7 +461,17 @@ impl<T: FileSystem> Ops<T> {
                 mmap: match U::MMAP {
                     Mmap::None => None,
                     Mmap::ReadOnlyShared => Some(bindings::generic_file_readonly_mmap),
-                    Mmap::Shared => Some(mmap_callback::<U>),
+                    Mmap::Shared | Mmap::Dax(_) => Some(mmap_callback::<U>),
+                },
+                get_unmapped_area: match U::MMAP {
+                    Mmap::Dax(_) => Some(bindings::thp_get_unmapped_area),
+                    _ => None,
+                },
+                // `FOP_MMAP_SYNC`, checked against its C value in the
+                // helpers (a cast bindgen cannot evaluate).
+                fop_flags: match U::MMAP {
+                    Mmap::Dax(_) => 1 << 2,
+                    _ => 0,
                 },
                 splice_read: if U::GENERIC_SPLICE {
                     Some(bindings::filemap_splice_read)
@@ -670,7 +685,8 @@ static SHARED_VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_s
 
 /// # Safety
 ///
-/// Called only by the VFS through an `Ops` table with [`Mmap::Shared`],
+/// Called only by the VFS through an `Ops` table with [`Mmap::Shared`] or
+/// [`Mmap::Dax`],
 /// for an open file of ours and a new mapping of it.
 unsafe extern "C" fn mmap_callback<U: Operations + ?Sized>(
     file: *mut bindings::file,
@@ -686,7 +702,10 @@ unsafe extern "C" fn mmap_callback<U: Operations + ?Sized>(
                 bindings::vfs_vma_may_share(vma),
                 bindings::vfs_vma_shared_writable(vma),
             )?;
-            bindings::vfs_vma_set_ops(file, vma, &SHARED_VM_OPS);
+            match U::MMAP {
+                Mmap::Dax(ops) => bindings::vfs_vma_set_dax_ops(file, vma, ops.as_raw()),
+                _ => bindings::vfs_vma_set_ops(file, vma, &SHARED_VM_OPS),
+            }
         }
         Ok(0)
     })

@@ -118,6 +118,9 @@ pub const S_NOATIME: u32 = bindings::S_NOATIME;
 
 /// `S_NOCMTIME`: the file system keeps modification and change times.
 pub const S_NOCMTIME: u32 = bindings::S_NOCMTIME;
+/// `S_DAX`: the file's data is reached directly (DAX), not through the
+/// page cache.
+pub const S_DAX: u32 = bindings::S_DAX;
 
 /// `S_IFMT`: the type bits of `i_mode`.
 const S_IFMT: u32 = 0o170000;
@@ -230,6 +233,36 @@ impl<T: FileSystem> Inode<T> {
         InodeGuard(self)
     }
 
+    /// Takes the inode's lock (`i_rwsem`) shared (`inode_lock_shared()`).
+    pub fn lock_shared(&self) -> InodeSharedGuard<'_, T> {
+        // SAFETY: The inode is valid; the guard unlocks.
+        unsafe { bindings::inode_lock_shared(self.as_raw()) };
+        InodeSharedGuard(self)
+    }
+
+    /// Whether the file's data is reached directly (`IS_DAX()`).
+    pub fn is_dax(&self) -> bool {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::vfs_is_dax(self.as_raw()) }
+    }
+
+    /// Takes a reference to the inode at `ptr` unless it is being freed
+    /// (`igrab()`).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to an inode of `T` whose data is set up and whose
+    /// memory stays valid for the call (its eviction cannot complete
+    /// meanwhile).
+    pub unsafe fn igrab(ptr: *mut bindings::inode) -> Option<ARef<Self>> {
+        // SAFETY: The caller guarantees the inode's memory is valid;
+        // `igrab` refuses an inode being freed.
+        let p = NonNull::new(unsafe { bindings::igrab(ptr) })?;
+        // SAFETY: `igrab` took a reference for us; the caller guarantees
+        // this is a set-up inode of `T`.
+        Some(unsafe { ARef::from_raw(p.cast()) })
+    }
+
     /// Takes the inode out of the inode cache (`remove_inode_hash()`), so
     /// the next lookup of its number makes a new one: for a cached inode
     /// whose server object changed type.
@@ -247,6 +280,17 @@ impl<T: FileSystem> Drop for InodeGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: We took the lock in `Inode::lock`.
         unsafe { bindings::inode_unlock(self.0.as_raw()) };
+    }
+}
+
+/// The inode's lock (`i_rwsem`) held shared; dropping it unlocks.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct InodeSharedGuard<'a, T: FileSystem>(&'a Inode<T>);
+
+impl<T: FileSystem> Drop for InodeSharedGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: We took the lock in `Inode::lock_shared`.
+        unsafe { bindings::inode_unlock_shared(self.0.as_raw()) };
     }
 }
 

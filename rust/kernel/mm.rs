@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Memory mappings: page faults (`struct vm_fault`) and the operations a
+//! file system gives its mappings (`struct vm_operations_struct`).
+//!
+//! C headers: [`include/linux/mm.h`](srctree/include/linux/mm.h),
+//! [`include/linux/mm_types.h`](srctree/include/linux/mm_types.h)
+
+use crate::{bindings, fs::file::File, prelude::*, types::Opaque};
+use core::marker::PhantomData;
+
+/// A fault handler's result (`vm_fault_t`: `VM_FAULT_*` bits).
+pub type VmFaultT = u32;
+
+/// `VM_FAULT_*` results.
+pub mod fault {
+    use crate::bindings;
+    /// `VM_FAULT_OOM`.
+    pub const OOM: u32 = bindings::vm_fault_reason_VM_FAULT_OOM;
+    /// `VM_FAULT_SIGBUS`.
+    pub const SIGBUS: u32 = bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+    /// `VM_FAULT_NOPAGE`: the handler installed the entry itself.
+    pub const NOPAGE: u32 = bindings::vm_fault_reason_VM_FAULT_NOPAGE;
+    /// `VM_FAULT_FALLBACK`: retry with a smaller order.
+    pub const FALLBACK: u32 = bindings::vm_fault_reason_VM_FAULT_FALLBACK;
+    /// `VM_FAULT_NEEDDSYNC`: a synchronous fault must sync metadata.
+    pub const NEEDDSYNC: u32 = bindings::vm_fault_reason_VM_FAULT_NEEDDSYNC;
+    /// `VM_FAULT_ERROR`: any of the error bits.
+    pub const ERROR: u32 = bindings::vm_fault_reason_VM_FAULT_OOM
+        | bindings::vm_fault_reason_VM_FAULT_SIGBUS
+        | bindings::vm_fault_reason_VM_FAULT_SIGSEGV
+        | bindings::vm_fault_reason_VM_FAULT_HWPOISON
+        | bindings::vm_fault_reason_VM_FAULT_HWPOISON_LARGE
+        | bindings::vm_fault_reason_VM_FAULT_FALLBACK;
+}
+
+/// A page fault in a file mapping (`struct vm_fault`), given to the
+/// handlers of [`VmOperations`].
+#[repr(transparent)]
+pub struct VmFault(Opaque<bindings::vm_fault>);
+
+impl VmFault {
+    /// The raw `struct vm_fault *`.
+    pub fn as_raw(&self) -> *mut bindings::vm_fault {
+        self.0.get()
+    }
+
+    /// Whether the access is a write (`FAULT_FLAG_WRITE`).
+    pub fn is_write(&self) -> bool {
+        // SAFETY: The fault is valid while its handler runs.
+        unsafe { (*self.0.get()).flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0 }
+    }
+
+    /// The file the faulting mapping maps.
+    pub fn file(&self) -> &File {
+        // SAFETY: Handlers of `VmOperations` are only installed on file
+        // mappings, whose `vm_file` is held by the mapping, which the
+        // faulting task holds (`mmap_lock` or the VMA lock) for the call.
+        unsafe { File::from_raw((*(*self.0.get()).__bindgen_anon_1.vma).vm_file) }
+    }
+
+    /// The page offset in the file of the faulting address (`pgoff`).
+    pub fn pgoff(&self) -> u64 {
+        // SAFETY: The fault is valid while its handler runs.
+        unsafe { (*self.0.get()).__bindgen_anon_1.pgoff as u64 }
+    }
+}
+
+/// The operations of a file system's mappings (`vm_operations_struct`).
+/// Each returns `VM_FAULT_*` bits ([`fault`]).
+#[vtable]
+pub trait VmOperations {
+    /// A page is missing (`fault`).
+    fn fault(_vmf: &VmFault) -> VmFaultT {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// An entry of `PAGE_SIZE << order` bytes is missing (`huge_fault`).
+    fn huge_fault(_vmf: &VmFault, _order: u32) -> VmFaultT {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// A read-only page is about to become writable (`page_mkwrite`).
+    fn page_mkwrite(_vmf: &VmFault) -> VmFaultT {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// A read-only pfn entry is about to become writable (`pfn_mkwrite`).
+    fn pfn_mkwrite(_vmf: &VmFault) -> VmFaultT {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// A `vm_operations_struct` table.
+#[derive(Clone, Copy)]
+pub struct VmOps(&'static bindings::vm_operations_struct);
+
+impl VmOps {
+    /// The table of `U`'s operations.
+    pub const fn new<U: VmOperations + ?Sized>() -> Self {
+        struct Table<U: ?Sized>(PhantomData<U>);
+        impl<U: VmOperations + ?Sized> Table<U> {
+            const TABLE: bindings::vm_operations_struct = bindings::vm_operations_struct {
+                fault: if U::HAS_FAULT {
+                    Some(fault_callback::<U>)
+                } else {
+                    None
+                },
+                huge_fault: if U::HAS_HUGE_FAULT {
+                    Some(huge_fault_callback::<U>)
+                } else {
+                    None
+                },
+                page_mkwrite: if U::HAS_PAGE_MKWRITE {
+                    Some(page_mkwrite_callback::<U>)
+                } else {
+                    None
+                },
+                pfn_mkwrite: if U::HAS_PFN_MKWRITE {
+                    Some(pfn_mkwrite_callback::<U>)
+                } else {
+                    None
+                },
+                // SAFETY: All-zeroes is valid for the remaining (optional)
+                // callbacks.
+                ..unsafe { core::mem::zeroed() }
+            };
+        }
+        Self(&Table::<U>::TABLE)
+    }
+
+    /// The raw table.
+    pub fn as_raw(&self) -> *const bindings::vm_operations_struct {
+        self.0
+    }
+}
+
+/// # Safety
+///
+/// Called only by the MM through a `VmOps` table, with a valid fault.
+unsafe extern "C" fn fault_callback<U: VmOperations + ?Sized>(
+    vmf: *mut bindings::vm_fault,
+) -> bindings::vm_fault_t {
+    // SAFETY: The fault is valid for the call; `VmFault` is transparent.
+    U::fault(unsafe { &*vmf.cast::<VmFault>() })
+}
+
+/// # Safety
+///
+/// As `fault_callback`.
+unsafe extern "C" fn huge_fault_callback<U: VmOperations + ?Sized>(
+    vmf: *mut bindings::vm_fault,
+    order: core::ffi::c_uint,
+) -> bindings::vm_fault_t {
+    // SAFETY: As in `fault_callback`.
+    U::huge_fault(unsafe { &*vmf.cast::<VmFault>() }, order)
+}
+
+/// # Safety
+///
+/// As `fault_callback`.
+unsafe extern "C" fn page_mkwrite_callback<U: VmOperations + ?Sized>(
+    vmf: *mut bindings::vm_fault,
+) -> bindings::vm_fault_t {
+    // SAFETY: As in `fault_callback`.
+    U::page_mkwrite(unsafe { &*vmf.cast::<VmFault>() })
+}
+
+/// # Safety
+///
+/// As `fault_callback`.
+unsafe extern "C" fn pfn_mkwrite_callback<U: VmOperations + ?Sized>(
+    vmf: *mut bindings::vm_fault,
+) -> bindings::vm_fault_t {
+    // SAFETY: As in `fault_callback`.
+    U::pfn_mkwrite(unsafe { &*vmf.cast::<VmFault>() })
+}
