@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
-//! Regular files without DAX: OPEN/RELEASE, reads through the page cache
+//! Regular files: OPEN/RELEASE, reads through the page cache
 //! (`read_folio`, `readahead`: one READ of up to `max_pages` pages),
 //! write-through writes (C's `fuse_perform_write`: the data is copied into
 //! page cache folios, which go to the host as the WRITE's pages), direct
-//! I/O (`FOPEN_DIRECT_IO` handles and `O_DIRECT`), FLUSH and FSYNC.
+//! I/O (`FOPEN_DIRECT_IO` handles and `O_DIRECT`), FLUSH and FSYNC; and
+//! the file operations of DAX files ([`DaxFile`]), whose data goes
+//! through the cache window instead (see `dax.rs`).
 //!
 //! Data moves between the page cache and the host without a copy: the
 //! folios are the WRITE's device-readable and the READ's device-writable
@@ -300,6 +302,13 @@ impl file::Operations for RegFile {
         let end = offset.checked_add(len).ok_or(EFBIG)?;
         let g = inode.lock();
         let punch = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) != 0;
+        // As C: no DAX page stays mapped (or pinned) over a range whose
+        // blocks change, and no fault maps one until this is done.
+        let _layouts = if inode.is_dax() && (punch || mode & FALLOC_FL_KEEP_SIZE == 0) {
+            Some(crate::dax::break_layouts(inode, offset, i64::MAX)?)
+        } else {
+            None
+        };
         if punch {
             // Dirty folios over the range must not land after the hole.
             address_space::write_and_wait(inode)?;
@@ -376,6 +385,92 @@ impl file::Operations for RegFile {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The file operations of DAX files (C's `fuse_file_operations` on a
+/// `FUSE_IS_DAX` inode): data read, written and mapped through the cache
+/// window (`dax_iomap_rw`, DAX faults), a write that extends the file sent
+/// as FUSE_WRITE (as C: the host's size and the data change together);
+/// open, release, llseek, fsync, fallocate and flush as regular files'.
+/// The handle type is [`RegFile`]'s.
+pub(crate) struct DaxFile;
+
+#[vtable]
+impl file::Operations for DaxFile {
+    type FileSystem = VirtioFsType;
+    type Data = KBox<FileHandle>;
+    const MMAP: Mmap = Mmap::Dax(crate::dax::DAX_VM_OPS);
+    const GENERIC_SPLICE: bool = true;
+
+    fn open(inode: &Inode<VirtioFsType>, file: &File) -> Result<KBox<FileHandle>> {
+        <RegFile as file::Operations>::open(inode, file)
+    }
+
+    fn release(inode: &Inode<VirtioFsType>, _file: &File, h: KBox<FileHandle>) {
+        release_handle(inode, h);
+    }
+
+    /// As C: DAX wins over a direct-I/O handle; every mapping is shared
+    /// with the host, so nothing needs preparing.
+    fn mmap_prepare(_file: &File, _h: &FileHandle, _shared: bool, _shared_write: bool) -> Result {
+        Ok(())
+    }
+
+    /// As C's `fuse_dax_read_iter`: under the inode lock shared.
+    fn read_iter(kiocb: &mut Kiocb, _h: &FileHandle, to: &mut IovIterDest<'_>) -> Result<usize> {
+        // SAFETY: A file operation of ours, on an open file of ours.
+        let inode = unsafe { file_inode(kiocb.file()) };
+        check_bad(inode)?;
+        let _g = inode.lock_shared();
+        kernel::dax::iomap_read(kiocb, to, crate::dax::DAX_IOMAP)
+    }
+
+    /// As C's `fuse_dax_write_iter`: under the inode lock, the generic
+    /// checks and privileges dropped; a write at or past the end of the
+    /// file goes as FUSE_WRITE, the others through the window.
+    fn write_iter(
+        kiocb: &mut Kiocb,
+        h: &FileHandle,
+        from: &mut IovIterSource<'_>,
+    ) -> Result<usize> {
+        // SAFETY: A file operation of ours, on an open file of ours.
+        let inode = unsafe { file_inode(kiocb.file()) };
+        check_bad(inode)?;
+        let written = {
+            let g = inode.lock();
+            if kiocb.flags() & IOCB_APPEND != 0 {
+                inode::update_attrs(inode, Some(h.fh), false)?;
+            }
+            if kiocb.write_checks(from, &g)? == 0 {
+                return Ok(0);
+            }
+            kiocb.file().remove_privs(&g)?;
+            let size = inode.size();
+            let pos = kiocb.pos();
+            if pos >= size || pos.saturating_add(from.len() as i64) > size {
+                direct_write(kiocb, h, inode, from)?
+            } else {
+                kernel::dax::iomap_write(kiocb, from, crate::dax::DAX_IOMAP)?
+            }
+        };
+        kiocb.write_sync(written)
+    }
+
+    fn llseek(file: &File, h: &FileHandle, offset: i64, whence: u32) -> Result<i64> {
+        <RegFile as file::Operations>::llseek(file, h, offset, whence)
+    }
+
+    fn fsync(file: &File, h: &FileHandle, start: i64, end: i64, datasync: bool) -> Result {
+        <RegFile as file::Operations>::fsync(file, h, start, end, datasync)
+    }
+
+    fn fallocate(file: &File, h: &FileHandle, mode: u32, offset: i64, len: i64) -> Result {
+        <RegFile as file::Operations>::fallocate(file, h, mode, offset, len)
+    }
+
+    fn flush(file: &File, h: &FileHandle, owner: usize) -> Result {
+        <RegFile as file::Operations>::flush(file, h, owner)
     }
 }
 

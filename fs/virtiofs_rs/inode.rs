@@ -5,8 +5,9 @@
 //! semantics, and the attribute operations every inode shares (getattr,
 //! setattr; get_link for symlinks).
 
+use crate::dax::{DaxAops, InodeDax};
 use crate::dir::{DirFile, DirOps};
-use crate::file::{FileAops, RegFile};
+use crate::file::{DaxFile, FileAops, RegFile};
 use crate::proto::fuse::{
     abi::{fattr, Opcode, SetattrIn, Wire, FUSE_ROOT_ID},
     reply::{self, FileType, ValidAttr},
@@ -48,6 +49,12 @@ const FILE_FOPS: file::Ops<VirtioFsType> = file::Ops::new::<RegFile>();
 /// The page cache operations of regular files.
 const FILE_AOPS: address_space::Ops<VirtioFsType> = address_space::Ops::new::<FileAops>();
 
+/// The file operations of DAX files.
+const DAX_FOPS: file::Ops<VirtioFsType> = file::Ops::new::<DaxFile>();
+
+/// The (DAX entry) mapping operations of DAX files.
+const DAX_AOPS: address_space::Ops<VirtioFsType> = address_space::Ops::new::<DaxAops>();
+
 /// What virtiofs-rs keeps per inode.
 #[pin_data]
 pub(crate) struct InodeInfo {
@@ -84,6 +91,8 @@ pub(crate) struct InodeInfo {
     /// sends a folio past a size the host no longer has.
     #[pin]
     pub(crate) wb_gate: Mutex<()>,
+    /// The mapped chunks of a DAX file (`None` for other inodes).
+    pub(crate) dax: Option<Pin<KBox<InodeDax>>>,
 }
 
 impl InodeInfo {
@@ -93,6 +102,7 @@ impl InodeInfo {
         nlookup: u64,
         forget: Option<Request>,
         attr_valid: u64,
+        dax: bool,
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(InodeInfo {
             nodeid,
@@ -105,6 +115,11 @@ impl InodeInfo {
             forget <- new_spinlock!(forget, "virtiofs_rs::InodeInfo::forget"),
             writers <- new_mutex!(KVec::new(), "virtiofs_rs::InodeInfo::writers"),
             wb_gate <- new_mutex!((), "virtiofs_rs::InodeInfo::wb_gate"),
+            dax: if dax {
+                Some(KBox::pin_init(InodeDax::new(), GFP_KERNEL)?)
+            } else {
+                None
+            },
         }? Error)
     }
 
@@ -336,6 +351,13 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     if is_truncate && FileType::from_mode(inode.mode()) != Some(FileType::Regular) {
         return Err(EIO);
     }
+    // As C: a DAX file's pages are unmapped (and unpinned) before its
+    // size changes, and stay so until the page cache is cut.
+    let _layouts = if is_truncate && inode.is_dax() {
+        Some(crate::dax::break_layouts(inode, 0, i64::MAX)?)
+    } else {
+        None
+    };
     if is_truncate {
         // Dirty folios (from shared mappings) reach the host before the
         // size changes under them (C waits out writeback here too).
@@ -346,8 +368,9 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
             // SAFETY: With `ATTR_FILE` the VFS passes an open file of this
             // inode, a regular file of ours (only regular files are
             // truncated through a file), so it was opened through
-            // `RegFile`'s table (set as `i_fop` of every regular inode);
-            // the VFS holds it for the call.
+            // `RegFile`'s or `DaxFile`'s table (the `i_fop` of every
+            // regular inode), both with `RegFile`'s data type; the VFS
+            // holds it for the call.
             let h = unsafe { f.data::<RegFile>() };
             inarg.valid |= fattr::FH;
             inarg.fh = h.fh;
@@ -508,6 +531,8 @@ pub(crate) fn iget(
     for _ in 0..IGET_RETRIES {
         match sb.iget(nodeid)? {
             Iget::New(mut new) => {
+                let dax_file = attr.file_type() == FileType::Regular
+                    && crate::dax::enabled(s, attr.get().flags);
                 // As C's `fuse_init_inode`: the server keeps the times
                 // (no writeback cache here).
                 new.set_attrs(&attrs(attr))
@@ -519,6 +544,13 @@ pub(crate) fn iget(
                     FileType::CharDev | FileType::BlockDev | FileType::Fifo | FileType::Socket => {
                         new.set_iops(COMMON_IOPS)
                             .init_special(attr.get().mode, attr.get().rdev);
+                    }
+                    FileType::Regular if dax_file => {
+                        // As C's `fuse_dax_inode_init`.
+                        new.set_iops(COMMON_IOPS)
+                            .set_fops(DAX_FOPS)
+                            .set_aops(DAX_AOPS)
+                            .add_flags(inode::S_DAX);
                     }
                     FileType::Regular => {
                         new.set_iops(COMMON_IOPS)
@@ -536,7 +568,7 @@ pub(crate) fn iget(
                     Some(prepare_forget(s)?)
                 };
                 return new.init(InodeInfo::new(
-                    nodeid, generation, nlookup, forget, attr_valid,
+                    nodeid, generation, nlookup, forget, attr_valid, dax_file,
                 ));
             }
             Iget::Cached(inode) => {

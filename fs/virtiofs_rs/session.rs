@@ -4,6 +4,7 @@
 //! negotiated, the request helpers every operation uses, LOOKUP and
 //! FORGET, entry and attribute timeouts.
 
+use crate::dax::DaxConn;
 use crate::device::VirtioFs;
 use crate::proto::fuse::{
     abi::{init_flags, ForgetIn, GetattrIn, InitIn, Opcode, Wire},
@@ -23,6 +24,9 @@ pub(crate) struct Session {
     pub(crate) fs: Arc<VirtioFs>,
     /// The mount's DAX mode.
     pub(crate) dax: DaxMode,
+    /// The DAX window's ranges, when the device has a window and the mode
+    /// is not `never`.
+    dax_conn: Option<Pin<KBox<DaxConn>>>,
     /// What INIT negotiated (whole); `None` until INIT is answered.
     #[pin]
     params: SpinLock<Option<InitParams>>,
@@ -162,8 +166,13 @@ pub(crate) enum Looked {
 }
 
 impl Session {
-    /// A session of `fs` with DAX mode `dax`, before INIT.
-    pub(crate) fn new(fs: Arc<VirtioFs>, dax: DaxMode) -> impl PinInit<Self> {
+    /// A session of `fs` with DAX mode `dax` (and its window's manager,
+    /// if DAX may be used), before INIT.
+    pub(crate) fn new(
+        fs: Arc<VirtioFs>,
+        dax: DaxMode,
+        dax_conn: Option<Pin<KBox<DaxConn>>>,
+    ) -> impl PinInit<Self> {
         let mut scramble = bindings::siphash_key_t { key: [0; 2] };
         // SAFETY: Fills the key's 16 bytes.
         unsafe {
@@ -175,12 +184,29 @@ impl Session {
         pin_init!(Session {
             fs,
             dax,
+            dax_conn,
             params <- new_spinlock!(None, "virtiofs_rs::Session::params"),
             destroyed: AtomicBool::new(false),
             attr_version: AtomicU64::new(1),
             lacks: AtomicU32::new(0),
             scramble,
         })
+    }
+
+    /// The DAX window's manager, if files may use DAX.
+    pub(crate) fn dax_conn(&self) -> Option<&DaxConn> {
+        self.dax_conn.as_deref()
+    }
+
+    /// Whether the server negotiated per-inode DAX (`FUSE_HAS_INODE_DAX`).
+    pub(crate) fn inode_dax(&self) -> bool {
+        self.params()
+            .is_some_and(|p| p.flags & init_flags::FUSE_HAS_INODE_DAX != 0)
+    }
+
+    /// Whether DESTROY was sent (the host dropped every mapping).
+    pub(crate) fn is_destroyed(&self) -> bool {
+        self.destroyed.load(Ordering::Acquire)
     }
 
     /// The negotiated parameters (after INIT).
@@ -252,6 +278,9 @@ impl Session {
     /// FUSE_DESTROY, waited for whatever signals come (C forces it); forgets
     /// are dropped afterwards.
     pub(crate) fn destroy(&self) {
+        if let Some(d) = self.dax_conn() {
+            d.unmap_all(self);
+        }
         let unique = self.fs.conn.new_unique();
         let spec = ReplySpec::for_opcode(Opcode::Destroy, 0, self.minor());
         let req = Request::new(

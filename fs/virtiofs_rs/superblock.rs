@@ -93,7 +93,14 @@ impl FileSystem for VirtioFsType {
             pr_err!("virtiofs: dax can't be enabled as filesystem device does not support it\n");
             return Err(EINVAL);
         }
-        let session = KBox::pin_init(Session::new(fs, dax), GFP_KERNEL)?;
+        let dax_conn = match &fs.window {
+            Some(w) if dax != DaxMode::Never => Some(crate::dax::DaxConn::new(
+                w.dax.clone(),
+                w.region.len,
+            )?),
+            _ => None,
+        };
+        let session = KBox::pin_init(Session::new(fs, dax, dax_conn), GFP_KERNEL)?;
         fc.get_tree_shared(session, fill_super)
     }
 
@@ -107,6 +114,12 @@ impl FileSystem for VirtioFsType {
 
     fn evict_inode(inode: &Inode<Self>) {
         let info = inode.data();
+        if info.dax.is_some() {
+            let s = inode.super_block().data();
+            if let Some(d) = s.dax_conn() {
+                d.evict(&s, inode);
+            }
+        }
         if let Some(req) = info.take_forget() {
             inode.super_block().data().forget_with(
                 req,

@@ -5,6 +5,7 @@
 //! Module layout:
 //! - `device`: the virtio driver (probe, start, remove);
 //! - `window`: the DAX cache window (checked, claimed, `dax_device`);
+//! - `dax`: the DAX ranges of a mount, the iomap and fault paths;
 //! - `superblock`: the file system type "virtiofs" (options, mount,
 //!   statfs, eviction, umount);
 //! - `session`: a superblock's FUSE session (INIT, requests, LOOKUP,
@@ -26,6 +27,7 @@ use kernel::prelude::*;
 use kernel::{fs, virtio};
 
 mod abi_check;
+mod dax;
 mod device;
 mod dir;
 mod errno;
@@ -46,6 +48,7 @@ mod xattr;
 mod proto {
     #![allow(unreachable_pub)]
     pub(crate) mod config;
+    pub(crate) mod dax;
     pub(crate) mod fuse;
     pub(crate) mod options;
 }

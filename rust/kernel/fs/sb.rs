@@ -43,6 +43,28 @@ impl<T: FileSystem> SuperBlock<T, Ready> {
     }
 }
 
+impl<T: FileSystem> SuperBlock<T, Ready> {
+    /// Enters a page fault that will write (`sb_start_pagefault()`): a
+    /// freeze waits for it; the guard ends it.
+    pub fn start_pagefault(&self) -> PagefaultGuard<'_, T> {
+        // SAFETY: The superblock is valid; the guard ends the section.
+        unsafe { bindings::sb_start_pagefault(self.raw()) };
+        PagefaultGuard(self)
+    }
+}
+
+/// A write page fault in progress on a superblock
+/// ([`SuperBlock::start_pagefault`]); dropping it ends it.
+#[must_use = "the section ends when the guard is dropped"]
+pub struct PagefaultGuard<'a, T: FileSystem>(&'a SuperBlock<T, Ready>);
+
+impl<T: FileSystem> Drop for PagefaultGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: The section was entered when the guard was made.
+        unsafe { bindings::sb_end_pagefault(self.0.raw()) };
+    }
+}
+
 impl<T: FileSystem> SuperBlock<T, New> {
     /// # Safety
     ///

@@ -254,10 +254,6 @@ pub fn batch_forget(
 }
 
 /// Builds FUSE_SETUPMAPPING for `nodeid`.
-#[cfg_attr(
-    CONFIG_VIRTIOFS_RS,
-    expect(dead_code, reason = "for the data path; host-tested")
-)]
 pub fn setupmapping(
     buf: &mut [u8],
     header: Header,
@@ -269,10 +265,6 @@ pub fn setupmapping(
 /// Builds FUSE_REMOVEMAPPING for `nodeid` with 1 to
 /// [`FUSE_REMOVEMAPPING_MAX_ENTRY`] entries, packed after the 4-byte count
 /// (so unaligned), as the C driver does.
-#[cfg_attr(
-    CONFIG_VIRTIOFS_RS,
-    expect(dead_code, reason = "for the data path; host-tested")
-)]
 pub fn removemapping(
     buf: &mut [u8],
     header: Header,
