@@ -43,8 +43,9 @@ use crate::proto::fuse::{
 use crate::ratelimit::warn_ratelimited;
 use crate::session::{header, Session};
 use crate::superblock::VirtioFsType;
+use crate::sysfs::DaxDir;
 use crate::window::WindowOps;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     bindings, dax,
     fs::{
@@ -59,6 +60,7 @@ use kernel::{
     rbtree::{RBTree, RBTreeNode},
     sync::{Arc, CondVar, CondVarTimeoutResult, Mutex, SpinLock},
     types::ARef,
+    workqueue::DelayedWork,
 };
 
 /// The size of a range: `FUSE_DAX_SZ` (a `map_alignment` above it is
@@ -78,8 +80,15 @@ pub(crate) struct DaxStats {
     pub(crate) remove_failed: AtomicU64,
     /// Ranges reclaimed inline by a read, write or fault.
     pub(crate) reclaim_inline: AtomicU64,
+    /// Ranges reclaimed by the worker.
+    pub(crate) reclaim_worker: AtomicU64,
     /// Times a read, write or fault waited for a range to come back.
     pub(crate) waits: AtomicU64,
+    /// Reads and writes sent as FUSE_READ/FUSE_WRITE because the host
+    /// refused to map their range.
+    pub(crate) fallbacks: AtomicU64,
+    /// Faults answered SIGBUS because the host refused to map.
+    pub(crate) fault_sigbus: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -89,6 +98,16 @@ fn inc(c: &AtomicU64) {
 /// A mount's DAX window: the device, the ranges, who waits for one.
 #[pin_data]
 pub(crate) struct DaxConn {
+    /// The reclaim worker. First field: dropping it cancels it (and waits
+    /// for a run) before anything else of the window goes.
+    #[pin]
+    worker: DelayedWork<DaxConn>,
+    /// `/sys/fs/virtiofs/<index>/dax/`, once the mount is set up; removed
+    /// (waiting out readers) before the counters go.
+    #[pin]
+    sysfs: Mutex<Option<DaxDir>>,
+    /// Set at umount: the worker stops rearming itself.
+    closing: AtomicBool,
     dev: Arc<dax::DaxDevice<WindowOps>>,
     /// The state of every range.
     #[pin]
@@ -137,6 +156,9 @@ impl DaxConn {
         let storage = KVec::from_elem(Slot::EMPTY, n, GFP_KERNEL)?;
         KBox::pin_init(
             pin_init!(DaxConn {
+                worker <- DelayedWork::new(free_worker),
+                sysfs <- new_mutex!(None, "virtiofs_rs::DaxConn::sysfs"),
+                closing: AtomicBool::new(false),
                 dev,
                 ranges <- new_spinlock!(Ranges::new(storage), "virtiofs_rs::DaxConn::ranges"),
                 freed <- new_condvar!("virtiofs_rs::DaxConn::freed"),
@@ -237,9 +259,66 @@ impl DaxConn {
         Ok(())
     }
 
-    /// Takes a free range, if any.
+    /// Shows the counters in `/sys/fs/virtiofs/<index>/dax/` until the
+    /// window goes (a failure only costs the directory).
+    pub(crate) fn register_sysfs(&self, index: u32) {
+        // SAFETY: `self` is pinned (a `DaxConn` only exists in the box
+        // `new` made) and drops its directory, waiting out readers, before
+        // any counter.
+        match unsafe { DaxDir::add(index, self as *const Self as *const core::ffi::c_void) } {
+            Ok(dir) => *self.sysfs.lock() = Some(dir),
+            Err(e) => pr_warn!("virtiofs: no dax/ in sysfs ({:?})\n", e),
+        }
+    }
+
+    /// Counter `idx` of `dax/` (the order of `vfsrs_dax_names`, sysfs.c).
+    fn counter(&self, idx: u32) -> u64 {
+        let c = self.counts();
+        let st = &self.stats;
+        let atomic = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        match idx {
+            0 => u64::from(c.total),
+            1 => u64::from(c.free),
+            2 => u64::from(c.busy),
+            3 => u64::from(c.retired),
+            4 => atomic(&st.setup),
+            5 => atomic(&st.setup_failed),
+            6 => atomic(&st.remove),
+            7 => atomic(&st.remove_failed),
+            8 => atomic(&st.reclaim_inline),
+            9 => atomic(&st.reclaim_worker),
+            10 => atomic(&st.fallbacks),
+            11 => atomic(&st.fault_sigbus),
+            12 => atomic(&st.waits),
+            _ => 0,
+        }
+    }
+
+    /// Starts the reclaim worker after `delay` jiffies (C's
+    /// `kick_dmap_free_worker`), unless umount began.
+    fn kick(&self, delay: u64) {
+        if self.closing.load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: A `DaxConn` only exists pinned in the box `new` made,
+        // and `worker` is its first field.
+        unsafe {
+            self.worker
+                .schedule(Pin::new_unchecked(self), delay)
+        };
+    }
+
+    /// Takes a free range, if any; below 20% free the worker starts.
     fn alloc(&self) -> Option<RangeId> {
-        self.ranges.lock().alloc()
+        let (id, low) = {
+            let mut r = self.ranges.lock();
+            let id = r.alloc();
+            (id, r.below_threshold(ranges::RECLAIM_THRESHOLD_PERCENT))
+        };
+        if low {
+            self.kick(0);
+        }
+        id
     }
 
     /// Gives back a range taken by [`DaxConn::alloc`] and not mapped.
@@ -381,6 +460,7 @@ impl DaxConn {
         if self.reclaim_some(s, inode, true)? {
             return Ok(());
         }
+        self.kick(0);
         self.wait_free(10)
     }
 
@@ -411,6 +491,7 @@ impl DaxConn {
                 continue;
             }
             if ended {
+                // The host dropped its mappings with the session.
                 let _ = self.ranges.lock().finish_reclaim(id, false);
                 continue;
             }
@@ -445,6 +526,8 @@ impl DaxConn {
     /// the host to unmap every busy range; the ranges stay reclaiming
     /// until their inodes are evicted.
     pub(crate) fn unmap_all(&self, s: &Session) {
+        self.closing.store(true, Ordering::Release);
+        self.worker.cancel_sync();
         loop {
             let mut batch = [RangeId(0); 32];
             let n = {
@@ -463,6 +546,65 @@ impl DaxConn {
     }
 }
 
+/// The reclaim worker (C's `fuse_dax_free_mem_worker`): frees up to
+/// `RECLAIM_CHUNK` idle ranges, least recently used first, waiting for
+/// their inodes' locks (it holds none of its own); runs again a jiffy
+/// later while free ranges stay below the threshold and idle ones remain.
+fn free_worker(d: &DaxConn) {
+    let mut freed = 0;
+    for _ in 0..ranges::RECLAIM_CHUNK {
+        if d.closing.load(Ordering::Acquire) {
+            return;
+        }
+        let mut batch = [RangeId(0); 1];
+        let target = {
+            let r = d.ranges.lock();
+            if !r.below_threshold(ranges::RECLAIM_THRESHOLD_PERCENT) || r.idle_batch(&mut batch) == 0 {
+                None
+            } else {
+                let id = batch[0];
+                match r.mapping(id) {
+                    // SAFETY: As in `reclaim_some`.
+                    Some(m) => unsafe {
+                        Inode::<VirtioFsType>::igrab(m.owner as usize as *mut bindings::inode)
+                    }
+                    .map(|i| (i, id, m.chunk)),
+                    None => None,
+                }
+            }
+        };
+        let Some((inode, id, chunk)) = target else {
+            break;
+        };
+        let s = inode.super_block().data();
+        if let Ok(true) = d.reclaim_range(&s, &inode, id, chunk, true) {
+            inc(&d.stats.reclaim_worker);
+            freed += 1;
+        }
+        drop::<ARef<_>>(inode);
+    }
+    let again = {
+        let r = d.ranges.lock();
+        r.below_threshold(ranges::RECLAIM_THRESHOLD_PERCENT) && r.find_idle(None).is_some()
+    };
+    if again && freed > 0 {
+        d.kick(1);
+    }
+}
+
+/// `vfsrs_dax_counter()` of sysfs.h: counter `idx` of window `ctx`.
+///
+/// # Safety
+///
+/// `ctx` is a `DaxConn` registered with [`DaxConn::register_sysfs`], valid
+/// until its directory is removed (sysfs.c calls this only before).
+#[no_mangle]
+unsafe extern "C" fn vfsrs_dax_counter(ctx: *const core::ffi::c_void, idx: core::ffi::c_uint) -> u64 {
+    // SAFETY: See above.
+    let d = unsafe { &*ctx.cast::<DaxConn>() };
+    d.counter(idx)
+}
+
 /// Whether a regular file with attribute flags `attr_flags` uses DAX on
 /// this mount (C's `fuse_should_enable_dax`).
 pub(crate) fn enabled(s: &Session, attr_flags: u32) -> bool {
@@ -476,6 +618,27 @@ pub(crate) fn enabled(s: &Session, attr_flags: u32) -> bool {
         DaxMode::Inode | DaxMode::InodeDefault => {
             s.inode_dax() && attr_flags & crate::proto::fuse::abi::FUSE_ATTR_DAX != 0
         }
+    }
+}
+
+/// Whether a DAX read or write that failed with `e` goes to the host as
+/// FUSE_READ/FUSE_WRITE instead (past C): when the host refused to map
+/// the range (whatever it answered), not for a signal, a bad user buffer
+/// or a dead connection. Counted.
+pub(crate) fn may_fall_back(inode: &Inode<VirtioFsType>, e: Error) -> bool {
+    if [EINTR, ERESTARTSYS, EFAULT, EAGAIN, ENOMEM, crate::errno::enotconn()]
+        .iter()
+        .any(|x| *x == e)
+    {
+        return false;
+    }
+    let s = inode.super_block().data();
+    match s.dax_conn() {
+        Some(d) => {
+            inc(&d.stats.fallbacks);
+            true
+        }
+        None => false,
     }
 }
 
@@ -686,6 +849,7 @@ fn dax_fault(vmf: &VmFault, order: u32, write: bool) -> VmFaultT {
             match d.reclaim_some(&s, inode, false) {
                 Ok(true) => {}
                 Ok(false) => {
+                    d.kick(0);
                     inc(&d.stats.waits);
                     // SAFETY: Sleeps; no lock of ours is held.
                     unsafe { bindings::msleep(1) };
@@ -693,6 +857,9 @@ fn dax_fault(vmf: &VmFault, order: u32, write: bool) -> VmFaultT {
                 Err(_) => return fault::SIGBUS,
             }
             continue;
+        }
+        if f.ret & fault::SIGBUS != 0 && f.error.is_some() {
+            inc(&d.stats.fault_sigbus);
         }
         let ret = if f.ret & fault::NEEDDSYNC != 0 {
             dax::finish_sync_fault(vmf, order, f.pfn)

@@ -37,6 +37,8 @@ use kernel::{
 pub(crate) struct VirtioFs {
     /// The device's tag (checked: non-empty, no newline).
     pub(crate) tag: CString,
+    /// The device's index (`/sys/fs/virtiofs/<index>/`).
+    pub(crate) index: u32,
     /// The FUSE connection over the device's queues.
     pub(crate) conn: Connection,
     /// The DAX cache window, if the device has a usable one.
@@ -130,7 +132,16 @@ impl virtio::Driver for Driver {
         }
         let conn = Connection::new(queues, map_queues(nr_request_queues)?)?;
         let window = window::setup(dev);
-        let fs = Arc::new(VirtioFs { tag, conn, window }, GFP_KERNEL)?;
+        let index = dev.index();
+        let fs = Arc::new(
+            VirtioFs {
+                tag,
+                index,
+                conn,
+                window,
+            },
+            GFP_KERNEL,
+        )?;
         KBox::pin_init(
             pin_init!(Bound {
                 fs,

@@ -417,18 +417,24 @@ impl file::Operations for DaxFile {
         Ok(())
     }
 
-    /// As C's `fuse_dax_read_iter`: under the inode lock shared.
-    fn read_iter(kiocb: &mut Kiocb, _h: &FileHandle, to: &mut IovIterDest<'_>) -> Result<usize> {
+    /// As C's `fuse_dax_read_iter`: under the inode lock shared. Past C:
+    /// where the host refuses to map the range, the read goes as
+    /// FUSE_READ instead of failing (counted as a fallback).
+    fn read_iter(kiocb: &mut Kiocb, h: &FileHandle, to: &mut IovIterDest<'_>) -> Result<usize> {
         // SAFETY: A file operation of ours, on an open file of ours.
         let inode = unsafe { file_inode(kiocb.file()) };
         check_bad(inode)?;
         let _g = inode.lock_shared();
-        kernel::dax::iomap_read(kiocb, to, crate::dax::DAX_IOMAP)
+        match kernel::dax::iomap_read(kiocb, to, crate::dax::DAX_IOMAP) {
+            Err(e) if crate::dax::may_fall_back(inode, e) => direct_read(kiocb, h, inode, to),
+            r => r,
+        }
     }
 
     /// As C's `fuse_dax_write_iter`: under the inode lock, the generic
     /// checks and privileges dropped; a write at or past the end of the
-    /// file goes as FUSE_WRITE, the others through the window.
+    /// file goes as FUSE_WRITE, the others through the window (or as
+    /// FUSE_WRITE where the host refuses to map, past C).
     fn write_iter(
         kiocb: &mut Kiocb,
         h: &FileHandle,
@@ -451,7 +457,12 @@ impl file::Operations for DaxFile {
             if pos >= size || pos.saturating_add(from.len() as i64) > size {
                 direct_write(kiocb, h, inode, from)?
             } else {
-                kernel::dax::iomap_write(kiocb, from, crate::dax::DAX_IOMAP)?
+                match kernel::dax::iomap_write(kiocb, from, crate::dax::DAX_IOMAP) {
+                    Err(e) if crate::dax::may_fall_back(inode, e) => {
+                        direct_write(kiocb, h, inode, from)?
+                    }
+                    r => r?,
+                }
             }
         };
         kiocb.write_sync(written)

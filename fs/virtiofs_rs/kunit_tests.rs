@@ -76,7 +76,39 @@ unsafe extern "C" fn window_direct_access_bounds(_test: *mut bindings::kunit) {
     kexpect!(WindowOps::direct_access(&w, 0, 0).is_err());
 }
 
-static mut CASES: [bindings::kunit_case; 5] = [
+/// The range state machine, built for the kernel, over kernel storage:
+/// a range cycles through alloc, bind, use, reclaim and retire with its
+/// invariants (`check`) holding at every step.
+/// # Safety
+///
+/// Called only by KUnit, as a case of the suite below.
+unsafe extern "C" fn dax_range_cycle(_test: *mut bindings::kunit) {
+    use crate::proto::dax::{RangeError, RangeState, Ranges, Slot};
+    use kernel::prelude::*;
+
+    let Ok(storage) = KVec::from_elem(Slot::EMPTY, 4, GFP_KERNEL) else {
+        kexpect!(false);
+        return;
+    };
+    let mut r = Ranges::new(storage);
+    kexpect!(r.check().is_ok() && r.counts().free == 4);
+    let Some(a) = r.alloc() else {
+        kexpect!(false);
+        return;
+    };
+    kexpect!(r.bind(a, 7, 0, false).is_ok() && r.get(a).is_ok());
+    kexpect!(r.begin_reclaim(a) == Err(RangeError::InUse));
+    kexpect!(r.put(a).is_ok() && r.find_idle(Some(7)) == Some(a));
+    kexpect!(r.begin_reclaim(a).is_ok() && r.finish_reclaim(a, true).is_ok());
+    kexpect!(r.state(a) == Some(RangeState::Retired) && r.counts().retired == 1);
+    for _ in 0..3 {
+        kexpect!(r.alloc().is_some());
+    }
+    kexpect!(r.alloc().is_none() && r.below_threshold(20));
+    kexpect!(r.check().is_ok());
+}
+
+static mut CASES: [bindings::kunit_case; 6] = [
     kunit_case(c_str!("tag_rules"), tag_rules),
     kunit_case(c_str!("queue_count_rules"), queue_count_rules),
     kunit_case(c_str!("dax_option_rules"), dax_option_rules),
@@ -84,6 +116,7 @@ static mut CASES: [bindings::kunit_case; 5] = [
         c_str!("window_direct_access_bounds"),
         window_direct_access_bounds,
     ),
+    kunit_case(c_str!("dax_range_cycle"), dax_range_cycle),
     kunit_case_null(),
 ];
 

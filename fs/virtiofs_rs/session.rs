@@ -21,12 +21,13 @@ use kernel::{bindings, new_spinlock, prelude::*, sync::Arc, sync::SpinLock};
 /// A superblock's FUSE session with one device.
 #[pin_data]
 pub(crate) struct Session {
+    /// The DAX window's ranges, when the device has a window and the mode
+    /// is not `never`. First field: its worker is stopped before the
+    /// connection goes.
+    dax_conn: Option<Pin<KBox<DaxConn>>>,
     pub(crate) fs: Arc<VirtioFs>,
     /// The mount's DAX mode.
     pub(crate) dax: DaxMode,
-    /// The DAX window's ranges, when the device has a window and the mode
-    /// is not `never`.
-    dax_conn: Option<Pin<KBox<DaxConn>>>,
     /// What INIT negotiated (whole); `None` until INIT is answered.
     #[pin]
     params: SpinLock<Option<InitParams>>,
@@ -182,9 +183,9 @@ impl Session {
             )
         };
         pin_init!(Session {
+            dax_conn,
             fs,
             dax,
-            dax_conn,
             params <- new_spinlock!(None, "virtiofs_rs::Session::params"),
             destroyed: AtomicBool::new(false),
             attr_version: AtomicU64::new(1),

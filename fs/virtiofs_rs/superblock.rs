@@ -197,6 +197,9 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
     // shared mappings are written back, with 1% of the dirty threshold.
     sb.setup_bdi(1)?;
     let s = sb.data();
+    if let Some(d) = s.dax_conn() {
+        d.register_sysfs(s.fs.index);
+    }
     inode::iget(
         &*sb,
         &s,

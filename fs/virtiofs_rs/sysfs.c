@@ -146,8 +146,11 @@ static const struct kset_uevent_ops vfsrs_uevent_ops = {
 	.uevent = vfsrs_uevent,
 };
 
+static void vfsrs_dax_attrs_init(void);
+
 int vfsrs_sysfs_init(void)
 {
+	vfsrs_dax_attrs_init();
 	vfsrs_kset = kset_create_and_add("virtiofs", &vfsrs_uevent_ops, fs_kobj);
 	return vfsrs_kset ? 0 : -ENOMEM;
 }
@@ -263,4 +266,103 @@ void vfsrs_instance_del(struct vfsrs_instance *inst)
 	kobject_put(inst->mqs_kobj);
 	kobject_del(&inst->kobj);
 	kobject_put(&inst->kobj);
+}
+
+/*
+ * dax/: the counters of the mounted superblock's cache window, present
+ * while a DAX-capable mount of the device exists. Each file shows one
+ * counter, read from the Rust side (vfsrs_dax_counter(), dax.rs) through
+ * the context the mount registered; sysfs drains readers before
+ * vfsrs_dax_del() returns, so the context outlives every read.
+ */
+struct vfsrs_dax_sysfs {
+	struct kobject kobj;
+	const void *ctx;
+};
+
+static const char *const vfsrs_dax_names[VFSRS_DAX_NR_COUNTERS] = {
+	"ranges_total", "ranges_free", "ranges_busy", "ranges_retired",
+	"setupmapping", "setupmapping_failed", "removemapping",
+	"removemapping_failed", "reclaim_inline", "reclaim_worker",
+	"fallbacks", "fault_sigbus", "waits",
+};
+
+static struct kobj_attribute vfsrs_dax_attrs[VFSRS_DAX_NR_COUNTERS];
+static struct attribute *vfsrs_dax_attr_ptrs[VFSRS_DAX_NR_COUNTERS + 1];
+
+static ssize_t vfsrs_dax_show(struct kobject *kobj, struct kobj_attribute *attr,
+			      char *buf)
+{
+	const struct vfsrs_dax_sysfs *d = container_of(kobj, struct vfsrs_dax_sysfs, kobj);
+	unsigned int idx = attr - vfsrs_dax_attrs;
+
+	if (idx >= VFSRS_DAX_NR_COUNTERS)
+		return -EINVAL;
+	return sysfs_emit(buf, "%llu\n", vfsrs_dax_counter(d->ctx, idx));
+}
+
+static const struct attribute_group vfsrs_dax_group = {
+	.attrs = vfsrs_dax_attr_ptrs,
+};
+
+static const struct attribute_group *vfsrs_dax_groups[] = {
+	&vfsrs_dax_group,
+	NULL,
+};
+
+static void vfsrs_dax_release(struct kobject *kobj)
+{
+	kfree(container_of(kobj, struct vfsrs_dax_sysfs, kobj));
+}
+
+static const struct kobj_type vfsrs_dax_ktype = {
+	.release = vfsrs_dax_release,
+	.sysfs_ops = &kobj_sysfs_ops,
+	.default_groups = vfsrs_dax_groups,
+};
+
+static void vfsrs_dax_attrs_init(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < VFSRS_DAX_NR_COUNTERS; i++) {
+		sysfs_attr_init(&vfsrs_dax_attrs[i].attr);
+		vfsrs_dax_attrs[i].attr.name = vfsrs_dax_names[i];
+		vfsrs_dax_attrs[i].attr.mode = 0444;
+		vfsrs_dax_attrs[i].show = vfsrs_dax_show;
+		vfsrs_dax_attr_ptrs[i] = &vfsrs_dax_attrs[i].attr;
+	}
+}
+
+struct kobject *vfsrs_dax_add(unsigned int index, const void *ctx)
+{
+	struct vfsrs_dax_sysfs *d;
+	struct kobject *parent;
+	char name[16];
+	int ret;
+
+	snprintf(name, sizeof(name), "%u", index);
+	parent = kset_find_obj(vfsrs_kset, name);
+	if (!parent)
+		return ERR_PTR(-ENOENT);
+	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	if (!d) {
+		kobject_put(parent);
+		return ERR_PTR(-ENOMEM);
+	}
+	d->ctx = ctx;
+	ret = kobject_init_and_add(&d->kobj, &vfsrs_dax_ktype, parent, "dax");
+	/* kobject_add took its own reference on the parent. */
+	kobject_put(parent);
+	if (ret) {
+		kobject_put(&d->kobj);
+		return ERR_PTR(ret);
+	}
+	return &d->kobj;
+}
+
+void vfsrs_dax_del(struct kobject *kobj)
+{
+	kobject_del(kobj);
+	kobject_put(kobj);
 }

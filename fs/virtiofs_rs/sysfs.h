@@ -8,6 +8,7 @@
 
 struct virtio_device;
 struct vfsrs_instance;
+struct kobject;
 
 int vfsrs_sysfs_init(void);
 void vfsrs_sysfs_exit(void);
@@ -25,5 +26,20 @@ struct vfsrs_instance *vfsrs_instance_add(struct virtio_device *vdev,
 
 /* Removes the instance's sysfs directory. */
 void vfsrs_instance_del(struct vfsrs_instance *inst);
+
+/* The counters of dax/, in this order (vfsrs_dax_names in sysfs.c). */
+#define VFSRS_DAX_NR_COUNTERS 13
+
+/*
+ * Adds /sys/fs/virtiofs/<index>/dax/ for a mount's window, whose files
+ * show vfsrs_dax_counter(@ctx, i). Returns an ERR_PTR on failure.
+ */
+struct kobject *vfsrs_dax_add(unsigned int index, const void *ctx);
+
+/* Removes it; no read of it runs after this returns. */
+void vfsrs_dax_del(struct kobject *kobj);
+
+/* Implemented in Rust (dax.rs): counter @idx of the window @ctx. */
+unsigned long long vfsrs_dax_counter(const void *ctx, unsigned int idx);
 
 #endif /* _VIRTIOFS_RS_SYSFS_H */

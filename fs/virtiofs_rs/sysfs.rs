@@ -33,6 +33,47 @@ extern "C" {
         nr_cpus: c_uint,
     ) -> *mut RawInstance;
     fn vfsrs_instance_del(inst: *mut RawInstance);
+    fn vfsrs_dax_add(index: c_uint, ctx: *const c_void) -> *mut c_void;
+    fn vfsrs_dax_del(kobj: *mut c_void);
+}
+
+/// `/sys/fs/virtiofs/<index>/dax/` of a mount's window; removed on drop.
+///
+/// # Invariants
+///
+/// `kobj` was returned by `vfsrs_dax_add` and is deleted exactly once, on
+/// drop.
+pub(crate) struct DaxDir {
+    kobj: *mut c_void,
+}
+
+// SAFETY: The C side owns the kobject; the handle may be dropped anywhere.
+unsafe impl Send for DaxDir {}
+// SAFETY: `&DaxDir` exposes nothing.
+unsafe impl Sync for DaxDir {}
+
+impl DaxDir {
+    /// Adds the directory of device `index`, whose files show counters of
+    /// `ctx` through `vfsrs_dax_counter` (dax.rs).
+    ///
+    /// # Safety
+    ///
+    /// `ctx` must be valid for `vfsrs_dax_counter` until the returned value
+    /// is dropped (removal waits for reads in progress).
+    pub(crate) unsafe fn add(index: u32, ctx: *const c_void) -> Result<Self> {
+        // SAFETY: The caller vouches for `ctx`; the C side keeps only it.
+        let kobj = from_err_ptr(unsafe { vfsrs_dax_add(index, ctx) })?;
+        // INVARIANT: Just added.
+        Ok(DaxDir { kobj })
+    }
+}
+
+impl Drop for DaxDir {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the kobject is live and deleted
+        // only here.
+        unsafe { vfsrs_dax_del(self.kobj) }
+    }
 }
 
 /// The `virtiofs` kset under /sys/fs, alive while this value is.

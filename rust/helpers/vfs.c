@@ -314,3 +314,9 @@ bool rust_helper_vfs_is_dax(const struct inode *inode)
 {
 	return IS_DAX(inode);
 }
+
+/* INIT_DELAYED_WORK is a macro (one lockdep class for every user). */
+void rust_helper_vfs_init_delayed_work(struct delayed_work *dwork, work_func_t func)
+{
+	INIT_DELAYED_WORK(dwork, func);
+}

@@ -39,6 +39,10 @@
 //! [`Ranges::check`], which are bounded by the number of ranges. Every
 //! misuse is a [`RangeError`], never a panic.
 
+// Parts of the state machine the driver does not use yet (abort_reclaim,
+// release, range_size for larger alignments) stay host-tested.
+#![cfg_attr(CONFIG_VIRTIOFS_RS, allow(dead_code))]
+
 use core::ops::DerefMut;
 
 use super::fuse::abi::FUSE_DAX_SZ;
