@@ -5,12 +5,14 @@
 # and end with a one-line verdict.
 #
 # usage: scripts/demo.sh [--driver c|rust] [--host virtiofsd|dax] [--transport pci|mmio] [--opts MOUNT_OPTS]
-#   defaults: the Rust driver (virtiofs-rs) with virtiofsd over virtio-pci;
-#   --driver c shows the in-tree C driver; other scripts/run-guest.sh
-#   options pass through.
+#   defaults: the Rust driver (virtiofs-rs) with the project's DAX host
+#   and -o dax=always over virtio-pci (the cache window's counters are
+#   shown before and after a file goes through it); --host virtiofsd shows
+#   the page-cache path with the upstream host; --driver c shows the
+#   in-tree C driver; other scripts/run-guest.sh options pass through.
 . "$(dirname "$0")/lib.sh"
 
-DRIVER=rust HOST=virtiofsd TRANSPORT=pci OPTS=
+DRIVER=rust HOST=dax TRANSPORT=pci OPTS= OPTS_GIVEN=
 args=("$@")
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -19,7 +21,7 @@ while [ $# -gt 0 ]; do
 	--driver) DRIVER=${2:?--driver needs c or rust}; shift ;;
 	--host) HOST=${2:?--host needs virtiofsd or dax}; shift ;;
 	--transport) TRANSPORT=${2:?--transport needs pci or mmio}; shift ;;
-	--opts) OPTS=${2:?--opts needs mount options}; shift ;;
+	--opts) OPTS=${2:?--opts needs mount options} OPTS_GIVEN=1; shift ;;
 	esac
 	shift
 done
@@ -29,6 +31,9 @@ rust) what="virtiofs-rs (virtiofs_rs.ko)" ;;
 *) die "--driver must be c or rust" ;;
 esac
 
+# With the DAX host, the window is used unless the options say otherwise.
+[ -n "$OPTS_GIVEN" ] || [ "$HOST" != dax ] || OPTS=dax=always
+
 T0=$SECONDS
 OUT=$VFSRS_RUNS/demo-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
@@ -36,7 +41,8 @@ log "setting up (scripts/setup.sh installs what is missing; the first time takes
 "$VFSRS_ROOT/scripts/setup.sh"
 log "booting a guest with $what, host $HOST, virtio-$TRANSPORT${OPTS:+, mount options $OPTS}"
 rc=0
-"$VFSRS_ROOT/scripts/run-guest.sh" --driver "$DRIVER" --plan demo --out "$OUT" --label demo --keep-shared "${args[@]}" \
+"$VFSRS_ROOT/scripts/run-guest.sh" --driver "$DRIVER" --host "$HOST" ${OPTS:+--opts "$OPTS"} \
+	--plan demo --out "$OUT" --label demo --keep-shared "${args[@]}" \
 	>"$OUT/report.tap" || rc=$?
 
 echo
@@ -58,6 +64,9 @@ if [ -d "$OUT/demo/shared/guest" ]; then
 	echo "  \$ cat guest/hello-from-guest.txt"
 	sed 's/^/    /' "$OUT/demo/shared/guest/hello-from-guest.txt" 2>/dev/null ||
 		echo "    (no such file: the guest's write did not reach the host)"
+	echo "  \$ md5sum guest/data.bin"
+	(cd "$OUT/demo/shared" && md5sum guest/data.bin 2>/dev/null | sed 's/^/    /') ||
+		echo "    (no such file)"
 else
 	echo "    (the guest left nothing: it did not get to write)"
 fi

@@ -24,20 +24,30 @@
 //! Lock order, outermost first (lockdep checks it in the test kernel):
 //!
 //! 1. the inode lock (`i_rwsem`: reads shared, writes and truncation
-//!    exclusive);
+//!    exclusive) or, for a fault, `mmap_lock` and the superblock's
+//!    page-fault section;
 //! 2. the mapping's `invalidate_lock` (faults shared; reclaim, truncation,
-//!    hole punching exclusive). Reclaim takes another inode's only with a
-//!    trylock, so two inodes' locks are never waited for in turn;
-//! 3. the inode's tree of chunks ([`InodeDax::tree`], a mutex held across
-//!    SETUPMAPPING, as C's `fi->dax->sem`);
-//! 4. the window's range state ([`DaxConn::ranges`], a spinlock; `igrab`
+//!    hole punching exclusive). A read or write reclaiming another inode's
+//!    range and a fault only try it; the worker, which holds nothing else,
+//!    waits for it;
+//! 3. the DAX entry lock the core holds across `iomap_begin` of a fault
+//!    (so a fault never reclaims or waits for a range: `EAGAIN`, retried
+//!    after the locks are dropped);
+//! 4. the inode's tree of chunks ([`InodeDax::tree`], a mutex held across
+//!    SETUPMAPPING and a reclaim's REMOVEMAPPING, as C's `fi->dax->sem`;
+//!    the requests allocate with `memalloc_nofs` so memory reclaim never
+//!    re-enters eviction, which takes tree locks, under it);
+//! 5. the window's range state ([`DaxConn::ranges`], a spinlock; `igrab`
 //!    of a range's owner nests `i_lock` inside it).
+//!
+//! SETUPMAPPING and REMOVEMAPPING are waited out whatever signal comes: a
+//! range whose mapping the guest is unsure of is never handed out.
 
 use crate::inode::InodeInfo;
 use crate::proto::dax::{self as ranges, Counts, RangeId, Ranges, Slot};
 use crate::proto::fuse::{
     abi::{Opcode, RemoveMappingOne, SetupMappingIn, Wire, FUSE_SETUPMAPPING_FLAG_WRITE},
-    abi::{FUSE_DAX_SZ, FUSE_REMOVEMAPPING_MAX_ENTRY},
+    abi::{FUSE_DAX_SZ, FUSE_REMOVEMAPPING_MAX_ENTRY, FUSE_ROOT_ID},
     request::{self, request_len},
 };
 use crate::ratelimit::warn_ratelimited;
@@ -62,6 +72,11 @@ use kernel::{
     types::ARef,
     workqueue::DelayedWork,
 };
+
+/// The most ranges one REMOVEMAPPING of ours names (well below
+/// `FUSE_REMOVEMAPPING_MAX_ENTRY`; the entries live on the stack).
+const BATCH: usize = 32;
+const _: () = assert!(BATCH <= FUSE_REMOVEMAPPING_MAX_ENTRY);
 
 /// The size of a range: `FUSE_DAX_SZ` (a `map_alignment` above it is
 /// refused at INIT, so the range never needs to be larger).
@@ -89,6 +104,10 @@ pub(crate) struct DaxStats {
     pub(crate) fallbacks: AtomicU64,
     /// Faults answered SIGBUS because the host refused to map.
     pub(crate) fault_sigbus: AtomicU64,
+    /// DAX faults handled.
+    pub(crate) faults: AtomicU64,
+    /// ... of which mapped a 2 MiB (PMD) entry.
+    pub(crate) faults_pmd: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -112,6 +131,10 @@ pub(crate) struct DaxConn {
     /// The state of every range.
     #[pin]
     ranges: SpinLock<Ranges<KVec<Slot>>>,
+    /// The bytes the host mapped at each range (what REMOVEMAPPING names:
+    /// the host unmaps only exactly what it mapped). Written under the
+    /// owner's tree lock before the range is bound.
+    lens: KVec<AtomicU64>,
     /// Woken when a range becomes free.
     #[pin]
     freed: CondVar,
@@ -119,12 +142,23 @@ pub(crate) struct DaxConn {
     pub(crate) stats: DaxStats,
 }
 
+/// A mapped chunk of a file: the range holding it and how many bytes
+/// from the chunk's start the host mapped (whole pages below the file's
+/// end when it was mapped: the host maps nothing past EOF).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkMap {
+    /// The range.
+    pub(crate) id: RangeId,
+    /// Bytes mapped, a page multiple in `PAGE_SIZE..=RANGE`.
+    pub(crate) len: u64,
+}
+
 /// What a DAX inode keeps: its mapped chunks.
 #[pin_data]
 pub(crate) struct InodeDax {
-    /// File chunk index (offset / 2 MiB) to the range mapping it.
+    /// File chunk index (offset / 2 MiB) to its mapping.
     #[pin]
-    pub(crate) tree: Mutex<RBTree<u64, RangeId>>,
+    pub(crate) tree: Mutex<RBTree<u64, ChunkMap>>,
 }
 
 impl InodeDax {
@@ -143,6 +177,14 @@ fn owner_key(inode: &Inode<VirtioFsType>) -> u64 {
     inode.as_raw() as usize as u64
 }
 
+/// The file offset of chunk `chunk`.
+fn chunk_start(chunk: u64) -> Result<i64> {
+    chunk
+        .checked_mul(RANGE)
+        .and_then(|o| i64::try_from(o).ok())
+        .ok_or(EINVAL)
+}
+
 /// The window offset of range `id`.
 fn moffset(id: RangeId) -> u64 {
     u64::from(id.0) * RANGE
@@ -154,6 +196,10 @@ impl DaxConn {
     pub(crate) fn new(dev: Arc<dax::DaxDevice<WindowOps>>, len: u64) -> Result<Pin<KBox<Self>>> {
         let n = ranges::ranges_in_window(len, RANGE) as usize;
         let storage = KVec::from_elem(Slot::EMPTY, n, GFP_KERNEL)?;
+        let mut lens = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            lens.push(AtomicU64::new(RANGE), GFP_KERNEL)?;
+        }
         KBox::pin_init(
             pin_init!(DaxConn {
                 worker <- DelayedWork::new(free_worker),
@@ -161,6 +207,7 @@ impl DaxConn {
                 closing: AtomicBool::new(false),
                 dev,
                 ranges <- new_spinlock!(Ranges::new(storage), "virtiofs_rs::DaxConn::ranges"),
+                lens,
                 freed <- new_condvar!("virtiofs_rs::DaxConn::freed"),
                 stats: DaxStats::default(),
             }),
@@ -173,8 +220,9 @@ impl DaxConn {
         self.ranges.lock().counts()
     }
 
-    /// FUSE_SETUPMAPPING of chunk `chunk` of `inode` at range `id`,
-    /// writable if `write` (C always asks read too, for 2 MiB).
+    /// FUSE_SETUPMAPPING of the first `len` bytes of chunk `chunk` of
+    /// `inode` at range `id`, writable if `write` (C always asks 2 MiB,
+    /// read too, past the end of the file as well).
     fn setup_mapping(
         &self,
         s: &Session,
@@ -182,25 +230,33 @@ impl DaxConn {
         chunk: u64,
         id: RangeId,
         write: bool,
+        len: u64,
     ) -> Result {
         let nodeid = inode.data().nodeid;
         let arg = SetupMappingIn {
             fh: u64::MAX,
             foffset: chunk.checked_mul(RANGE).ok_or(EINVAL)?,
-            len: RANGE,
+            len,
             flags: if write { FUSE_SETUPMAPPING_FLAG_WRITE } else { 0 }
                 | crate::proto::fuse::abi::FUSE_SETUPMAPPING_FLAG_READ,
             moffset: moffset(id),
         };
         inc(&self.stats.setup);
-        let r = s.call(
+        // Waited out whatever signal comes: a range whose mapping outcome
+        // is unknown must never be handed out again. No allocation under
+        // the tree lock recurses into file system reclaim (eviction takes
+        // tree locks).
+        // SAFETY: Paired with the restore below, on this task.
+        let nofs = unsafe { bindings::memalloc_nofs_save() };
+        let r = s.call_uninterruptible(
             Opcode::Setupmapping,
             request_len(SetupMappingIn::SIZE, &[]),
-            0,
             |buf, unique| {
                 request::setupmapping(buf, header(Opcode::Setupmapping, unique, nodeid), &arg)
             },
         );
+        // SAFETY: Restores what the save above returned.
+        unsafe { bindings::memalloc_nofs_restore(nofs) };
         if let Err(e) = r {
             inc(&self.stats.setup_failed);
             warn_ratelimited!(
@@ -214,30 +270,26 @@ impl DaxConn {
         Ok(())
     }
 
-    /// FUSE_REMOVEMAPPING of `ids` (at most one request's worth) for node
-    /// `nodeid`.
+    /// FUSE_REMOVEMAPPING of `ids` (at most [`BATCH`] of them) for node
+    /// `nodeid`, waited out whatever signal comes (a range whose unmapping
+    /// is unknown is retired by the caller).
     fn remove_mappings(&self, s: &Session, nodeid: u64, ids: &[RangeId]) -> Result {
-        let mut one = [RemoveMappingOne { moffset: 0, len: 0 }; 16];
-        let mut big = KVec::new();
-        let entries: &mut [RemoveMappingOne] = if ids.len() <= one.len() {
-            &mut one[..ids.len()]
-        } else {
-            for _ in 0..ids.len() {
-                big.push(RemoveMappingOne { moffset: 0, len: 0 }, GFP_KERNEL)?;
-            }
-            &mut big[..]
+        let mut all = [RemoveMappingOne { moffset: 0, len: 0 }; BATCH];
+        let Some(entries) = all.get_mut(..ids.len()) else {
+            return Err(EINVAL);
         };
         for (e, id) in entries.iter_mut().zip(ids) {
             *e = RemoveMappingOne {
                 moffset: moffset(*id),
-                len: RANGE,
+                len: self.mapped_len(*id),
             };
         }
         inc(&self.stats.remove);
-        let r = s.call(
+        // SAFETY: Paired with the restore below, on this task.
+        let nofs = unsafe { bindings::memalloc_nofs_save() };
+        let r = s.call_uninterruptible(
             Opcode::Removemapping,
             request_len(4 + RemoveMappingOne::SIZE * entries.len(), &[]),
-            0,
             |buf, unique| {
                 request::removemapping(
                     buf,
@@ -246,6 +298,8 @@ impl DaxConn {
                 )
             },
         );
+        // SAFETY: Restores what the save above returned.
+        unsafe { bindings::memalloc_nofs_restore(nofs) };
         if let Err(e) = r {
             inc(&self.stats.remove_failed);
             warn_ratelimited!(
@@ -290,6 +344,8 @@ impl DaxConn {
             10 => atomic(&st.fallbacks),
             11 => atomic(&st.fault_sigbus),
             12 => atomic(&st.waits),
+            13 => atomic(&st.faults),
+            14 => atomic(&st.faults_pmd),
             _ => 0,
         }
     }
@@ -306,6 +362,20 @@ impl DaxConn {
             self.worker
                 .schedule(Pin::new_unchecked(self), delay)
         };
+    }
+
+    /// The bytes the host mapped at range `id`.
+    fn mapped_len(&self, id: RangeId) -> u64 {
+        self.lens
+            .get(id.0 as usize)
+            .map_or(RANGE, |l| l.load(Ordering::Acquire))
+    }
+
+    /// Records that the host mapped `len` bytes at range `id`.
+    fn set_mapped_len(&self, id: RangeId, len: u64) {
+        if let Some(l) = self.lens.get(id.0 as usize) {
+            l.store(len, Ordering::Release);
+        }
     }
 
     /// Takes a free range, if any; below 20% free the worker starts.
@@ -330,18 +400,20 @@ impl DaxConn {
     /// Reclaims range `id` if it still maps chunk `chunk` of `inode` and
     /// nobody uses it: unmaps it from every process, flushes and drops
     /// its DAX entries, takes it out of the tree and asks the host to
-    /// unmap it. `own` is true for the caller's own inode (its
-    /// invalidate lock is waited for, as are pages pinned there);
-    /// otherwise nothing is waited for. Returns whether a range was freed.
+    /// unmap it. With `lock_wait` the inode's invalidate lock is waited
+    /// for (else only tried); with `pin_wait` pages pinned in the chunk
+    /// are waited for (else the range is skipped). Returns whether a
+    /// range was freed.
     fn reclaim_range(
         &self,
         s: &Session,
         inode: &Inode<VirtioFsType>,
         id: RangeId,
         chunk: u64,
-        own: bool,
+        lock_wait: bool,
+        pin_wait: bool,
     ) -> Result<bool> {
-        let mut g = if own {
+        let mut g = if lock_wait {
             address_space::invalidate_lock(inode)
         } else {
             match address_space::try_invalidate_lock(inode) {
@@ -349,9 +421,9 @@ impl DaxConn {
                 None => return Ok(false),
             }
         };
-        let start = (chunk * RANGE) as i64;
+        let start = chunk_start(chunk)?;
         let end = start + RANGE as i64 - 1;
-        match dax::break_layouts(&mut g, start, end, own) {
+        match dax::break_layouts(&mut g, start, end, pin_wait) {
             Ok(()) => {}
             Err(e) if e == EBUSY => return Ok(false),
             Err(e) => return Err(e),
@@ -366,29 +438,61 @@ impl DaxConn {
         let Some(dax) = inode.data().dax.as_ref() else {
             return Ok(false);
         };
-        {
-            let mut tree = dax.tree.lock();
-            if tree.get(&chunk) != Some(&id) {
-                return Ok(false);
-            }
-            if self.ranges.lock().begin_reclaim(id).is_err() {
-                return Ok(false);
-            }
-            tree.remove(&chunk);
+        // The tree stays locked until the host has unmapped the range (as
+        // C holds `fi->dax->sem`): the chunk is never mapped at a second
+        // range while the first still maps it.
+        let mut tree = dax.tree.lock();
+        if tree.get(&chunk).map(|c| c.id) != Some(id) {
+            return Ok(false);
         }
-        drop(g);
+        if self.ranges.lock().begin_reclaim(id).is_err() {
+            return Ok(false);
+        }
+        tree.remove(&chunk);
         let failed = self
             .remove_mappings(s, inode.data().nodeid, &[id])
             .is_err();
-        let _ = self.ranges.lock().finish_reclaim(id, failed);
+        self.finish(id, failed);
+        drop(tree);
+        drop(g);
         self.freed.notify_all();
         Ok(!failed)
     }
 
-    /// Frees one idle range: `inode`'s own first (waiting for its locks),
-    /// then the least recently used of any inode (without waiting). With
-    /// `own_wait` false nothing is waited for at all (a fault).
-    fn reclaim_some(&self, s: &Session, inode: &Inode<VirtioFsType>, own_wait: bool) -> Result<bool> {
+    /// Ends the reclaim of `id` (retired if its REMOVEMAPPING `failed`);
+    /// bookkeeping that does not allow it loses the range for the session
+    /// rather than leave it naming an owner.
+    fn finish(&self, id: RangeId, failed: bool) {
+        let mut r = self.ranges.lock();
+        if r.finish_reclaim(id, failed).is_err() {
+            let _ = r.force_retire(id);
+            drop(r);
+            warn_ratelimited!("DAX range {} in an unexpected state; retired\n", id.0);
+        }
+    }
+
+    /// The owner (referenced) and chunk of `id` if it is busy and idle.
+    ///
+    /// A busy range's owner is an inode of ours whose eviction has not
+    /// taken its ranges back: eviction takes every range of the inode out
+    /// of the busy state under the ranges lock (held here) before the inode
+    /// is freed, retiring any it cannot reclaim. So the owner's memory is
+    /// valid here, and `igrab` refuses an inode being freed.
+    fn idle_owner(&self, id: RangeId) -> Option<(ARef<Inode<VirtioFsType>>, u64)> {
+        let r = self.ranges.lock();
+        if r.state(id) != Some(ranges::RangeState::Busy) {
+            return None;
+        }
+        let m = r.mapping(id).filter(|m| m.refs == 0)?;
+        // SAFETY: See above.
+        let inode = unsafe { Inode::<VirtioFsType>::igrab(m.owner as usize as *mut bindings::inode) }?;
+        Some((inode, m.chunk))
+    }
+
+    /// Frees one idle range for a read or write of `inode`: its own first
+    /// (waiting for its locks, as C), else the least recently used idle
+    /// range of another inode whose invalidate lock is free (past C).
+    fn reclaim_some(&self, s: &Session, inode: &Inode<VirtioFsType>) -> Result<bool> {
         let key = owner_key(inode);
         let mine = {
             let r = self.ranges.lock();
@@ -396,7 +500,7 @@ impl DaxConn {
                 .and_then(|id| r.mapping(id).map(|m| (id, m.chunk)))
         };
         if let Some((id, chunk)) = mine {
-            if self.reclaim_range(s, inode, id, chunk, own_wait)? {
+            if self.reclaim_range(s, inode, id, chunk, true, true)? {
                 inc(&self.stats.reclaim_inline);
                 return Ok(true);
             }
@@ -404,26 +508,12 @@ impl DaxConn {
         let mut batch = [RangeId(0); ranges::RECLAIM_CHUNK];
         let n = self.ranges.lock().idle_batch(&mut batch);
         for &id in batch.iter().take(n) {
-            let target = {
-                let r = self.ranges.lock();
-                match r.mapping(id) {
-                    // SAFETY: A busy range's owner is an inode of ours
-                    // whose eviction has not taken its ranges back (it
-                    // would have under this lock), so its memory is valid;
-                    // `igrab` refuses it if it is being freed.
-                    Some(m) if m.refs == 0 => unsafe {
-                        Inode::<VirtioFsType>::igrab(m.owner as usize as *mut bindings::inode)
-                    }
-                    .map(|i| (i, m.chunk)),
-                    _ => None,
-                }
-            };
-            let Some((other, chunk)) = target else {
+            let Some((other, chunk)) = self.idle_owner(id) else {
                 continue;
             };
-            let freed = self.reclaim_range(s, &other, id, chunk, false);
-            // The reference goes (maybe evicting the inode) with none of
-            // our locks held.
+            let freed = self.reclaim_range(s, &other, id, chunk, false, false);
+            // The reference goes (maybe evicting the inode) with no lock of
+            // the window held.
             drop::<ARef<_>>(other);
             if freed? {
                 inc(&self.stats.reclaim_inline);
@@ -433,7 +523,7 @@ impl DaxConn {
         Ok(false)
     }
 
-    /// Waits (interruptibly, at most `ms` milliseconds) for a range to be
+    /// Waits (killably, at most `ms` milliseconds) for a range to be
     /// freed, if none is.
     fn wait_free(&self, ms: u32) -> Result {
         inc(&self.stats.waits);
@@ -449,15 +539,20 @@ impl DaxConn {
         }
     }
 
+    /// Whether every range is retired (nothing can ever be mapped).
+    fn exhausted(&self) -> bool {
+        let c = self.counts();
+        c.total == c.retired
+    }
+
     /// For a read or write that found no free range: reclaim one, or wait
     /// a little for one.
     fn make_room(&self, s: &Session, inode: &Inode<VirtioFsType>) -> Result {
-        let c = self.counts();
-        if c.total == c.retired {
+        if self.exhausted() {
             warn_ratelimited!("no usable DAX range left in the window\n");
-            return Err(EIO);
+            return Err(ENXIO);
         }
-        if self.reclaim_some(s, inode, true)? {
+        if self.reclaim_some(s, inode)? {
             return Ok(());
         }
         self.kick(0);
@@ -465,17 +560,19 @@ impl DaxConn {
     }
 
     /// Gives back every range of `inode` (being evicted: nobody uses
-    /// them), with batched REMOVEMAPPINGs unless the session is over.
+    /// them), with batched REMOVEMAPPINGs unless the session is over. A
+    /// range that cannot be reclaimed is retired, so no range names the
+    /// inode once it is freed.
     pub(crate) fn evict(&self, s: &Session, inode: &Inode<VirtioFsType>) {
         let Some(dax) = inode.data().dax.as_ref() else {
             return;
         };
         let tree = core::mem::replace(&mut *dax.tree.lock(), RBTree::new());
-        let mut batch = [RangeId(0); 32];
+        let mut batch = [RangeId(0); BATCH];
         let mut n = 0;
         let nodeid = inode.data().nodeid;
         let ended = s.is_destroyed();
-        for (_, &id) in tree.iter() {
+        for (_, &ChunkMap { id, .. }) in tree.iter() {
             let ok = {
                 let mut r = self.ranges.lock();
                 match r.state(id) {
@@ -484,7 +581,13 @@ impl DaxConn {
                         let _ = r.finish_reclaim(id, false);
                         false
                     }
-                    _ => r.begin_reclaim(id).is_ok(),
+                    _ => {
+                        let ok = r.begin_reclaim(id).is_ok();
+                        if !ok {
+                            let _ = r.force_retire(id);
+                        }
+                        ok
+                    }
                 }
             };
             if !ok {
@@ -492,7 +595,7 @@ impl DaxConn {
             }
             if ended {
                 // The host dropped its mappings with the session.
-                let _ = self.ranges.lock().finish_reclaim(id, false);
+                self.finish(id, false);
                 continue;
             }
             if let Some(slot) = batch.get_mut(n) {
@@ -504,8 +607,8 @@ impl DaxConn {
                 n = 0;
             }
         }
-        if n > 0 {
-            self.flush_batch(s, nodeid, &batch[..n]);
+        if let Some(rest) = batch.get(..n).filter(|b| !b.is_empty()) {
+            self.flush_batch(s, nodeid, rest);
         }
         self.freed.notify_all();
     }
@@ -513,23 +616,22 @@ impl DaxConn {
     /// REMOVEMAPPING of reclaiming ranges `ids`, then frees them (retires
     /// them if it failed).
     fn flush_batch(&self, s: &Session, nodeid: u64, ids: &[RangeId]) {
-        let failed = ids
-            .chunks(FUSE_REMOVEMAPPING_MAX_ENTRY)
-            .any(|c| self.remove_mappings(s, nodeid, c).is_err());
-        let mut r = self.ranges.lock();
+        let failed = self.remove_mappings(s, nodeid, ids).is_err();
         for &id in ids {
-            let _ = r.finish_reclaim(id, failed);
+            self.finish(id, failed);
         }
     }
 
-    /// At umount, before DESTROY (no file is open, nothing mapped): asks
-    /// the host to unmap every busy range; the ranges stay reclaiming
-    /// until their inodes are evicted.
+    /// At umount, before DESTROY (no file is open, nothing mapped): stops
+    /// the worker, removes `dax/` from sysfs, and asks the host to unmap
+    /// every busy range; the ranges stay reclaiming until their inodes are
+    /// evicted.
     pub(crate) fn unmap_all(&self, s: &Session) {
         self.closing.store(true, Ordering::Release);
         self.worker.cancel_sync();
+        drop(self.sysfs.lock().take());
         loop {
-            let mut batch = [RangeId(0); 32];
+            let mut batch = [RangeId(0); BATCH];
             let n = {
                 let mut r = self.ranges.lock();
                 let n = r.idle_batch(&mut batch);
@@ -538,18 +640,20 @@ impl DaxConn {
                 }
                 n
             };
-            if n == 0 {
+            let Some(ids) = batch.get(..n).filter(|b| !b.is_empty()) else {
                 return;
-            }
-            let _ = self.remove_mappings(s, 0, &batch[..n]);
+            };
+            let _ = self.remove_mappings(s, FUSE_ROOT_ID, ids);
         }
     }
 }
 
 /// The reclaim worker (C's `fuse_dax_free_mem_worker`): frees up to
 /// `RECLAIM_CHUNK` idle ranges, least recently used first, waiting for
-/// their inodes' locks (it holds none of its own); runs again a jiffy
-/// later while free ranges stay below the threshold and idle ones remain.
+/// their inodes' invalidate locks (it holds none of its own) but not for
+/// pinned pages (a long pin must not hold up umount, which cancels the
+/// worker); runs again a jiffy later while free ranges stay below the
+/// threshold and idle ones remain.
 fn free_worker(d: &DaxConn) {
     let mut freed = 0;
     for _ in 0..ranges::RECLAIM_CHUNK {
@@ -557,27 +661,18 @@ fn free_worker(d: &DaxConn) {
             return;
         }
         let mut batch = [RangeId(0); 1];
-        let target = {
+        let id = {
             let r = d.ranges.lock();
             if !r.below_threshold(ranges::RECLAIM_THRESHOLD_PERCENT) || r.idle_batch(&mut batch) == 0 {
-                None
-            } else {
-                let id = batch[0];
-                match r.mapping(id) {
-                    // SAFETY: As in `reclaim_some`.
-                    Some(m) => unsafe {
-                        Inode::<VirtioFsType>::igrab(m.owner as usize as *mut bindings::inode)
-                    }
-                    .map(|i| (i, id, m.chunk)),
-                    None => None,
-                }
+                break;
             }
+            batch[0]
         };
-        let Some((inode, id, chunk)) = target else {
+        let Some((inode, chunk)) = d.idle_owner(id) else {
             break;
         };
         let s = inode.super_block().data();
-        if let Ok(true) = d.reclaim_range(&s, &inode, id, chunk, true) {
+        if let Ok(true) = d.reclaim_range(&s, &inode, id, chunk, true, false) {
             inc(&d.stats.reclaim_worker);
             freed += 1;
         }
@@ -642,15 +737,33 @@ pub(crate) fn may_fall_back(inode: &Inode<VirtioFsType>, e: Error) -> bool {
     }
 }
 
+/// Counts a read or write finished as FUSE_READ/FUSE_WRITE after DAX
+/// stopped short (at a partial last page).
+pub(crate) fn count_fallback(inode: &Inode<VirtioFsType>) {
+    if let Some(d) = inode.super_block().data().dax_conn() {
+        inc(&d.stats.fallbacks);
+    }
+}
+
 /// The DAX window of `inode`'s mount (DAX inodes only exist with one).
 fn conn<'a>(s: &'a Session) -> Result<&'a DaxConn> {
     s.dax_conn().ok_or(EIO)
 }
 
-/// Describes range `id` (mapping chunk `chunk`, referenced by the caller)
-/// for the access at `pos` of `length` bytes, as C's `fuse_fill_iomap`:
-/// clamped to the range and the file size (rounded up to a page for a
-/// fault); past the size, a hole (and the reference goes).
+/// The bytes of chunk `chunk` the host can map for a file of `size`
+/// bytes: whole pages below the end of the file, at most a range (the
+/// host maps nothing past EOF, and a partial last page not at all).
+fn mappable(size: i64, chunk: u64) -> u64 {
+    let start = chunk.saturating_mul(RANGE);
+    let left = (size.max(0) as u64).saturating_sub(start).min(RANGE);
+    left & !(PAGE_SIZE as u64 - 1)
+}
+
+/// Describes chunk `chunk`'s mapping `m` (referenced by the caller) for
+/// the access at `pos` (inside what `m` maps) of `length` bytes, as C's
+/// `fuse_fill_iomap`: clamped to the mapping and the file size (rounded up
+/// to a page for a fault); past the size, a hole for a read and `ENXIO`
+/// for a write (the reference goes).
 #[allow(clippy::too_many_arguments)]
 fn fill(
     d: &DaxConn,
@@ -659,19 +772,25 @@ fn fill(
     pos: i64,
     length: i64,
     flags: u32,
-    id: RangeId,
+    m: ChunkMap,
     chunk: u64,
-) {
-    let offset = pos as u64 - chunk * RANGE;
-    let mut len = (length as u64).min(RANGE - offset) as i64;
+) -> Result {
+    let id = m.id;
+    let offset = (pos as u64).saturating_sub(chunk.saturating_mul(RANGE));
+    let mut len = (length as u64).min(m.len.saturating_sub(offset)) as i64;
     let size = inode.size();
     if pos.saturating_add(len) > size {
         len = size - pos;
     }
     if len <= 0 {
         let _ = d.ranges.lock().put(id);
+        if flags & iomap::flags::WRITE != 0 {
+            // The size shrank under us (a host reply): no hole for a write
+            // (the DAX core warns); it goes as FUSE_WRITE instead.
+            return Err(ENXIO);
+        }
         iomap.set_hole(pos, length as u64);
-        return;
+        return Ok(());
     }
     let mut len = len as u64;
     if flags & iomap::flags::FAULT != 0 {
@@ -686,10 +805,11 @@ fn fill(
     };
     // SAFETY: The device lives as long as the session (which holds it),
     // beyond any I/O on a file of it; the range is ours (referenced) and
-    // `offset + len` stays inside it (`len <= RANGE - offset`, page
-    // rounding included since ranges are page multiples).
+    // `offset + len` stays inside what the host mapped (`len <= m.len -
+    // offset`, page rounding included since `m.len` is a page multiple).
     unsafe { iomap.set_mapped(pos, len, moffset(id) + offset, d.dev.as_raw(), f) };
     iomap.set_private(id.0 as usize + 1);
+    Ok(())
 }
 
 /// The extent operations of DAX files.
@@ -721,43 +841,73 @@ impl iomap::Operations for DaxIomap {
         let info: &InodeInfo = inode.data();
         let dax = info.dax.as_ref().ok_or(EIO)?;
         let write = flags & iomap::flags::WRITE != 0;
+        let wait_ok = flags & (iomap::flags::FAULT | iomap::flags::NOWAIT) == 0;
         let chunk = pos as u64 / RANGE;
+        let offset = pos as u64 % RANGE;
         loop {
+            let size = inode.size();
+            // What the host can surely map of the chunk now: whole pages
+            // below the end of the file.
+            let want = mappable(size, chunk);
             {
                 let tree = dax.tree.lock();
-                if let Some(&id) = tree.get(&chunk) {
+                if let Some(&m) = tree.get(&chunk) {
+                    if offset >= m.len {
+                        drop(tree);
+                        if pos >= size && !write {
+                            iomap.set_hole(pos, length as u64);
+                            return Ok(());
+                        }
+                        if pos >= size || want <= m.len {
+                            // Past the end, or a partial last page the host
+                            // cannot map: FUSE_READ/FUSE_WRITE instead.
+                            return Err(ENXIO);
+                        }
+                        // The file grew past what is mapped: map it again.
+                        if !wait_ok {
+                            return Err(EAGAIN);
+                        }
+                        if !d.reclaim_range(&s, inode, m.id, chunk, true, true)? {
+                            // In use meanwhile: this I/O goes without DAX.
+                            return Err(ENXIO);
+                        }
+                        continue;
+                    }
                     let writable = {
                         let mut r = d.ranges.lock();
-                        let m = r.mapping(id).ok_or(EIO)?;
-                        r.get(id).map_err(|_| EIO)?;
-                        m.writable
+                        let rm = r.mapping(m.id).ok_or(EIO)?;
+                        r.get(m.id).map_err(|_| EIO)?;
+                        rm.writable
                     };
                     if write && !writable {
                         // Upgrade in place, under the tree lock (C's
                         // write-locked `fi->dax->sem`).
-                        if let Err(e) = d.setup_mapping(&s, inode, chunk, id, true) {
-                            let _ = d.ranges.lock().put(id);
+                        if let Err(e) = d.setup_mapping(&s, inode, chunk, m.id, true, m.len) {
+                            let _ = d.ranges.lock().put(m.id);
                             return Err(e);
                         }
-                        let _ = d.ranges.lock().set_writable(id);
+                        let _ = d.ranges.lock().set_writable(m.id);
                     }
                     drop(tree);
-                    fill(d, inode, iomap, pos, length, flags, id, chunk);
-                    return Ok(());
+                    return fill(d, inode, iomap, pos, length, flags, m, chunk);
                 }
             }
-            if pos >= inode.size() {
+            if pos >= size {
+                if write {
+                    // A write at or past the end goes as FUSE_WRITE.
+                    return Err(ENXIO);
+                }
                 iomap.set_hole(pos, length as u64);
                 return Ok(());
             }
             let Some(id) = d.alloc() else {
-                if flags & (iomap::flags::FAULT | iomap::flags::NOWAIT) != 0 {
+                if !wait_ok {
                     return Err(EAGAIN);
                 }
                 d.make_room(&s, inode)?;
                 continue;
             };
-            let node = match RBTreeNode::new(chunk, id, GFP_KERNEL) {
+            let node = match RBTreeNode::new(chunk, ChunkMap { id, len: RANGE }, GFP_KERNEL) {
                 Ok(n) => n,
                 Err(e) => {
                     d.unreserve(id);
@@ -771,20 +921,33 @@ impl iomap::Operations for DaxIomap {
                 d.unreserve(id);
                 continue;
             }
-            if let Err(e) = d.setup_mapping(&s, inode, chunk, id, write) {
+            // The whole range first (a host that maps past the end of the
+            // file lets the partial last page be mapped too); a host that
+            // refuses that (ENXIO) gets the whole pages below the end.
+            let mut len = RANGE;
+            let mut r = d.setup_mapping(&s, inode, chunk, id, write, len);
+            if matches!(r, Err(e) if e == ENXIO) && want < RANGE && offset < want {
+                len = want;
+                r = d.setup_mapping(&s, inode, chunk, id, write, len);
+            }
+            if let Err(e) = r {
                 drop(tree);
                 d.unreserve(id);
                 return Err(e);
             }
+            let m = ChunkMap { id, len };
+            d.set_mapped_len(id, len);
             tree.insert(node);
+            if let Some(slot) = tree.get_mut(&chunk) {
+                *slot = m;
+            }
             {
                 let mut r = d.ranges.lock();
                 let _ = r.bind(id, owner_key(inode), chunk, write);
                 let _ = r.get(id);
             }
             drop(tree);
-            fill(d, inode, iomap, pos, length, flags, id, chunk);
-            return Ok(());
+            return fill(d, inode, iomap, pos, length, flags, m, chunk);
         }
     }
 
@@ -830,8 +993,8 @@ pub(crate) const DAX_VM_OPS: VmOps = VmOps::new::<DaxVm>();
 
 /// A fault of `PAGE_SIZE << order` bytes, as C's `__fuse_dax_fault`, under
 /// the invalidate lock shared. With no free range, the lock is dropped,
-/// a range reclaimed without waiting on anything (or a short sleep), and
-/// the fault retried.
+/// the worker kicked, and the fault retried a millisecond later (SIGBUS
+/// once the task is killed or every range is retired).
 fn dax_fault(vmf: &VmFault, order: u32, write: bool) -> VmFaultT {
     // SAFETY: A mapping with these handlers maps a file of ours.
     let inode = unsafe { crate::file::file_inode(vmf.file()) };
@@ -843,23 +1006,45 @@ fn dax_fault(vmf: &VmFault, order: u32, write: bool) -> VmFaultT {
     };
     loop {
         let g = address_space::invalidate_lock_shared(inode);
-        let f = dax::iomap_fault(vmf, order, DAX_IOMAP);
+        // SAFETY: The mapping maps a file of ours (these handlers are only
+        // installed by `DaxFile`'s mmap).
+        let f = unsafe { dax::iomap_fault(vmf, order, DAX_IOMAP) };
         if f.ret & fault::ERROR != 0 && f.error == Some(EAGAIN) {
             drop(g);
-            match d.reclaim_some(&s, inode, false) {
-                Ok(true) => {}
-                Ok(false) => {
-                    d.kick(0);
-                    inc(&d.stats.waits);
-                    // SAFETY: Sleeps; no lock of ours is held.
-                    unsafe { bindings::msleep(1) };
+            // The chunk may be mapped short of a grown file: map it again
+            // (without waiting on anything: the fault holds `mmap_lock`).
+            let chunk = vmf.pgoff().saturating_mul(PAGE_SIZE as u64) / RANGE;
+            if let Some(m) = inode
+                .data()
+                .dax
+                .as_ref()
+                .and_then(|x| x.tree.lock().get(&chunk).copied())
+            {
+                if let Ok(true) = d.reclaim_range(&s, inode, m.id, chunk, false, false) {
+                    continue;
                 }
-                Err(_) => return fault::SIGBUS,
             }
+            // No free range: as C, the worker frees one while the fault
+            // waits (killably here; C waits uninterruptibly).
+            // SAFETY: Reads the current task's signal state.
+            if d.exhausted() || unsafe { bindings::vfs_fatal_signal_pending() } {
+                return fault::SIGBUS;
+            }
+            d.kick(0);
+            inc(&d.stats.waits);
+            // SAFETY: Sleeps a millisecond; the fault holds `mmap_lock`
+            // (read) and maybe the superblock's page-fault section, which
+            // the worker, reclaiming with trylocks of no such lock, never
+            // waits for.
+            unsafe { bindings::msleep(1) };
             continue;
         }
+        inc(&d.stats.faults);
         if f.ret & fault::SIGBUS != 0 && f.error.is_some() {
             inc(&d.stats.fault_sigbus);
+        }
+        if order > 0 && f.ret & fault::NOPAGE != 0 {
+            inc(&d.stats.faults_pmd);
         }
         let ret = if f.ret & fault::NEEDDSYNC != 0 {
             dax::finish_sync_fault(vmf, order, f.pfn)

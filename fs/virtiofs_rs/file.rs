@@ -425,8 +425,15 @@ impl file::Operations for DaxFile {
         let inode = unsafe { file_inode(kiocb.file()) };
         check_bad(inode)?;
         let _g = inode.lock_shared();
-        match kernel::dax::iomap_read(kiocb, to, crate::dax::DAX_IOMAP) {
+        // SAFETY: A file operation of ours: the file is on an inode of ours.
+        match unsafe { kernel::dax::iomap_read(kiocb, to, crate::dax::DAX_IOMAP) } {
             Err(e) if crate::dax::may_fall_back(inode, e) => direct_read(kiocb, h, inode, to),
+            // Stopped short of the end of the file: at a partial last page
+            // the host cannot map. The rest goes as FUSE_READ.
+            Ok(n) if n > 0 && !to.is_empty() && kiocb.pos() < inode.size() => {
+                crate::dax::count_fallback(inode);
+                Ok(n + direct_read(kiocb, h, inode, to).unwrap_or(0))
+            }
             r => r,
         }
     }
@@ -457,9 +464,15 @@ impl file::Operations for DaxFile {
             if pos >= size || pos.saturating_add(from.len() as i64) > size {
                 direct_write(kiocb, h, inode, from)?
             } else {
-                match kernel::dax::iomap_write(kiocb, from, crate::dax::DAX_IOMAP) {
+                // SAFETY: As in `read_iter`.
+                match unsafe { kernel::dax::iomap_write(kiocb, from, crate::dax::DAX_IOMAP) } {
                     Err(e) if crate::dax::may_fall_back(inode, e) => {
                         direct_write(kiocb, h, inode, from)?
+                    }
+                    // Stopped at a partial last page: the rest as FUSE_WRITE.
+                    Ok(n) if n > 0 && !from.is_empty() => {
+                        crate::dax::count_fallback(inode);
+                        n + direct_write(kiocb, h, inode, from).unwrap_or(0)
                     }
                     r => r?,
                 }
@@ -1169,7 +1182,11 @@ fn direct_write(
     }
     if done > 0 {
         inode::write_update_attr(&s, inode, pos);
-        let _ = address_space::invalidate_range(inode, start, pos - 1);
+        // A DAX file has no page cache to drop (and its DAX entries are
+        // only dropped under the invalidate lock).
+        if !inode.is_dax() {
+            let _ = address_space::invalidate_range(inode, start, pos - 1);
+        }
     }
     kiocb.set_pos(pos);
     match err {

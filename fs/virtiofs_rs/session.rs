@@ -242,6 +242,23 @@ impl Session {
         self.fs.conn.send(req)
     }
 
+    /// As [`Session::call`], but no signal ends the wait: for requests
+    /// whose outcome the caller must know (a DAX window range mapped or
+    /// not), as C waits out every request it sent.
+    pub(crate) fn call_uninterruptible(
+        &self,
+        opcode: Opcode,
+        in_len: usize,
+        build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
+    ) -> Result<Reply> {
+        let unique = self.fs.conn.new_unique();
+        let spec = ReplySpec::for_opcode(opcode, 0, self.minor());
+        let req = Request::new(unique, opcode, spec, in_len, 0, |buf| {
+            build(buf, unique).map_err(|_| EINVAL)
+        })?;
+        self.fs.conn.send_uninterruptible(req)
+    }
+
     /// As [`Session::call_with`], with nothing to give back if abandoned.
     pub(crate) fn call(
         &self,

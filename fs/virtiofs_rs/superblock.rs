@@ -187,7 +187,7 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
     // As C (fuse_sb_defaults): no idmapped mounts unless the server
     // negotiates FUSE_ALLOW_IDMAP, which this driver does not offer.
     sb.set_magic(FUSE_SUPER_MAGIC)
-        .set_blocksize_bits(12)
+        .set_blocksize_bits(kernel::page::PAGE_SHIFT as u8)
         .set_maxbytes(i64::MAX)
         .set_time_gran(1)
         .add_iflags(fs::SB_I_NOIDMAP | fs::SB_I_IMA_UNVERIFIABLE_SIGNATURE)

@@ -284,7 +284,7 @@ static const char *const vfsrs_dax_names[VFSRS_DAX_NR_COUNTERS] = {
 	"ranges_total", "ranges_free", "ranges_busy", "ranges_retired",
 	"setupmapping", "setupmapping_failed", "removemapping",
 	"removemapping_failed", "reclaim_inline", "reclaim_worker",
-	"fallbacks", "fault_sigbus", "waits",
+	"fallbacks", "fault_sigbus", "waits", "faults", "faults_pmd",
 };
 
 static struct kobj_attribute vfsrs_dax_attrs[VFSRS_DAX_NR_COUNTERS];

@@ -28,7 +28,7 @@ struct vfsrs_instance *vfsrs_instance_add(struct virtio_device *vdev,
 void vfsrs_instance_del(struct vfsrs_instance *inst);
 
 /* The counters of dax/, in this order (vfsrs_dax_names in sysfs.c). */
-#define VFSRS_DAX_NR_COUNTERS 13
+#define VFSRS_DAX_NR_COUNTERS 15
 
 /*
  * Adds /sys/fs/virtiofs/<index>/dax/ for a mount's window, whose files

@@ -5,6 +5,8 @@
 #include <linux/cred.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/dcache.h>
 #include <linux/jiffies.h>
 #include <linux/uidgid.h>
@@ -319,4 +321,19 @@ bool rust_helper_vfs_is_dax(const struct inode *inode)
 void rust_helper_vfs_init_delayed_work(struct delayed_work *dwork, work_func_t func)
 {
 	INIT_DELAYED_WORK(dwork, func);
+}
+
+unsigned int rust_helper_memalloc_nofs_save(void)
+{
+	return memalloc_nofs_save();
+}
+
+void rust_helper_memalloc_nofs_restore(unsigned int flags)
+{
+	memalloc_nofs_restore(flags);
+}
+
+bool rust_helper_vfs_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
 }

@@ -295,13 +295,18 @@ pub unsafe fn devm_memremap_fsdax(
 /// Reads `to.len()` bytes at `kiocb.pos()` of a DAX file straight from
 /// its device, through `ops` (`dax_iomap_rw()`), moving the position;
 /// returns the bytes read. The caller holds the inode's lock shared.
-pub fn iomap_read<T: FileSystem>(
+///
+/// # Safety
+///
+/// The file of `kiocb` must be open on an inode of `T` (`ops` gets it as
+/// an `Inode<T>`).
+pub unsafe fn iomap_read<T: FileSystem>(
     kiocb: &mut Kiocb,
     to: &mut IovIterDest<'_>,
     ops: iomap::Ops<T>,
 ) -> Result<usize> {
     // SAFETY: The kiocb and iterator are valid and ours for the call; the
-    // table is static.
+    // table is static; the caller guarantees the inode is of `T`.
     let r = unsafe { bindings::dax_iomap_rw(kiocb.as_raw(), to.as_raw(), ops.as_raw()) };
     isize_result(r)
 }
@@ -309,7 +314,11 @@ pub fn iomap_read<T: FileSystem>(
 /// Writes `from` at `kiocb.pos()` of a DAX file straight to its device,
 /// through `ops` (`dax_iomap_rw()`), moving the position; returns the
 /// bytes written. The caller holds the inode's lock.
-pub fn iomap_write<T: FileSystem>(
+///
+/// # Safety
+///
+/// As [`iomap_read`].
+pub unsafe fn iomap_write<T: FileSystem>(
     kiocb: &mut Kiocb,
     from: &mut IovIterSource<'_>,
     ops: iomap::Ops<T>,
@@ -340,11 +349,16 @@ pub struct Fault {
 /// Handles a fault of `PAGE_SIZE << order` bytes in a DAX mapping
 /// through `ops` (`dax_iomap_fault()`). The caller holds the inode's
 /// invalidate lock shared.
-pub fn iomap_fault<T: FileSystem>(vmf: &VmFault, order: u32, ops: iomap::Ops<T>) -> Fault {
+///
+/// # Safety
+///
+/// The faulting mapping must map a file on an inode of `T`.
+pub unsafe fn iomap_fault<T: FileSystem>(vmf: &VmFault, order: u32, ops: iomap::Ops<T>) -> Fault {
     let mut pfn = bindings::pfn_t { val: 0 };
     let mut error: c_int = 0;
     // SAFETY: The fault is valid for the call; the out-parameters are
-    // locals; the table is static.
+    // locals; the table is static; the caller guarantees the inode is of
+    // `T`.
     let ret = unsafe {
         bindings::dax_iomap_fault(vmf.as_raw(), order, &mut pfn, &mut error, ops.as_raw())
     };
@@ -400,9 +414,10 @@ pub fn break_layouts<T: FileSystem>(
         if !wait {
             return Err(EBUSY);
         }
-        // SAFETY: `page` is a DAX page of the inode, kept by its mapping
-        // while the lock is held; the helper drops and retakes the lock
-        // (held exclusively) around its sleeps, which the guard allows.
+        // SAFETY: `page` is a DAX page of the inode (its `struct page`
+        // lives as long as the device's page map); the helper drops and
+        // retakes the lock (held exclusively) around its sleeps, which the
+        // guard allows.
         to_result(unsafe { bindings::vfs_dax_wait_page_idle(page, inode) })?;
     }
 }

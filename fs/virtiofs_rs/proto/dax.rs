@@ -454,6 +454,25 @@ impl<S: DerefMut<Target = [Slot]>> Ranges<S> {
         Ok(())
     }
 
+    /// Any state but Free -> Retired, whatever its references: the range
+    /// is never handed out again and names no owner any more. For a caller
+    /// that finds the bookkeeping of a range it must give up inconsistent
+    /// (an inode going away whose range is still referenced, say): the
+    /// range is lost for the session rather than left pointing at a freed
+    /// owner. A Free range is refused (`WrongState`).
+    pub fn force_retire(&mut self, id: RangeId) -> Result<(), RangeError> {
+        let state = self.state(id).ok_or(RangeError::BadId)?;
+        match state {
+            RangeState::Free => return Err(RangeError::WrongState),
+            RangeState::Retired => return Ok(()),
+            RangeState::Busy => self.unlink(List::Busy, id.0),
+            RangeState::Reserved | RangeState::Reclaiming => {}
+        }
+        self.clear_mapping(id.0);
+        self.set_state(id.0, RangeState::Retired);
+        Ok(())
+    }
+
     /// Whether the free ranges are fewer than `percent` % of the usable
     /// (not Retired) ranges: `free * 100 < usable * percent`, exactly.
     /// False when no range is usable. C's `__kick_dmap_free_worker()`
@@ -688,6 +707,31 @@ impl<S: DerefMut<Target = [Slot]>> Ranges<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn force_retire_from_every_state() {
+        let mut st = [Slot::EMPTY; 4];
+        let mut r = Ranges::new(&mut st[..]);
+        let (a, b, c) = (r.alloc().unwrap(), r.alloc().unwrap(), r.alloc().unwrap());
+        r.bind(a, 1, 0, false).unwrap();
+        r.get(a).unwrap();
+        r.bind(b, 2, 0, true).unwrap();
+        r.begin_reclaim(b).unwrap();
+        // Busy and referenced, Reclaiming, Reserved.
+        for id in [a, b, c] {
+            assert_eq!(r.force_retire(id), Ok(()));
+            assert_eq!(r.state(id), Some(RangeState::Retired));
+            assert!(r.mapping(id).is_none());
+            assert_eq!(r.check(), Ok(()));
+        }
+        assert_eq!(r.force_retire(a), Ok(()));
+        let free = r.alloc().unwrap();
+        r.unreserve(free).unwrap();
+        assert_eq!(r.force_retire(free), Err(RangeError::WrongState));
+        assert_eq!(r.force_retire(RangeId(9)), Err(RangeError::BadId));
+        assert_eq!(r.counts().retired, 3);
+        assert_eq!(r.find_idle(None), None);
+    }
 
     #[test]
     fn ref_overflow() {

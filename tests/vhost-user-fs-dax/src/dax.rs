@@ -19,7 +19,7 @@ use log::{debug, error, info, warn};
 use vhost::vhost_user::message::{VhostUserMMap, VhostUserMMapFlags};
 use vhost::vhost_user::{Backend, VhostUserFrontendReqHandler};
 
-use crate::window::{mappable_len, MapAction, Mapping, Window, SETUPMAPPING_FLAG_WRITE};
+use crate::window::{fits_file, MapAction, Mapping, Window, SETUPMAPPING_FLAG_WRITE};
 
 /// Shared-memory region id of the DAX window (VIRTIO_FS_SHMCAP_ID_CACHE is 0).
 pub const SHMID_CACHE: u8 = 0;
@@ -172,21 +172,20 @@ impl Dax {
         }
 
         // CAVEAT (maps past EOF): QEMU refuses a mapping whose end lies past the end of the
-        // file ("backing store size ... is too small"), but the C guest always asks for
-        // 2 MiB. Map only up to EOF when EOF is page aligned (the guest never touches the
-        // window past i_size rounded up to a page); a partial last page cannot be mapped on
-        // this host at all, so that request gets EOPNOTSUPP.
+        // file ("backing store size ... is too small"). This host maps exactly what is asked
+        // or refuses: a request reaching past EOF gets ENXIO (the C guest always asks for
+        // 2 MiB, so its tail chunks are refused; a guest that asks for whole pages below EOF
+        // gets them). Mapping less while answering success would let a guest read wrong data
+        // once the file grows.
         let size = md.len();
-        let mapped_len = mappable_len(foffset, len, size).ok_or_else(|| {
+        if !fits_file(foffset, len, size) {
             warn!(
-                "SETUPMAPPING foffset {foffset:#x} len {len:#x}: file size {size:#x} ends in a \
-                 partial page inside the range; QEMU cannot map it (EOPNOTSUPP)"
+                "SETUPMAPPING foffset {foffset:#x} len {len:#x}: past the end of the file \
+                 (size {size:#x}); refused (ENXIO)"
             );
-            errno(libc::EOPNOTSUPP)
-        })?;
-        if mapped_len < len {
-            debug!("SETUPMAPPING moffset {moffset:#x}: mapping {mapped_len:#x} of {len:#x} (EOF)");
+            return Err(errno(libc::ENXIO));
         }
+        let mapped_len = len;
 
         let msg = mmap_msg(
             moffset,
@@ -239,6 +238,7 @@ impl Dax {
             let msg = mmap_msg(moffset, m.foffset, m.mapped_len, 0);
             match self.send(None, &msg) {
                 Ok(()) => {
+                    debug!("unmapped moffset {moffset:#x} (foffset {:#x})", m.foffset);
                     w.remove(moffset);
                 }
                 Err(e) => result = Err(e),
@@ -409,13 +409,16 @@ mod tests {
         dax.map(0, 0, MIB2, WR, fd(&big)).unwrap();
         // Same window range, other file offset: overlap.
         assert_eq!(code(dax.map(MIB2, 0, MIB2, RD, fd(&big))), libc::EBUSY);
-        // Tail chunk ending on a page boundary: shortened to EOF.
-        dax.map(MIB2, MIB2, MIB2, RD, fd(&tail)).unwrap();
+        // A tail chunk asked past EOF: refused whole (nothing mapped short).
+        assert_eq!(code(dax.map(MIB2, MIB2, MIB2, RD, fd(&tail))), libc::ENXIO);
+        // The same chunk asked up to EOF (whole pages): mapped.
+        dax.map(MIB2, MIB2, 8192, RD, fd(&tail)).unwrap();
         // Partial last page: refused before QEMU sees it.
         assert_eq!(
             code(dax.map(0, 2 * MIB2, MIB2, RD, fd(&small))),
-            libc::EOPNOTSUPP
+            libc::ENXIO
         );
+        assert_eq!(code(dax.map(0, 2 * MIB2, 4096, RD, fd(&small))), libc::ENXIO);
         // Outside the window, misaligned, unknown flags, empty.
         assert_eq!(code(dax.map(0, 7 << 20, MIB2, RD, fd(&big))), libc::ERANGE);
         assert_eq!(code(dax.map(0, !4095u64, MIB2, RD, fd(&big))), libc::ERANGE);
@@ -430,10 +433,11 @@ mod tests {
         assert_eq!(code(dax.map(MIB2, 3 * MIB2, MIB2, RD, fd(&big))), libc::EIO);
         dax.map(MIB2, 3 * MIB2, MIB2, RD, fd(&big)).unwrap();
 
-        // Partial remove: refused with nothing unmapped; exact remove uses the mapped length.
+        // Partial remove: refused with nothing unmapped; a remove names exactly what was mapped.
         assert_eq!(code(dax.unmap(&[one(0, 4096)])), libc::EINVAL);
+        assert_eq!(code(dax.unmap(&[one(MIB2, MIB2)])), libc::EINVAL);
         assert_eq!(code(dax.unmap(&[one(0, MIB2), one(0, MIB2)])), libc::EINVAL);
-        dax.unmap(&[one(0, MIB2), one(MIB2, MIB2), one(2 * MIB2, MIB2)])
+        dax.unmap(&[one(0, MIB2), one(MIB2, 8192), one(2 * MIB2, MIB2)])
             .unwrap();
         assert_eq!(qemu.maps.lock().unwrap().len(), 1);
         dax.unmap(&[one(3 * MIB2, MIB2)]).unwrap();

@@ -239,21 +239,15 @@ pub fn check_removemapping_count(count: u32, body_len: usize) -> Result<(), Wind
     Ok(())
 }
 
-/// Length QEMU 11.1.3 can map for `[foffset, foffset + len)` of a file of `file_size` bytes.
+/// Whether `[foffset, foffset + len)` lies inside a file of `file_size` bytes: the only
+/// mappings this host makes.
 ///
 /// QEMU refuses a mapping whose end lies past EOF ("backing store size ... is too small").
-/// The guest never touches the window past `i_size` rounded up to a page, so a shorter mapping
-/// that ends at EOF is enough *if EOF is page aligned*. A partial last page cannot be mapped
-/// at all: `None` (the request is refused, see README).
-pub fn mappable_len(foffset: u64, len: u64, file_size: u64) -> Option<u64> {
-    let end = foffset.checked_add(len)?;
-    if end <= file_size {
-        return Some(len);
-    }
-    if foffset >= file_size || !aligned(file_size) {
-        return None;
-    }
-    Some(file_size - foffset)
+/// Mapping less than asked while answering success would leave the rest of the guest's range
+/// unmapped, so a later read there (after the file grew) returns wrong data: a request that
+/// reaches past EOF is refused whole, with `ENXIO` (see README, "Maps past EOF").
+pub fn fits_file(foffset: u64, len: u64, file_size: u64) -> bool {
+    foffset.checked_add(len).is_some_and(|end| len > 0 && end <= file_size)
 }
 
 #[cfg(test)]
@@ -372,15 +366,16 @@ mod tests {
     }
 
     #[test]
-    fn eof_clamping() {
-        assert_eq!(mappable_len(0, MIB2, 4 << 20), Some(MIB2));
-        assert_eq!(mappable_len(0, MIB2, MIB2), Some(MIB2));
-        assert_eq!(mappable_len(0, MIB2, 8192), Some(8192));
-        assert_eq!(mappable_len(MIB2, MIB2, MIB2 + 4096), Some(4096));
-        assert_eq!(mappable_len(0, MIB2, 100), None);
-        assert_eq!(mappable_len(0, MIB2, 0), None);
-        assert_eq!(mappable_len(MIB2, MIB2, MIB2), None);
-        assert_eq!(mappable_len(u64::MAX, MIB2, 0), None);
+    fn past_eof_refused() {
+        assert!(fits_file(0, MIB2, 4 << 20));
+        assert!(fits_file(0, MIB2, MIB2));
+        assert!(fits_file(MIB2, 4096, MIB2 + 4096));
+        assert!(!fits_file(0, MIB2, 8192));
+        assert!(!fits_file(MIB2, MIB2, MIB2 + 4096));
+        assert!(!fits_file(0, MIB2, 100));
+        assert!(!fits_file(0, MIB2, 0));
+        assert!(!fits_file(0, 0, MIB2));
+        assert!(!fits_file(u64::MAX, MIB2, u64::MAX));
     }
 
     mod props {
