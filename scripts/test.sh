@@ -41,6 +41,7 @@ MATRIX=(
 	"dax/pci/dax-always dax pci dax-always"
 	"dax/pci/dax-never dax pci dax-never"
 	"dax/pci/dax-inject dax pci dax-inject"
+	"dax/pci/dax-inject-remove dax pci dax-inject-remove"
 	"dax/mmio/basic dax mmio basic"
 	"dax/pci/corrupt-len dax pci corrupt-len"
 	"dax/pci/corrupt-unique dax pci corrupt-unique"

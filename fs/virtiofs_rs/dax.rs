@@ -237,8 +237,11 @@ impl DaxConn {
             fh: u64::MAX,
             foffset: chunk.checked_mul(RANGE).ok_or(EINVAL)?,
             len,
-            flags: if write { FUSE_SETUPMAPPING_FLAG_WRITE } else { 0 }
-                | crate::proto::fuse::abi::FUSE_SETUPMAPPING_FLAG_READ,
+            flags: if write {
+                FUSE_SETUPMAPPING_FLAG_WRITE
+            } else {
+                0
+            } | crate::proto::fuse::abi::FUSE_SETUPMAPPING_FLAG_READ,
             moffset: moffset(id),
         };
         inc(&self.stats.setup);
@@ -291,11 +294,7 @@ impl DaxConn {
             Opcode::Removemapping,
             request_len(4 + RemoveMappingOne::SIZE * entries.len(), &[]),
             |buf, unique| {
-                request::removemapping(
-                    buf,
-                    header(Opcode::Removemapping, unique, nodeid),
-                    entries,
-                )
+                request::removemapping(buf, header(Opcode::Removemapping, unique, nodeid), entries)
             },
         );
         // SAFETY: Restores what the save above returned.
@@ -358,10 +357,7 @@ impl DaxConn {
         }
         // SAFETY: A `DaxConn` only exists pinned in the box `new` made,
         // and `worker` is its first field.
-        unsafe {
-            self.worker
-                .schedule(Pin::new_unchecked(self), delay)
-        };
+        unsafe { self.worker.schedule(Pin::new_unchecked(self), delay) };
     }
 
     /// The bytes the host mapped at range `id`.
@@ -449,9 +445,7 @@ impl DaxConn {
             return Ok(false);
         }
         tree.remove(&chunk);
-        let failed = self
-            .remove_mappings(s, inode.data().nodeid, &[id])
-            .is_err();
+        let failed = self.remove_mappings(s, inode.data().nodeid, &[id]).is_err();
         self.finish(id, failed);
         drop(tree);
         drop(g);
@@ -485,7 +479,8 @@ impl DaxConn {
         }
         let m = r.mapping(id).filter(|m| m.refs == 0)?;
         // SAFETY: See above.
-        let inode = unsafe { Inode::<VirtioFsType>::igrab(m.owner as usize as *mut bindings::inode) }?;
+        let inode =
+            unsafe { Inode::<VirtioFsType>::igrab(m.owner as usize as *mut bindings::inode) }?;
         Some((inode, m.chunk))
     }
 
@@ -567,7 +562,7 @@ impl DaxConn {
         let Some(dax) = inode.data().dax.as_ref() else {
             return;
         };
-        let tree = core::mem::replace(&mut *dax.tree.lock(), RBTree::new());
+        let tree = core::mem::take(&mut *dax.tree.lock());
         let mut batch = [RangeId(0); BATCH];
         let mut n = 0;
         let nodeid = inode.data().nodeid;
@@ -663,7 +658,9 @@ fn free_worker(d: &DaxConn) {
         let mut batch = [RangeId(0); 1];
         let id = {
             let r = d.ranges.lock();
-            if !r.below_threshold(ranges::RECLAIM_THRESHOLD_PERCENT) || r.idle_batch(&mut batch) == 0 {
+            if !r.below_threshold(ranges::RECLAIM_THRESHOLD_PERCENT)
+                || r.idle_batch(&mut batch) == 0
+            {
                 break;
             }
             batch[0]
@@ -694,7 +691,10 @@ fn free_worker(d: &DaxConn) {
 /// `ctx` is a `DaxConn` registered with [`DaxConn::register_sysfs`], valid
 /// until its directory is removed (sysfs.c calls this only before).
 #[no_mangle]
-unsafe extern "C" fn vfsrs_dax_counter(ctx: *const core::ffi::c_void, idx: core::ffi::c_uint) -> u64 {
+unsafe extern "C" fn vfsrs_dax_counter(
+    ctx: *const core::ffi::c_void,
+    idx: core::ffi::c_uint,
+) -> u64 {
     // SAFETY: See above.
     let d = unsafe { &*ctx.cast::<DaxConn>() };
     d.counter(idx)
@@ -721,9 +721,15 @@ pub(crate) fn enabled(s: &Session, attr_flags: u32) -> bool {
 /// the range (whatever it answered), not for a signal, a bad user buffer
 /// or a dead connection. Counted.
 pub(crate) fn may_fall_back(inode: &Inode<VirtioFsType>, e: Error) -> bool {
-    if [EINTR, ERESTARTSYS, EFAULT, EAGAIN, ENOMEM, crate::errno::enotconn()]
-        .iter()
-        .any(|x| *x == e)
+    if [
+        EINTR,
+        ERESTARTSYS,
+        EFAULT,
+        EAGAIN,
+        ENOMEM,
+        crate::errno::enotconn(),
+    ]
+    .contains(&e)
     {
         return false;
     }
@@ -911,7 +917,7 @@ impl iomap::Operations for DaxIomap {
                 Ok(n) => n,
                 Err(e) => {
                     d.unreserve(id);
-                    return Err(e.into());
+                    return Err(e);
                 }
             };
             let mut tree = dax.tree.lock();

@@ -94,10 +94,9 @@ impl FileSystem for VirtioFsType {
             return Err(EINVAL);
         }
         let dax_conn = match &fs.window {
-            Some(w) if dax != DaxMode::Never => Some(crate::dax::DaxConn::new(
-                w.dax.clone(),
-                w.region.len,
-            )?),
+            Some(w) if dax != DaxMode::Never => {
+                Some(crate::dax::DaxConn::new(w.dax.clone(), w.region.len)?)
+            }
             _ => None,
         };
         let session = KBox::pin_init(Session::new(fs, dax, dax_conn), GFP_KERNEL)?;

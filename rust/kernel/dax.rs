@@ -387,7 +387,11 @@ pub fn writeback_mapping_range<T: FileSystem, O: Operations>(
     // SAFETY: The inode (so its mapping), the device and the control are
     // valid for the call.
     to_result(unsafe {
-        bindings::dax_writeback_mapping_range((*inode.as_raw()).i_mapping, dev.as_raw(), wbc.as_raw())
+        bindings::dax_writeback_mapping_range(
+            (*inode.as_raw()).i_mapping,
+            dev.as_raw(),
+            wbc.as_raw(),
+        )
     })
 }
 

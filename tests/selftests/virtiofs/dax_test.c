@@ -318,6 +318,40 @@ TEST_F(dax, injected_setupmapping_failure)
 	close(fd);
 }
 
+/*
+ * With VFS_INJECTED_REMOVE=1 the host fails the first REMOVEMAPPING (EIO):
+ * the range it named may still be mapped on the host, so virtiofs-rs
+ * retires it for the session (C puts it back in the free pool; it has no
+ * counters, tests/expect/c.xfail). Reads keep working.
+ */
+TEST_F(dax, injected_removemapping_failure)
+{
+	unsigned char buf[4096];
+	long long failed, retired;
+	char path[300];
+	int fd;
+
+	if (!env_int("VFS_INJECTED_REMOVE"))
+		SKIP(return, "the host injects no failure in this plan");
+	failed = dax_counter("removemapping_failed");
+	retired = dax_counter("ranges_retired");
+	ASSERT_LE(0, failed) TH_LOG("no dax/ counters");
+	in_mnt(path, sizeof(path), self->mnt, DAX_READ);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(sizeof(buf), pread(fd, buf, sizeof(buf), 0));
+	close(fd);
+	/* Evicts the inode: its ranges go back with one REMOVEMAPPING. */
+	ASSERT_EQ(0, vfs_drop_caches());
+	EXPECT_LT(failed, dax_counter("removemapping_failed"));
+	EXPECT_LT(retired, dax_counter("ranges_retired"));
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(sizeof(buf), pread(fd, buf, sizeof(buf), 4096));
+	EXPECT_EQ(-1, vfs_pattern_check(buf, sizeof(buf), 4096, DAX_READ_SEED));
+	close(fd);
+}
+
 /* Reads all of @path (@size bytes of pattern @seed) in 64 KiB preads. */
 static int read_whole(const char *path, size_t size, uint32_t seed, char *why, size_t wlen)
 {

@@ -418,7 +418,10 @@ mod tests {
             code(dax.map(0, 2 * MIB2, MIB2, RD, fd(&small))),
             libc::ENXIO
         );
-        assert_eq!(code(dax.map(0, 2 * MIB2, 4096, RD, fd(&small))), libc::ENXIO);
+        assert_eq!(
+            code(dax.map(0, 2 * MIB2, 4096, RD, fd(&small))),
+            libc::ENXIO
+        );
         // Outside the window, misaligned, unknown flags, empty.
         assert_eq!(code(dax.map(0, 7 << 20, MIB2, RD, fd(&big))), libc::ERANGE);
         assert_eq!(code(dax.map(0, !4095u64, MIB2, RD, fd(&big))), libc::ERANGE);

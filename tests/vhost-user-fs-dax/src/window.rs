@@ -247,7 +247,9 @@ pub fn check_removemapping_count(count: u32, body_len: usize) -> Result<(), Wind
 /// unmapped, so a later read there (after the file grew) returns wrong data: a request that
 /// reaches past EOF is refused whole, with `ENXIO` (see README, "Maps past EOF").
 pub fn fits_file(foffset: u64, len: u64, file_size: u64) -> bool {
-    foffset.checked_add(len).is_some_and(|end| len > 0 && end <= file_size)
+    foffset
+        .checked_add(len)
+        .is_some_and(|end| len > 0 && end <= file_size)
 }
 
 #[cfg(test)]
