@@ -755,7 +755,7 @@ TEST_F_TIMEOUT(dax, file_set_random, 900)
 		ksft_print_msg("%d read(s) right only when read again (see read_settled)\n",
 			       transient);
 	if (env_int("VFS_EXPECT_DAX"))
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		for (i = 0; i < ARRAY_SIZE(names); i++)
 			ksft_print_msg("dax/%s %lld\n", names[i], dax_counter(names[i]));
 	ASSERT_EQ(0, bad) TH_LOG("%s", why);
 }
