@@ -67,7 +67,7 @@ use kernel::{
     new_condvar, new_mutex, new_spinlock,
     page::PAGE_SIZE,
     prelude::*,
-    rbtree::{RBTree, RBTreeNode},
+    rbtree::{RBTree, RBTreeNodeReservation},
     sync::{Arc, CondVar, CondVarTimeoutResult, Mutex, SpinLock},
     types::ARef,
     workqueue::DelayedWork,
@@ -127,6 +127,9 @@ pub(crate) struct DaxConn {
     sysfs: Mutex<Option<DaxDir>>,
     /// Set at umount: the worker stops rearming itself.
     closing: AtomicBool,
+    /// The host refused a range reaching past the end of a file (ENXIO):
+    /// from then on only whole pages below the end are asked for.
+    strict_eof: AtomicBool,
     dev: Arc<dax::DaxDevice<WindowOps>>,
     /// The state of every range.
     #[pin]
@@ -205,6 +208,7 @@ impl DaxConn {
                 worker <- DelayedWork::new(free_worker),
                 sysfs <- new_mutex!(None, "virtiofs_rs::DaxConn::sysfs"),
                 closing: AtomicBool::new(false),
+                strict_eof: AtomicBool::new(false),
                 dev,
                 ranges <- new_spinlock!(Ranges::new(storage), "virtiofs_rs::DaxConn::ranges"),
                 lens,
@@ -250,7 +254,7 @@ impl DaxConn {
         // the tree lock recurses into file system reclaim (eviction takes
         // tree locks).
         // SAFETY: Paired with the restore below, on this task.
-        let nofs = unsafe { bindings::memalloc_nofs_save() };
+        let nofs = unsafe { bindings::vfs_memalloc_nofs_save() };
         let r = s.call_uninterruptible(
             Opcode::Setupmapping,
             request_len(SetupMappingIn::SIZE, &[]),
@@ -259,15 +263,25 @@ impl DaxConn {
             },
         );
         // SAFETY: Restores what the save above returned.
-        unsafe { bindings::memalloc_nofs_restore(nofs) };
+        unsafe { bindings::vfs_memalloc_nofs_restore(nofs) };
         if let Err(e) = r {
             inc(&self.stats.setup_failed);
+            if e == ENXIO {
+                // Past the end of the file: expected on a host that maps
+                // only what lies inside the file.
+                return Err(e);
+            }
             warn_ratelimited!(
                 "SETUPMAPPING of node {} chunk {} failed: {:?}\n",
                 nodeid,
                 chunk,
                 e
             );
+            // A host's errno that means something else locally (retry,
+            // signal, bad buffer) is a plain failure here.
+            if [EAGAIN, EINTR, ERESTARTSYS, ENOMEM, EFAULT].contains(&e) {
+                return Err(EIO);
+            }
             return Err(e);
         }
         Ok(())
@@ -289,7 +303,7 @@ impl DaxConn {
         }
         inc(&self.stats.remove);
         // SAFETY: Paired with the restore below, on this task.
-        let nofs = unsafe { bindings::memalloc_nofs_save() };
+        let nofs = unsafe { bindings::vfs_memalloc_nofs_save() };
         let r = s.call_uninterruptible(
             Opcode::Removemapping,
             request_len(4 + RemoveMappingOne::SIZE * entries.len(), &[]),
@@ -298,7 +312,7 @@ impl DaxConn {
             },
         );
         // SAFETY: Restores what the save above returned.
-        unsafe { bindings::memalloc_nofs_restore(nofs) };
+        unsafe { bindings::vfs_memalloc_nofs_restore(nofs) };
         if let Err(e) = r {
             inc(&self.stats.remove_failed);
             warn_ratelimited!(
@@ -573,7 +587,9 @@ impl DaxConn {
                 match r.state(id) {
                     // Unmapped at umount, before DESTROY.
                     Some(ranges::RangeState::Reclaiming) => {
-                        let _ = r.finish_reclaim(id, false);
+                        if r.finish_reclaim(id, false).is_err() {
+                            let _ = r.force_retire(id);
+                        }
                         false
                     }
                     _ => {
@@ -743,6 +759,18 @@ pub(crate) fn may_fall_back(inode: &Inode<VirtioFsType>, e: Error) -> bool {
     }
 }
 
+/// Whether `pos` of `inode` lies where the host cannot map it (a partial
+/// last page, on a host that maps nothing past the end of a file): where a
+/// DAX read or write that stopped short goes on as FUSE_READ/FUSE_WRITE.
+pub(crate) fn unmappable_at(inode: &Inode<VirtioFsType>, pos: i64) -> bool {
+    let size = inode.size();
+    if pos < 0 || pos >= size {
+        return false;
+    }
+    let (chunk, offset) = (pos as u64 / RANGE, pos as u64 % RANGE);
+    offset >= mappable(size, chunk)
+}
+
 /// Counts a read or write finished as FUSE_READ/FUSE_WRITE after DAX
 /// stopped short (at a partial last page).
 pub(crate) fn count_fallback(inode: &Inode<VirtioFsType>) {
@@ -850,7 +878,12 @@ impl iomap::Operations for DaxIomap {
         let wait_ok = flags & (iomap::flags::FAULT | iomap::flags::NOWAIT) == 0;
         let chunk = pos as u64 / RANGE;
         let offset = pos as u64 % RANGE;
+        let mut regrown = false;
         loop {
+            // SAFETY: Reads the current task's signal state.
+            if wait_ok && unsafe { bindings::vfs_fatal_signal_pending() } {
+                return Err(EINTR);
+            }
             let size = inode.size();
             // What the host can surely map of the chunk now: whole pages
             // below the end of the file.
@@ -864,12 +897,14 @@ impl iomap::Operations for DaxIomap {
                             iomap.set_hole(pos, length as u64);
                             return Ok(());
                         }
-                        if pos >= size || want <= m.len {
+                        if pos >= size || offset >= want || regrown {
                             // Past the end, or a partial last page the host
                             // cannot map: FUSE_READ/FUSE_WRITE instead.
                             return Err(ENXIO);
                         }
-                        // The file grew past what is mapped: map it again.
+                        // The file grew past what is mapped (and what this
+                        // access needs can be mapped now): map it again,
+                        // once.
                         if !wait_ok {
                             return Err(EAGAIN);
                         }
@@ -877,6 +912,7 @@ impl iomap::Operations for DaxIomap {
                             // In use meanwhile: this I/O goes without DAX.
                             return Err(ENXIO);
                         }
+                        regrown = true;
                         continue;
                     }
                     let writable = {
@@ -906,6 +942,11 @@ impl iomap::Operations for DaxIomap {
                 iomap.set_hole(pos, length as u64);
                 return Ok(());
             }
+            let strict = d.strict_eof.load(Ordering::Relaxed);
+            if strict && want == 0 {
+                // Only a partial page here: nothing to map on this host.
+                return Err(ENXIO);
+            }
             let Some(id) = d.alloc() else {
                 if !wait_ok {
                     return Err(EAGAIN);
@@ -913,7 +954,7 @@ impl iomap::Operations for DaxIomap {
                 d.make_room(&s, inode)?;
                 continue;
             };
-            let node = match RBTreeNode::new(chunk, ChunkMap { id, len: RANGE }, GFP_KERNEL) {
+            let reservation = match RBTreeNodeReservation::new(GFP_KERNEL) {
                 Ok(n) => n,
                 Err(e) => {
                     d.unreserve(id);
@@ -928,13 +969,16 @@ impl iomap::Operations for DaxIomap {
                 continue;
             }
             // The whole range first (a host that maps past the end of the
-            // file lets the partial last page be mapped too); a host that
-            // refuses that (ENXIO) gets the whole pages below the end.
-            let mut len = RANGE;
+            // file lets the partial last page be mapped too); once the host
+            // refused that (ENXIO), the whole pages below the end.
+            let mut len = if strict { want.min(RANGE) } else { RANGE };
             let mut r = d.setup_mapping(&s, inode, chunk, id, write, len);
-            if matches!(r, Err(e) if e == ENXIO) && want < RANGE && offset < want {
-                len = want;
-                r = d.setup_mapping(&s, inode, chunk, id, write, len);
+            if !strict && want < RANGE && matches!(r, Err(e) if e == ENXIO) {
+                d.strict_eof.store(true, Ordering::Relaxed);
+                if want > 0 {
+                    len = want;
+                    r = d.setup_mapping(&s, inode, chunk, id, write, len);
+                }
             }
             if let Err(e) = r {
                 drop(tree);
@@ -943,16 +987,21 @@ impl iomap::Operations for DaxIomap {
             }
             let m = ChunkMap { id, len };
             d.set_mapped_len(id, len);
-            tree.insert(node);
-            if let Some(slot) = tree.get_mut(&chunk) {
-                *slot = m;
-            }
+            tree.insert(reservation.into_node(chunk, m));
+            // The access itself may lie in the partial last page: the
+            // mapping stays for the pages below, this access falls back.
+            let usable = offset < len;
             {
                 let mut r = d.ranges.lock();
                 let _ = r.bind(id, owner_key(inode), chunk, write);
-                let _ = r.get(id);
+                if usable {
+                    let _ = r.get(id);
+                }
             }
             drop(tree);
+            if !usable {
+                return Err(ENXIO);
+            }
             return fill(d, inode, iomap, pos, length, flags, m, chunk);
         }
     }
@@ -1034,6 +1083,7 @@ fn dax_fault(vmf: &VmFault, order: u32, write: bool) -> VmFaultT {
             // waits (killably here; C waits uninterruptibly).
             // SAFETY: Reads the current task's signal state.
             if d.exhausted() || unsafe { bindings::vfs_fatal_signal_pending() } {
+                inc(&d.stats.fault_sigbus);
                 return fault::SIGBUS;
             }
             d.kick(0);

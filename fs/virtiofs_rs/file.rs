@@ -430,7 +430,7 @@ impl file::Operations for DaxFile {
             Err(e) if crate::dax::may_fall_back(inode, e) => direct_read(kiocb, h, inode, to),
             // Stopped short of the end of the file: at a partial last page
             // the host cannot map. The rest goes as FUSE_READ.
-            Ok(n) if n > 0 && !to.is_empty() && kiocb.pos() < inode.size() => {
+            Ok(n) if n > 0 && !to.is_empty() && crate::dax::unmappable_at(inode, kiocb.pos()) => {
                 crate::dax::count_fallback(inode);
                 Ok(n + direct_read(kiocb, h, inode, to).unwrap_or(0))
             }
@@ -470,7 +470,11 @@ impl file::Operations for DaxFile {
                         direct_write(kiocb, h, inode, from)?
                     }
                     // Stopped at a partial last page: the rest as FUSE_WRITE.
-                    Ok(n) if n > 0 && !from.is_empty() => {
+                    Ok(n)
+                        if n > 0
+                            && !from.is_empty()
+                            && crate::dax::unmappable_at(inode, kiocb.pos()) =>
+                    {
                         crate::dax::count_fallback(inode);
                         n + direct_write(kiocb, h, inode, from).unwrap_or(0)
                     }

@@ -323,12 +323,12 @@ void rust_helper_vfs_init_delayed_work(struct delayed_work *dwork, work_func_t f
 	INIT_DELAYED_WORK(dwork, func);
 }
 
-unsigned int rust_helper_memalloc_nofs_save(void)
+unsigned int rust_helper_vfs_memalloc_nofs_save(void)
 {
 	return memalloc_nofs_save();
 }
 
-void rust_helper_memalloc_nofs_restore(unsigned int flags)
+void rust_helper_vfs_memalloc_nofs_restore(unsigned int flags)
 {
 	memalloc_nofs_restore(flags);
 }
