@@ -13,7 +13,7 @@ step() {
 	shift
 	n=$((n + 1))
 	echo "# \$ $*"
-	if out=$(sh -c "$*" 2>&1); then res=ok; else res="not ok"; fi
+	if out=$(eval "$*" 2>&1); then res=ok; else res="not ok"; fi
 	[ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/#   /'
 	echo "$res $n $name"
 }
