@@ -202,29 +202,15 @@ impl file::Operations for RegFile {
         h: &FileHandle,
         from: &mut IovIterSource<'_>,
     ) -> Result<usize> {
-        // SAFETY: A file operation of ours, on an open file of ours.
-        let inode = unsafe { file_inode(kiocb.file()) };
-        check_bad(inode)?;
-        let written = {
-            let g = inode.lock();
-            if kiocb.flags() & IOCB_APPEND != 0 {
-                inode::update_attrs(inode, Some(h.fh), false)?;
-            }
-            if kiocb.write_checks(from, &g)? == 0 {
-                return Ok(0);
-            }
-            // As C: a direct-I/O handle leaves dropping set-user-ID and
-            // the like to the host (`fuse_direct_write_iter`).
-            if !h.direct_io() {
-                kiocb.file().remove_privs(&g)?;
-            }
+        // As C: a direct-I/O handle leaves dropping set-user-ID and the like
+        // to the host (`fuse_direct_write_iter`).
+        locked_write(kiocb, h, from, h.direct_io(), |kiocb, inode, from| {
             if h.direct_io() || kiocb.flags() & IOCB_DIRECT != 0 {
-                direct_write(kiocb, h, inode, from)?
+                direct_write(kiocb, h, inode, from)
             } else {
-                perform_write(kiocb, h, inode, from)?
+                perform_write(kiocb, h, inode, from)
             }
-        };
-        kiocb.write_sync(written)
+        })
     }
 
     /// As C's `fuse_file_llseek`: positions relative to the end use the
@@ -447,42 +433,29 @@ impl file::Operations for DaxFile {
         h: &FileHandle,
         from: &mut IovIterSource<'_>,
     ) -> Result<usize> {
-        // SAFETY: A file operation of ours, on an open file of ours.
-        let inode = unsafe { file_inode(kiocb.file()) };
-        check_bad(inode)?;
-        let written = {
-            let g = inode.lock();
-            if kiocb.flags() & IOCB_APPEND != 0 {
-                inode::update_attrs(inode, Some(h.fh), false)?;
-            }
-            if kiocb.write_checks(from, &g)? == 0 {
-                return Ok(0);
-            }
-            kiocb.file().remove_privs(&g)?;
+        locked_write(kiocb, h, from, false, |kiocb, inode, from| {
             let size = inode.size();
             let pos = kiocb.pos();
             if pos >= size || pos.saturating_add(from.len() as i64) > size {
-                direct_write(kiocb, h, inode, from)?
-            } else {
-                // SAFETY: As in `read_iter`.
-                match unsafe { kernel::dax::iomap_write(kiocb, from, crate::dax::DAX_IOMAP) } {
-                    Err(e) if crate::dax::may_fall_back(inode, e) => {
-                        direct_write(kiocb, h, inode, from)?
-                    }
-                    // Stopped at a partial last page: the rest as FUSE_WRITE.
-                    Ok(n)
-                        if n > 0
-                            && !from.is_empty()
-                            && crate::dax::unmappable_at(inode, kiocb.pos()) =>
-                    {
-                        crate::dax::count_fallback(inode);
-                        n + direct_write(kiocb, h, inode, from).unwrap_or(0)
-                    }
-                    r => r?,
-                }
+                return direct_write(kiocb, h, inode, from);
             }
-        };
-        kiocb.write_sync(written)
+            // SAFETY: As in `read_iter`.
+            match unsafe { kernel::dax::iomap_write(kiocb, from, crate::dax::DAX_IOMAP) } {
+                Err(e) if crate::dax::may_fall_back(inode, e) => {
+                    direct_write(kiocb, h, inode, from)
+                }
+                // Stopped at a partial last page: the rest as FUSE_WRITE.
+                Ok(n)
+                    if n > 0
+                        && !from.is_empty()
+                        && crate::dax::unmappable_at(inode, kiocb.pos()) =>
+                {
+                    crate::dax::count_fallback(inode);
+                    Ok(n + direct_write(kiocb, h, inode, from).unwrap_or(0))
+                }
+                r => r,
+            }
+        })
     }
 
     fn llseek(file: &File, h: &FileHandle, offset: i64, whence: u32) -> Result<i64> {
@@ -500,6 +473,36 @@ impl file::Operations for DaxFile {
     fn flush(file: &File, h: &FileHandle, owner: usize) -> Result {
         <RegFile as file::Operations>::flush(file, h, owner)
     }
+}
+
+/// The shape of every write (C's `fuse_cache_write_iter` and
+/// `fuse_dax_write_iter`): under the inode lock, `O_APPEND` refreshes the
+/// size first (if expired), the generic checks, privileges dropped unless
+/// `keep_privs`, then `write` moves the data; the write is synced after.
+fn locked_write(
+    kiocb: &mut Kiocb,
+    h: &FileHandle,
+    from: &mut IovIterSource<'_>,
+    keep_privs: bool,
+    write: impl FnOnce(&mut Kiocb, &Inode<VirtioFsType>, &mut IovIterSource<'_>) -> Result<usize>,
+) -> Result<usize> {
+    // SAFETY: A file operation of ours, on an open file of ours.
+    let inode = unsafe { file_inode(kiocb.file()) };
+    check_bad(inode)?;
+    let written = {
+        let g = inode.lock();
+        if kiocb.flags() & IOCB_APPEND != 0 {
+            inode::update_attrs(inode, Some(h.fh), false)?;
+        }
+        if kiocb.write_checks(from, &g)? == 0 {
+            return Ok(0);
+        }
+        if !keep_privs {
+            kiocb.file().remove_privs(&g)?;
+        }
+        write(kiocb, inode, from)?
+    };
+    kiocb.write_sync(written)
 }
 
 /// Gives an open file's handle back: a last writeback if writeback used
