@@ -81,17 +81,21 @@ pub unsafe trait Operations: Sized + 'static {
 ///
 /// # Invariants
 ///
-/// `dev` came from `alloc_dax` with `T`'s operations and a private pointer
-/// from `T::Data::into_foreign`; both are released only on drop. Once
-/// `killed` is set, `kill_dax` has returned: no operation runs any more.
+/// `dev` came from `alloc_dax` with `T`'s operations and `private`, which
+/// came from `T::Data::into_foreign`; both are released only on drop (the
+/// pointer is kept here because `dax_get_private()` answers NULL once the
+/// device is killed). Once `killed` is set, `kill_dax` has returned: no
+/// operation runs any more.
 pub struct DaxDevice<T: Operations> {
     dev: NonNull<bindings::dax_device>,
+    private: *const crate::ffi::c_void,
     killed: AtomicBool,
     _t: PhantomData<T>,
 }
 
 // SAFETY: The DAX core synchronises its users (SRCU); the handle itself is
-// only used to kill and release the device.
+// only used to kill and release the device, and `private` is a `T::Data`
+// (`Send + Sync`), dropped on whichever thread drops the last reference.
 unsafe impl<T: Operations> Send for DaxDevice<T> {}
 // SAFETY: `&DaxDevice` only exposes the raw pointer.
 unsafe impl<T: Operations> Sync for DaxDevice<T> {}
@@ -125,6 +129,7 @@ impl<T: Operations> DaxDevice<T> {
                 let d = Arc::new(
                     DaxDevice {
                         dev,
+                        private,
                         killed: AtomicBool::new(false),
                         _t: PhantomData,
                     },
@@ -171,13 +176,12 @@ impl<T: Operations> Drop for DaxDevice<T> {
         self.kill();
         let dev = self.dev.as_ptr();
         // SAFETY: The device is live (type invariant) and killed: no
-        // operation runs any more, so the private data can go.
+        // operation runs any more, so the private data, ours since
+        // `into_foreign` (type invariant), can go; `put_dax` does not use
+        // it.
         unsafe {
-            let private = bindings::dax_get_private(dev);
             bindings::put_dax(dev);
-            if !private.is_null() {
-                drop(T::Data::from_foreign(private.cast_const()));
-            }
+            drop(T::Data::from_foreign(self.private));
         }
     }
 }
