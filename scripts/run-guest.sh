@@ -106,6 +106,10 @@ DEVICES=$(plan_value "$P0" devices 1)
 VQ_SIZE=$(plan_value "$P0" vq-size "")
 [ -z "$VQ_SIZE" ] || [[ "$VQ_SIZE" =~ ^[0-9]+$ ]] || die "plan vq-size must be a number"
 [ -z "$VQ_SIZE" ] || [ "$HOST" = dax ] || die "plan vq-size needs --host dax"
+# "dax-file-size SIZE": the DAX host marks files of at least SIZE DAX
+# (FUSE_ATTR_DAX, for -o dax=inode).
+DAX_FILE_SIZE=$(plan_value "$P0" dax-file-size "")
+[ -z "$DAX_FILE_SIZE" ] || [ "$HOST" = dax ] || die "plan dax-file-size needs --host dax"
 # "virtiofsd OPTIONS": the first plan's virtiofsd options (defaults replaced
 # by name, others added); a plan that sets any runs on virtiofsd only.
 for p in "${PLANS[@]}"; do
@@ -138,6 +142,7 @@ daemon_cmd() {
 			"${VIRTIOFSD_OPTS[@]}") ;;
 	dax)
 		DCMD=("$DAXD" --socket "$sock" --shared-dir "$SHARED" --tag "$TAG" --cache-size "$CACHE_SIZE")
+		[ -z "$DAX_FILE_SIZE" ] || DCMD+=(--dax-file-size "$DAX_FILE_SIZE")
 		for s in "${INJECT[@]}"; do DCMD+=(--inject "$s"); done ;;
 	esac
 }

@@ -40,6 +40,8 @@ MATRIX=(
 	"virtiofsd/mmio virtiofsd mmio basic"
 	"dax/pci/dax-always dax pci dax-always"
 	"dax/pci/dax-never dax pci dax-never"
+	"dax/pci/dax-inode dax pci dax-inode"
+	"dax/pci/dax-cycles dax pci dax-cycles"
 	"dax/pci/dax-inject dax pci dax-inject"
 	"dax/pci/dax-inject-remove dax pci dax-inject-remove"
 	"dax/mmio/basic dax mmio basic"

@@ -3,7 +3,12 @@
 # Load, mount, use, umount and unload the driver N times (VFS_CYCLES,
 # default 20), then ask kmemleak for leaks. Prints TAP.
 #
-# Uses VFSRS_LOAD / VFSRS_UNLOAD (set by /init for the driver under test).
+# Uses VFSRS_LOAD / VFSRS_UNLOAD (set by /init for the driver under test),
+# VFS_MOUNT_OPTS (the plan's opts). With VFS_CYCLES_FILE (a file of the
+# mount, of at least 16 KiB) each cycle also reads it whole and copies its
+# second page over its third in place: with -o dax=always that maps window
+# ranges and writes through the window, so the mapping manager's set-up and
+# tear-down are part of every cycle.
 N=${VFS_CYCLES:-20}
 MNT=/tmp/vfs-cycles
 mkdir -p "$MNT"
@@ -13,12 +18,18 @@ $VFSRS_UNLOAD 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 # Forget what boot and earlier suites left, so only these cycles count.
 echo clear > /sys/kernel/debug/kmemleak 2>/dev/null
+use_file() {
+	[ -n "${VFS_CYCLES_FILE:-}" ] || return 0
+	cat "$MNT/$VFS_CYCLES_FILE" >/dev/null &&
+		dd if="$MNT/$VFS_CYCLES_FILE" of="$MNT/$VFS_CYCLES_FILE" bs=4096 count=1 \
+			skip=1 seek=2 conv=notrunc 2>/dev/null
+}
 i=1
 while [ "$i" -le "$N" ]; do
 	if $VFSRS_LOAD &&
-		mount -t virtiofs "$VFS_TAG" "$MNT" &&
+		mount -t virtiofs ${VFS_MOUNT_OPTS:+-o "$VFS_MOUNT_OPTS"} "$VFS_TAG" "$MNT" &&
 		stat "$MNT" >/dev/null && df "$MNT" >/dev/null &&
-		umount "$MNT" && $VFSRS_UNLOAD; then
+		use_file && umount "$MNT" && $VFSRS_UNLOAD; then
 		echo "ok $i cycle_$i"
 	else
 		echo "not ok $i cycle_$i"

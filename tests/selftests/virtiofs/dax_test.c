@@ -167,6 +167,141 @@ TEST_F(dax, write_in_place)
 	close(fd);
 }
 
+/*
+ * An inode with many mapped ranges is evicted: its mappings go in batched
+ * FUSE_REMOVEMAPPING requests. The test creates evict.mark after reading
+ * 32 MiB of big.bin (16 ranges) and before evicting it; the host check
+ * finds the next REMOVEMAPPING and wants all 16 entries in it.
+ */
+TEST_F(dax, evict_batches_removemapping)
+{
+	static unsigned char buf[1 << 20];
+	char path[300];
+	int fd, i;
+
+	if (!env_int("VFS_EXPECT_DAX"))
+		SKIP(return, "files are not DAX on this mount");
+	in_mnt(path, sizeof(path), self->mnt, DAX_BIG);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd) TH_LOG("open %s: %s", path, strerror(errno));
+	for (i = 0; i < 32; i++) {
+		ASSERT_EQ(sizeof(buf), pread(fd, buf, sizeof(buf), (off_t)i << 20));
+		ASSERT_EQ(-1, vfs_pattern_check(buf, sizeof(buf), (uint64_t)i << 20, DAX_BIG_SEED));
+	}
+	close(fd);
+	in_mnt(path, sizeof(path), self->mnt, "evict.mark");
+	ASSERT_EQ(0, vfs_write_pattern(path, 16, 27));
+	ASSERT_EQ(0, vfs_drop_caches());
+}
+
+/*
+ * umount while a process still maps a file of the mount: refused (EBUSY),
+ * as on any file system; a lazy umount detaches it, the mapping keeps
+ * working, and the superblock goes when it is unmapped. A new mount then
+ * works.
+ */
+TEST_F(dax, umount_with_busy_mmap)
+{
+	size_t len = 2 << 20;
+	char path[300], mnt2[64];
+	unsigned char *p, b;
+	int fd;
+
+	in_mnt(path, sizeof(path), self->mnt, DAX_INPLACE);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd) TH_LOG("open %s: %s", path, strerror(errno));
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	close(fd);
+	b = p[4096];
+	EXPECT_EQ(vfs_pattern_byte(4096, DAX_INPLACE_SEED), b);
+	EXPECT_EQ(-1, umount2(self->mnt, 0));
+	EXPECT_EQ(EBUSY, errno);
+	ASSERT_EQ(0, umount2(self->mnt, MNT_DETACH)) TH_LOG("lazy umount: %s", strerror(errno));
+	/* The first MiB: write_in_place changes the file at 1 MiB. */
+	EXPECT_EQ(-1, vfs_pattern_check(p, 1 << 20, 0, DAX_INPLACE_SEED));
+	ASSERT_EQ(0, munmap(p, len));
+	ASSERT_EQ(0, vfs_mount_fresh(mnt2, sizeof(mnt2)));
+	in_mnt(path, sizeof(path), mnt2, DAX_INPLACE);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, pread(fd, &b, 1, 8192));
+	EXPECT_EQ(vfs_pattern_byte(8192, DAX_INPLACE_SEED), b);
+	close(fd);
+	vfs_umount(mnt2);
+}
+
+/*
+ * Whether the mapping at @addr is a DAX one: DAX file mappings are
+ * VM_MIXEDMAP ("mm" in /proc/self/smaps VmFlags), page cache ones are not.
+ * -1 if the mapping is not found.
+ */
+static int vma_is_mixedmap(const void *addr)
+{
+	unsigned long start, end, a = (unsigned long)addr;
+	char line[512];
+	int in = 0, ret = -1;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			in = a >= start && a < end;
+			continue;
+		}
+		if (in && !strncmp(line, "VmFlags:", 8)) {
+			ret = !!strstr(line, " mm");
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * -o dax=inode with a host that marks files of VFS_DAX_FILE_SIZE bytes and
+ * more DAX: statx reports it per file, and such a file is mapped through
+ * the window (a mixed map) while a smaller one goes through the page cache;
+ * both read back what the host has.
+ */
+TEST_F(dax, inode_mode_follows_host_rule)
+{
+	static const struct {
+		const char *name;
+		unsigned long long size;
+		uint32_t seed;
+	} files[] = {
+		{ DAX_BIG, DAX_BIG_SIZE, DAX_BIG_SEED },
+		{ DAX_INPLACE, DAX_INPLACE_SIZE, DAX_INPLACE_SEED },
+		{ DAX_READ, DAX_READ_SIZE, DAX_READ_SEED },
+		{ DAX_TAIL3K, DAX_TAIL3K_SIZE, DAX_TAIL3K_SEED },
+	};
+	unsigned long long min = env_ull("VFS_DAX_FILE_SIZE");
+	size_t i;
+
+	if (!min)
+		SKIP(return, "VFS_DAX_FILE_SIZE not set: the host marks no file");
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		size_t len = files[i].size < 65536 ? files[i].size : 65536;
+		int want = files[i].size >= min;
+		char path[300];
+		unsigned char *p;
+		int fd;
+
+		in_mnt(path, sizeof(path), self->mnt, files[i].name);
+		EXPECT_EQ(want, is_dax(path)) TH_LOG("%s (%llu bytes)", files[i].name, files[i].size);
+		fd = open(path, O_RDONLY);
+		ASSERT_LE(0, fd) TH_LOG("open %s: %s", path, strerror(errno));
+		p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+		ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap %s: %s", path, strerror(errno));
+		EXPECT_EQ(-1, vfs_pattern_check(p, len, 0, files[i].seed)) TH_LOG("%s", path);
+		EXPECT_EQ(want, vma_is_mixedmap(p)) TH_LOG("%s: VM_MIXEDMAP", files[i].name);
+		munmap(p, len);
+		close(fd);
+	}
+}
+
 static int user_writes_in_place(const char *path)
 {
 	int fd = open(path, O_WRONLY);

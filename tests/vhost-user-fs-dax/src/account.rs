@@ -15,6 +15,8 @@
 //! GETXATTR nodeid N name NAME           GETXATTR (not a give-back: host checks count
 //!                                       them, e.g. the `security.capability` lookups
 //!                                       writes cost without SB_NOSEC)
+//! REMOVEMAPPING count N                 REMOVEMAPPING, with the number of entries the
+//!                                       request carries (batching at eviction)
 //! ```
 //! NAME is printed with non-printable bytes escaped (`escape_ascii`) and is the last field.
 //! Entry replies are logged when the server built them (it counted the lookup then), even if
@@ -58,6 +60,8 @@ pub enum Event {
     },
     /// The guest asked for extended attribute `name` of `nodeid`.
     Getxattr { nodeid: u64, name: Vec<u8> },
+    /// The guest asked to remove `count` window mappings in one request.
+    Removemapping { count: u32 },
 }
 
 impl fmt::Display for Event {
@@ -71,6 +75,7 @@ impl fmt::Display for Event {
             }
             Event::Opened { op, nodeid, fh } => write!(f, "OPENED {op} nodeid {nodeid} fh {fh}"),
             Event::Release { op, nodeid, fh } => write!(f, "RELEASE {op} nodeid {nodeid} fh {fh}"),
+            Event::Removemapping { count } => write!(f, "REMOVEMAPPING count {count}"),
             Event::Getxattr { nodeid, name } => {
                 write!(f, "GETXATTR nodeid {nodeid} name {}", name.escape_ascii())
             }
@@ -115,6 +120,10 @@ pub fn request_events(opcode: u32, req: &[u8]) -> Vec<Event> {
         // struct fuse_release_in { u64 fh; ... }
         "RELEASE" | "RELEASEDIR" => u64_at(body, 0)
             .map(|fh| vec![Event::Release { op, nodeid, fh }])
+            .unwrap_or_default(),
+        // struct fuse_removemapping_in { u32 count; }, then the entries.
+        "REMOVEMAPPING" => u32_at(body, 0)
+            .map(|count| vec![Event::Removemapping { count }])
             .unwrap_or_default(),
         // struct fuse_getxattr_in { u32 size; u32 padding; }, then the name.
         "GETXATTR" => body
@@ -299,6 +308,10 @@ mod tests {
         // A name without its terminating NUL, or no room for the argument: nothing.
         assert!(request_events(22, &req(22, 12, &g[..g.len() - 1])).is_empty());
         assert!(request_events(22, &req(22, 12, &[0u8; 4])).is_empty());
+        assert_eq!(
+            request_events(49, &req(49, 0, &16u32.to_le_bytes()))[0].to_string(),
+            "REMOVEMAPPING count 16"
+        );
         assert!(request_events(2, &req(2, 7, &[1, 2])).is_empty());
         assert!(request_events(3, &req(3, 7, &[0u8; 16])).is_empty());
         assert!(request_events(2, &[0u8; 8]).is_empty());

@@ -178,7 +178,10 @@ impl FsBackend {
             // Only what the accounting log needs is kept past the dispatch.
             let head =
                 account::request_bytes_needed(opcode).map(|n| req[..n.min(req.len())].to_vec());
-            let reply = self.dispatch(req, reply_cap, opcode, unique, no_reply);
+            let mut reply = self.dispatch(req, reply_cap, opcode, unique, no_reply);
+            if opcode == FUSE_INIT {
+                init_ext_fixup(&mut reply);
+            }
             if let Some(head) = head {
                 for ev in account::reply_events(opcode, &head, &reply) {
                     info!("{ev}");
@@ -456,5 +459,68 @@ impl VhostUserBackend for FsBackend {
             self.process_queue(vring)?;
         }
         Ok(())
+    }
+}
+
+/// `FUSE_INIT_EXT` in `fuse_init_out.flags`.
+const FUSE_INIT_EXT: u32 = 1 << 30;
+
+/// fuse-backend-rs 0.14 answers INIT with the granted flags above bit 31 in `flags2` but
+/// without `FUSE_INIT_EXT` in `flags`, and a client reads `flags2` only when that bit is set
+/// (fs/fuse/inode.c, process_init_reply()), so `FUSE_HAS_INODE_DAX` (bit 33, `dax=inode`)
+/// was never seen as granted. Sets the bit when `flags2` grants anything: the client offered
+/// INIT_EXT, or the server could not have read its `flags2`.
+fn init_ext_fixup(reply: &mut [u8]) {
+    // struct fuse_init_out: flags at 12, flags2 at 32 (after the fuse_out_header).
+    let (flags_at, flags2_at) = (OUT_HEADER_LEN + 12, OUT_HEADER_LEN + 32);
+    let (Some(flags), Some(flags2)) = (
+        reply.get(flags_at..flags_at + 4),
+        reply.get(flags2_at..flags2_at + 4),
+    ) else {
+        return;
+    };
+    let error = i32::from_le_bytes(reply[4..8].try_into().unwrap());
+    let flags = u32::from_le_bytes(flags.try_into().unwrap());
+    let flags2 = u32::from_le_bytes(flags2.try_into().unwrap());
+    if error == 0 && flags2 != 0 {
+        reply[flags_at..flags_at + 4].copy_from_slice(&(flags | FUSE_INIT_EXT).to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod init_tests {
+    use super::*;
+
+    fn init_reply(error: i32, flags: u32, flags2: u32) -> Vec<u8> {
+        let mut r = vec![0u8; OUT_HEADER_LEN + 64];
+        r[4..8].copy_from_slice(&error.to_le_bytes());
+        r[OUT_HEADER_LEN + 12..OUT_HEADER_LEN + 16].copy_from_slice(&flags.to_le_bytes());
+        r[OUT_HEADER_LEN + 32..OUT_HEADER_LEN + 36].copy_from_slice(&flags2.to_le_bytes());
+        r
+    }
+
+    fn flags(r: &[u8]) -> u32 {
+        u32::from_le_bytes(
+            r[OUT_HEADER_LEN + 12..OUT_HEADER_LEN + 16]
+                .try_into()
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn init_ext_set_only_when_flags2_grants() {
+        let mut r = init_reply(0, 1 << 28, 1 << 1);
+        init_ext_fixup(&mut r);
+        assert_eq!(flags(&r), (1 << 28) | FUSE_INIT_EXT);
+        let mut r = init_reply(0, 1 << 28, 0);
+        init_ext_fixup(&mut r);
+        assert_eq!(flags(&r), 1 << 28);
+        let mut r = init_reply(-22, 0, 1);
+        init_ext_fixup(&mut r);
+        assert_eq!(flags(&r), 0);
+        // A short (compat) reply has no flags2: left alone.
+        let mut r = init_reply(0, 5, 1)[..OUT_HEADER_LEN + 24].to_vec();
+        init_ext_fixup(&mut r);
+        assert_eq!(flags(&r), 5);
     }
 }

@@ -92,6 +92,10 @@ struct Args {
     /// Number of request queues (QEMU's num_vqs must be this plus one).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=62))]
     num_request_queues: u32,
+    /// Per-file DAX (`-o dax=inode` guests): files of at least this size, e.g. 4M, carry
+    /// FUSE_ATTR_DAX in their entry replies (0: every file). Without it no file does.
+    #[arg(long, value_parser = parse_size)]
+    dax_file_size: Option<u64>,
     /// Fault injection rule, repeatable; see README.md (e.g. setupmapping:nth=3:errno=EIO).
     #[arg(long = "inject", value_parser = |s: &str| s.parse::<Action>())]
     inject: Vec<Action>,
@@ -157,9 +161,11 @@ fn run(args: Args) -> Result<(), String> {
         // superblock SB_NOSEC and not ask for `security.capability` before every write.
         killpriv_v2: true,
         cache_policy: CachePolicy::Auto,
-        // No file carries FUSE_ATTR_DAX: `-o dax=inode` (the default) means no DAX, as with
-        // virtiofsd. Use `-o dax=always` for DAX.
-        dax_file_size: None,
+        // Without --dax-file-size no file carries FUSE_ATTR_DAX: `-o dax=inode` (the
+        // default) means no DAX, as with virtiofsd. With it, fuse-backend-rs marks the files
+        // at least that large in its entry replies (once the guest offers
+        // FUSE_HAS_INODE_DAX).
+        dax_file_size: args.dax_file_size,
         entry_timeout: Duration::from_secs(1),
         attr_timeout: Duration::from_secs(1),
         // O_DIRECT stays out of the host's opens, as virtiofsd's default: the
