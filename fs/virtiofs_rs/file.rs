@@ -19,7 +19,7 @@ use crate::inode::{self, changed_locally};
 use crate::proto::fuse::{
     abi::{
         fopen, CreateIn, EntryOut, FallocateIn, FlushIn, FsyncIn, LseekIn, LseekOut, Opcode,
-        OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut, FUSE_WRITE_CACHE,
+        OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut, FUSE_OPEN_KILL_SUIDGID, FUSE_WRITE_CACHE,
     },
     reply,
     request::{self, request_len, RequestBuilder},
@@ -552,11 +552,17 @@ pub(crate) fn create_open(
     }
     let flags = flags & !bindings::O_NOCTTY;
     let nodeid = dir.data().nodeid;
+    // As C: an existing file truncated by CREATE loses its set-id bits on
+    // the host unless the task may keep them.
+    let kill = s.killpriv_v2()
+        && flags & bindings::O_TRUNC != 0
+        && flags & bindings::O_EXCL == 0
+        && !kernel::fs::capable_fsetid();
     let inarg = CreateIn {
         flags,
         mode,
         umask,
-        open_flags: 0,
+        open_flags: if kill { FUSE_OPEN_KILL_SUIDGID } else { 0 },
     };
     // If a signal abandons it and the host answers anyway, both the
     // lookup and the handle CREATE took are given back.
@@ -847,7 +853,7 @@ fn perform_write(
             fh: h.fh,
             offset: pos as u64,
             size: copied as u32,
-            write_flags: 0,
+            write_flags: s.user_write_flags(),
             lock_owner: 0,
             flags: h.flags,
             padding: 0,
@@ -1075,7 +1081,7 @@ fn direct_write(
                 fh: h.fh,
                 offset: pos as u64,
                 size: c as u32,
-                write_flags: 0,
+                write_flags: s.user_write_flags(),
                 lock_owner: 0,
                 flags: h.flags,
                 padding: 0,
@@ -1141,7 +1147,7 @@ fn direct_write(
             fh: h.fh,
             offset: pos as u64,
             size: c as u32,
-            write_flags: 0,
+            write_flags: s.user_write_flags(),
             lock_owner: 0,
             flags: h.flags,
             padding: 0,

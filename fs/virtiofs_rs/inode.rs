@@ -176,6 +176,9 @@ pub(crate) fn refresh(
         }
         old_size = inode.size();
         inode.refresh_attrs(&attrs(attr));
+        // As C: another client may have set set-id bits or a
+        // `security.capability`; the next write checks again.
+        inode.clear_nosec();
         info.attr_valid.store(valid_until, Ordering::Release);
         info.attr_version
             .store(s.next_attr_version(), Ordering::Release);
@@ -383,6 +386,17 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     if is_truncate {
         inarg.lock_owner = s.lock_owner(current_files());
     }
+    // As C with FUSE_HANDLE_KILLPRIV_V2: the host removes set-id bits on a
+    // chown of a non-directory, and on a truncation by a task that may not
+    // keep them. The VFS's own removal (ATTR_KILL_* turned into a mode
+    // change) still comes here too, so nothing depends on the host alone.
+    if s.killpriv_v2() {
+        let chown = a.valid() & (attr::UID | attr::GID) != 0;
+        let is_dir = FileType::from_mode(inode.mode()) == Some(FileType::Directory);
+        if (chown && !is_dir) || (is_truncate && !kernel::fs::capable_fsetid()) {
+            inarg.valid |= fattr::KILL_SUIDGID;
+        }
+    }
     let nodeid = info.nodeid;
     let _unstable = is_truncate.then(|| SizeUnstable::new(inode));
     let gate = is_truncate.then(|| info.wb_gate.lock());
@@ -418,6 +432,7 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     {
         let _g = info.forget.lock();
         inode.refresh_attrs(&attrs(&na));
+        inode.clear_nosec();
         info.attr_valid.store(expiry(timeout), Ordering::Release);
         info.attr_version
             .store(s.next_attr_version(), Ordering::Release);

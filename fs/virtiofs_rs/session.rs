@@ -7,7 +7,7 @@
 use crate::dax::DaxConn;
 use crate::device::VirtioFs;
 use crate::proto::fuse::{
-    abi::{init_flags, ForgetIn, GetattrIn, InitIn, Opcode, Wire},
+    abi::{init_flags, ForgetIn, GetattrIn, InitIn, Opcode, Wire, FUSE_WRITE_KILL_SUIDGID},
     reply::{self, InitParams, ReplySpec, Timeout, ValidEntry},
     request::{self, request_len, Header},
 };
@@ -205,6 +205,25 @@ impl Session {
             .is_some_and(|p| p.flags & init_flags::FUSE_HAS_INODE_DAX != 0)
     }
 
+    /// Whether the server removes privileges on writes and truncations
+    /// that ask for it (`FUSE_HANDLE_KILLPRIV_V2`).
+    pub(crate) fn killpriv_v2(&self) -> bool {
+        self.params()
+            .is_some_and(|p| p.flags & init_flags::FUSE_HANDLE_KILLPRIV_V2 != 0)
+    }
+
+    /// The `write_flags` of a FUSE_WRITE made for the current task (C's
+    /// `fuse_write_args_fill` callers): with `FUSE_HANDLE_KILLPRIV_V2`,
+    /// the host is asked to remove set-id bits unless the task may keep
+    /// them.
+    pub(crate) fn user_write_flags(&self) -> u32 {
+        if self.killpriv_v2() && !kernel::fs::capable_fsetid() {
+            FUSE_WRITE_KILL_SUIDGID
+        } else {
+            0
+        }
+    }
+
     /// Whether DESTROY was sent (the host dropped every mapping).
     pub(crate) fn is_destroyed(&self) -> bool {
         self.destroyed.load(Ordering::Acquire)
@@ -272,7 +291,12 @@ impl Session {
 
     /// FUSE_INIT: negotiates the session; the reply is kept whole.
     pub(crate) fn init(&self) -> Result {
-        let mut offered = init_flags::FUSE_INIT_EXT | init_flags::FUSE_MAX_PAGES;
+        // FUSE_HANDLE_KILLPRIV_V2: the host removes set-id bits and
+        // `security.capability` when a write, a truncation or a chown asks
+        // it to, so the superblock may be `SB_NOSEC` (as C).
+        let mut offered = init_flags::FUSE_INIT_EXT
+            | init_flags::FUSE_MAX_PAGES
+            | init_flags::FUSE_HANDLE_KILLPRIV_V2;
         if self.fs.window.is_some() {
             offered |= init_flags::FUSE_MAP_ALIGNMENT;
         }

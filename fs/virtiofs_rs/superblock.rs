@@ -192,6 +192,12 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
         .add_iflags(fs::SB_I_NOIDMAP | fs::SB_I_IMA_UNVERIFIABLE_SIGNATURE)
         .set_dentry_ops(DENTRY_OPS)
         .set_xattr_handlers(XATTR_HANDLERS);
+    // As C: with FUSE_HANDLE_KILLPRIV_V2 inodes found free of set-id bits
+    // and security xattrs skip that check on every write (one GETXATTR
+    // each otherwise) until their attributes are refreshed.
+    if sb.data().killpriv_v2() {
+        sb.add_flags(fs::SB_NOSEC);
+    }
     // As C (`fuse_bdi_init`): a backing device of its own, so writable
     // shared mappings are written back, with 1% of the dirty threshold.
     sb.setup_bdi(1)?;

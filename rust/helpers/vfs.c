@@ -256,6 +256,8 @@ void rust_helper_vfs_mapping_set_stable_writes(struct address_space *mapping)
 
 /* FOP_MMAP_SYNC is a __force cast bindgen cannot evaluate. */
 static_assert(FOP_MMAP_SYNC == (1 << 2));
+/* SB_NOSEC is BIT(28), which bindgen cannot evaluate either. */
+static_assert(SB_NOSEC == (1UL << 28));
 
 /* As fuse_dax_mmap(): a DAX mapping with the file system's fault handlers. */
 void rust_helper_vfs_vma_set_dax_ops(struct file *file,

@@ -58,6 +58,21 @@ pub const FS_ALLOW_IDMAP: i32 = bindings::FS_ALLOW_IDMAP as i32;
 /// `SB_I_NOIDMAP`: no idmapped mounts of this superblock.
 pub const SB_I_NOIDMAP: u64 = bindings::SB_I_NOIDMAP as u64;
 
+/// Whether the current task may write a file without losing its set-id
+/// bits (`capable(CAP_FSETID)`), as the VFS decides in
+/// `file_remove_privs()`; a file system that removes them on the host's
+/// side tells the host so.
+pub fn capable_fsetid() -> bool {
+    // SAFETY: `capable` only reads the current task's credentials.
+    unsafe { bindings::capable(bindings::CAP_FSETID as _) }
+}
+
+/// `SB_NOSEC` (`s_flags`): the VFS may mark inodes without set-id bits or
+/// security xattrs `S_NOSEC`, so writes skip `file_remove_privs()`'s
+/// xattr lookup until the file system clears the mark (checked against
+/// its C value in `rust/helpers/vfs.c`).
+pub const SB_NOSEC: u64 = 1 << 28;
+
 /// `SB_I_IMA_UNVERIFIABLE_SIGNATURE`: IMA cannot trust file signatures
 /// here (the contents can change behind the kernel's back).
 pub const SB_I_IMA_UNVERIFIABLE_SIGNATURE: u64 = bindings::SB_I_IMA_UNVERIFIABLE_SIGNATURE as u64;

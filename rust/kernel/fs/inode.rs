@@ -118,6 +118,10 @@ pub const S_NOATIME: u32 = bindings::S_NOATIME;
 
 /// `S_NOCMTIME`: the file system keeps modification and change times.
 pub const S_NOCMTIME: u32 = bindings::S_NOCMTIME;
+/// `S_NOSEC`: no set-id bits or security xattrs; writes skip
+/// `file_remove_privs()`'s checks (set by the VFS on `SB_NOSEC`
+/// superblocks).
+pub const S_NOSEC: u32 = bindings::S_NOSEC;
 /// `S_DAX`: the file's data is reached directly (DAX), not through the
 /// page cache.
 pub const S_DAX: u32 = bindings::S_DAX;
@@ -192,6 +196,27 @@ impl<T: FileSystem> Inode<T> {
             (*i).i_blocks = a.blocks as _;
             bindings::set_nlink(i, a.nlink);
             set_times(i, a);
+        }
+    }
+
+    /// Clears `S_NOSEC`: the next write asks again whether privileges
+    /// must be removed (`file_remove_privs()`), e.g. after attributes came
+    /// from a host that another client may have changed (as C's
+    /// `fuse_change_attributes_common`).
+    pub fn clear_nosec(&self) {
+        let i = self.as_raw();
+        // SAFETY: The inode is valid. `i_flags` is read and written without
+        // a common lock by the VFS (`inode_has_no_xattr` sets `S_NOSEC`
+        // under the inode lock, readers take none). Only this bit changes
+        // after the inode is set up, so no other flag can be lost. As in
+        // C, a concurrent `inode_has_no_xattr` may set the bit again from
+        // attributes it read before this refresh; the next refresh clears
+        // it.
+        unsafe {
+            let f = core::ptr::read_volatile(&(*i).i_flags);
+            if f & S_NOSEC != 0 {
+                core::ptr::write_volatile(&mut (*i).i_flags, f & !S_NOSEC);
+            }
         }
     }
 

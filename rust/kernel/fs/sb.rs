@@ -115,6 +115,13 @@ impl<T: FileSystem> SuperBlock<T, New> {
         self
     }
 
+    /// Adds `SB_*` flags (`s_flags`), e.g. [`super::SB_NOSEC`].
+    pub fn add_flags(&mut self, flags: u64) -> &mut Self {
+        // SAFETY: As `set_magic`.
+        unsafe { (*self.raw()).s_flags |= flags as crate::ffi::c_ulong };
+        self
+    }
+
     /// Sets the dentry operations of every dentry of this superblock
     /// (`s_d_op`).
     pub fn set_dentry_ops(&mut self, ops: dentry::Ops<T>) -> &mut Self {

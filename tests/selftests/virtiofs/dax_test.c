@@ -167,6 +167,70 @@ TEST_F(dax, write_in_place)
 	close(fd);
 }
 
+static int user_writes_in_place(const char *path)
+{
+	int fd = open(path, O_WRONLY);
+
+	if (fd < 0)
+		return child_fail(__LINE__, "open of a 06777 file");
+	if (pwrite(fd, "x", 1, 4096) != 1)
+		return child_fail(__LINE__, "write inside a 06777 file");
+	close(fd);
+	return 0;
+}
+
+/*
+ * A write by another user inside the file (through the window with DAX)
+ * clears the set-user-ID and set-group-ID bits. The host negotiates
+ * FUSE_HANDLE_KILLPRIV_V2, with which C leaves the removal to the host's
+ * WRITE; a DAX write sends none, so on C the bits stay (tests/expect).
+ */
+TEST_F(dax, user_write_clears_setid)
+{
+	unsigned char back[8192];
+	char path[300];
+	struct stat st;
+	int fd;
+
+	/* 2 MiB: a file C can map whole on this host (see tests/expect). */
+	in_mnt(path, sizeof(path), self->mnt, "suid.bin");
+	ASSERT_EQ(0, vfs_write_pattern(path, 2 << 20, 24));
+	ASSERT_EQ(0, chmod(path, 06777));
+	EXPECT_EQ(0, as_user(user_writes_in_place, path));
+	ASSERT_EQ(0, stat(path, &st));
+	EXPECT_EQ(0777, st.st_mode & 07777) TH_LOG("mode after the write: %o", st.st_mode & 07777);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(sizeof(back), pread(fd, back, sizeof(back), 0));
+	close(fd);
+	EXPECT_EQ('x', back[4096]);
+	EXPECT_EQ(-1, vfs_pattern_check(back, 4096, 0, 24));
+	EXPECT_EQ(-1, vfs_pattern_check(back + 4097, 4095, 4097, 24));
+}
+
+/*
+ * Writes to a file without set-id bits or security xattrs do not each ask
+ * the host for security.capability: the host negotiates
+ * FUSE_HANDLE_KILLPRIV_V2, so the superblock is SB_NOSEC and the first
+ * write marks the inode S_NOSEC. The host check counts the GETXATTRs of
+ * nosec.bin (a handful at most; one per write without SB_NOSEC).
+ */
+TEST_F(dax, writes_skip_capability_lookup)
+{
+	unsigned char buf[4096];
+	char path[300];
+	int fd, i;
+
+	in_mnt(path, sizeof(path), self->mnt, "nosec.bin");
+	ASSERT_EQ(0, vfs_write_pattern(path, 2 << 20, 25));
+	fd = open(path, O_WRONLY);
+	ASSERT_LE(0, fd);
+	vfs_pattern_fill(buf, sizeof(buf), 0, 26);
+	for (i = 0; i < 64; i++)
+		ASSERT_EQ(sizeof(buf), pwrite(fd, buf, sizeof(buf), (off_t)i * 8192));
+	close(fd);
+}
+
 /*
  * Ask the runner's host agent to rewrite a file on the host while we are
  * mounted, then read the new content without remounting.

@@ -210,45 +210,6 @@ static int host_agent(const char *mnt, const char *req)
 }
 
 /* Waits for @pid; returns its exit status, 128 + signal, or -1. */
-static int reap(pid_t pid)
-{
-	int status;
-
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return -1;
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return 128 + WTERMSIG(status);
-}
-
-/* In a child: reports a failed check (with errno) and gives its exit status. */
-static int child_fail(int line, const char *what)
-{
-	fprintf(stderr, "child %d, line %d: %s (errno %d: %s)\n", (int)getpid(), line, what,
-		errno, strerror(errno));
-	return 1;
-}
-
-/*
- * Runs @fn(@dir) in a child as the unprivileged user (VFS_UID, VFS_GID, no
- * supplementary groups, umask 022); returns its exit status (0: it held).
- */
-static int as_user(int (*fn)(const char *dir), const char *dir)
-{
-	const char *u = getenv("VFS_UID"), *g = getenv("VFS_GID");
-	uid_t uid = u ? atoi(u) : 1000;
-	gid_t gid = g ? atoi(g) : 1000;
-	pid_t pid = fork();
-
-	if (!pid) {
-		if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid))
-			_exit(child_fail(__LINE__, "dropping root"));
-		umask(022);
-		_exit(fn(dir));
-	}
-	return reap(pid);
-}
-
 static sigjmp_buf probe_env;
 
 static void probe_handler(int sig)

@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define VFS_FS_TYPE "virtiofs"
@@ -290,6 +292,47 @@ static inline int vfs_find_instance(char *dir, size_t len)
 	}
 	closedir(d);
 	return found;
+}
+
+/* Exit status of child @pid (128 + signal if it was killed), -1 if none. */
+static inline int reap(pid_t pid)
+{
+	int status;
+
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+/* In a child: reports a failed check (with errno) and gives its exit status. */
+static inline int child_fail(int line, const char *what)
+{
+	fprintf(stderr, "child %d, line %d: %s (errno %d: %s)\n", (int)getpid(), line, what,
+		errno, strerror(errno));
+	return 1;
+}
+
+/*
+ * Runs @fn(@dir) in a child as the unprivileged user (VFS_UID, VFS_GID, no
+ * supplementary groups, umask 022; setgid()/setuid() as root set the real,
+ * effective and saved ids alike); returns its exit status (0: it held).
+ */
+static inline int as_user(int (*fn)(const char *dir), const char *dir)
+{
+	const char *u = getenv("VFS_UID"), *g = getenv("VFS_GID");
+	uid_t uid = u ? atoi(u) : 1000;
+	gid_t gid = g ? atoi(g) : 1000;
+	pid_t pid = fork();
+
+	if (!pid) {
+		if (setgroups(0, NULL) || setgid(gid) || setuid(uid))
+			_exit(child_fail(__LINE__, "dropping root"));
+		umask(022);
+		_exit(fn(dir));
+	}
+	return reap(pid);
 }
 
 #endif /* VFS_UTIL_H */

@@ -12,6 +12,9 @@
 //!                                       each READDIRPLUS entry with a node id
 //! OPENED OP nodeid N fh F               OPEN, OPENDIR, CREATE
 //! RELEASE OP nodeid N fh F              RELEASE, RELEASEDIR
+//! GETXATTR nodeid N name NAME           GETXATTR (not a give-back: host checks count
+//!                                       them, e.g. the `security.capability` lookups
+//!                                       writes cost without SB_NOSEC)
 //! ```
 //! NAME is printed with non-printable bytes escaped (`escape_ascii`) and is the last field.
 //! Entry replies are logged when the server built them (it counted the lookup then), even if
@@ -53,6 +56,8 @@ pub enum Event {
         nodeid: u64,
         fh: u64,
     },
+    /// The guest asked for extended attribute `name` of `nodeid`.
+    Getxattr { nodeid: u64, name: Vec<u8> },
 }
 
 impl fmt::Display for Event {
@@ -66,6 +71,9 @@ impl fmt::Display for Event {
             }
             Event::Opened { op, nodeid, fh } => write!(f, "OPENED {op} nodeid {nodeid} fh {fh}"),
             Event::Release { op, nodeid, fh } => write!(f, "RELEASE {op} nodeid {nodeid} fh {fh}"),
+            Event::Getxattr { nodeid, name } => {
+                write!(f, "GETXATTR nodeid {nodeid} name {}", name.escape_ascii())
+            }
         }
     }
 }
@@ -107,6 +115,18 @@ pub fn request_events(opcode: u32, req: &[u8]) -> Vec<Event> {
         // struct fuse_release_in { u64 fh; ... }
         "RELEASE" | "RELEASEDIR" => u64_at(body, 0)
             .map(|fh| vec![Event::Release { op, nodeid, fh }])
+            .unwrap_or_default(),
+        // struct fuse_getxattr_in { u32 size; u32 padding; }, then the name.
+        "GETXATTR" => body
+            .get(8..)
+            .and_then(|rest| rest.split(|&b| b == 0).next().map(|n| (rest, n)))
+            .filter(|(rest, n)| n.len() < rest.len())
+            .map(|(_, n)| {
+                vec![Event::Getxattr {
+                    nodeid,
+                    name: n.to_vec(),
+                }]
+            })
             .unwrap_or_default(),
         _ => Vec::new(),
     }
@@ -270,6 +290,15 @@ mod tests {
                 .to_string(),
             "RELEASE RELEASE nodeid 9 fh 11"
         );
+        let mut g = vec![0u8; 8];
+        g.extend_from_slice(b"security.capability\0");
+        assert_eq!(
+            request_events(22, &req(22, 12, &g))[0].to_string(),
+            "GETXATTR nodeid 12 name security.capability"
+        );
+        // A name without its terminating NUL, or no room for the argument: nothing.
+        assert!(request_events(22, &req(22, 12, &g[..g.len() - 1])).is_empty());
+        assert!(request_events(22, &req(22, 12, &[0u8; 4])).is_empty());
         assert!(request_events(2, &req(2, 7, &[1, 2])).is_empty());
         assert!(request_events(3, &req(3, 7, &[0u8; 16])).is_empty());
         assert!(request_events(2, &[0u8; 8]).is_empty());

@@ -152,6 +152,10 @@ fn run(args: Args) -> Result<(), String> {
         root_dir: shared.to_string_lossy().into_owned(),
         do_import: true,
         xattr: true,
+        // FUSE_HANDLE_KILLPRIV_V2, as virtiofsd --killpriv-v2: writes, truncations and
+        // chowns that ask for it remove set-id bits here, so the guest may mark its
+        // superblock SB_NOSEC and not ask for `security.capability` before every write.
+        killpriv_v2: true,
         cache_policy: CachePolicy::Auto,
         // No file carries FUSE_ATTR_DAX: `-o dax=inode` (the default) means no DAX, as with
         // virtiofsd. Use `-o dax=always` for DAX.
