@@ -7,8 +7,8 @@
 # error or a job that did no I/O, or a guest dies or splats.
 #
 # usage: scripts/bench.sh [--quick | --smoke] [--list] [--runs N] [--out DIR]
-#   (default)  the full run (about 40 minutes on 2 cores, see "Time")
-#   --quick    a few cells, 3 s each, one run (about 3 minutes)
+#   (default)  the full run (40 to 42 minutes on 2 cores, see "Time")
+#   --quick    a few cells, 3 s each, one run (about 2 minutes)
 #   --list     print the cells each boot would run (plan.tsv), run nothing
 #   --smoke    no guest: the plans, the specs and the report generator on
 #              canned guest output (tests/runner/bench/), in seconds; TAP
@@ -50,12 +50,12 @@
 # header goes to the top of stdout, the table to its last lines.
 #
 # Time, measured with --quick on this 2-core machine (the bench kernel,
-# the lead's builds and guests on the other core): a boot costs about 8 s
-# beyond its cells, a fio run 0.8 s beyond its runtime, a small file about
+# with other builds and guests sharing the cores): a boot costs about 8 s
+# beyond its cells, a fio run 0.6-0.8 s beyond its runtime, a small file about
 # 4 ms of fio's setup (it stats every file first) and a metadata operation
 # 2-7 ms (7 on cache=never, where each is a round trip or two). The full
 # run has 18 boots (3 configurations x 2 drivers x 3 runs), 456 timed
-# cells, 24 small-file and 36 metadata cells: about 42 minutes. That is
+# cells, 24 small-file and 36 metadata cells: 40 to 42 minutes. That is
 # why a cell runs 3 s (5 s: 57 minutes) and the metadata cells use 2,000
 # files, not issue #10's 10,000 (17 minutes more). After every run,
 # bench-report.py estimate measures these costs again and prints the full
