@@ -64,7 +64,7 @@
 . "$(dirname "$0")/lib.sh"
 
 MODE=full RUNS= OUT= LIST=0
-usage() { sed -n 's/^# usage: /usage: /p; s/^#   \(-.*\)/  \1/p' "$0" >&2; exit 2; }
+usage() { sed -n '/^# usage: /,/^#$/{s/^# usage: /usage: /p; s/^#   /  /p}' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) MODE=quick ;;
