@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Set up everything and run every test: lint, the host crates' tests, the
-# runner's self-tests, the guest matrix (driver x host x transport x plan)
-# and the demo as a newcomer runs it. Ends with "N passed, N failed".
+# runner's self-tests, a smoke run of the benchmark command, the guest
+# matrix (driver x host x transport x plan) and the demo as a newcomer runs
+# it. Ends with "N passed, N failed".
 #
 # usage: scripts/test.sh [--quick | --list]
 #   --quick  only the gate: C driver, virtiofsd, virtio-pci, plan basic
@@ -180,14 +181,26 @@ runner_tests() {
 		--results "$RESULTS/runner.tsv" || true
 }
 
+# The benchmark is not a test (scripts/bench.sh runs for many minutes and
+# asserts no speed); its smoke run proves the command still works: its
+# plans, guest specs and report generator on canned guest output, no
+# guest, seconds.
+bench_smoke() {
+	step_begin bench-smoke "bench smoke run (scripts/bench.sh --smoke)"
+	"$VFSRS_ROOT/scripts/bench.sh" --smoke >"$RESULTS/bench-smoke.tap" 2>"$RESULTS/bench-smoke.log" || true
+	step_end bench-smoke
+	"$TAPREPORT" tap --label "bench smoke" --tap "$RESULTS/bench-smoke.tap" \
+		--results "$RESULTS/bench-smoke.tsv" || true
+}
+
 # Those host-side steps run alongside the guests: a TCG guest keeps about
 # one core busy, they use the other.
-log "lint, cargo tests and runner self-tests run alongside the guests (log: $RESULTS/host-steps.log)"
-(lint; cargo_tests; runner_tests) >"$RESULTS/host-steps.log" 2>&1 &
+log "lint, cargo tests, runner self-tests and the bench smoke run run alongside the guests (log: $RESULTS/host-steps.log)"
+(lint; cargo_tests; runner_tests; bench_smoke) >"$RESULTS/host-steps.log" 2>&1 &
 HOST_STEPS=$!
 FILES+=("$RESULTS/lint.tsv")
 for dir in $CARGO_CRATES; do FILES+=("$RESULTS/cargo-$(basename "$dir").tsv"); done
-FILES+=("$RESULTS/runner.tsv")
+FILES+=("$RESULTS/runner.tsv" "$RESULTS/bench-smoke.tsv")
 
 # The boots: each KEY's label, its output directory, the results files it
 # will write (listed now, so the summary names a boot that died early).
@@ -248,9 +261,9 @@ if [ "$MODE" = full ]; then
 	FILES+=("$RESULTS/demo-newcomer.tsv")
 fi
 
-if kill -0 "$HOST_STEPS" 2>/dev/null; then log "waiting for lint, cargo tests and runner self-tests"; fi
+if kill -0 "$HOST_STEPS" 2>/dev/null; then log "waiting for lint, cargo tests, runner self-tests and the bench smoke run"; fi
 wait "$HOST_STEPS" || true
-grep -E '^\[|^(lint|cargo:|runner self-tests)' "$RESULTS/host-steps.log" || true
+grep -E '^\[|^(lint|cargo:|runner self-tests|bench smoke)' "$RESULTS/host-steps.log" || true
 # A step or boot that died before its results: one failure, not silence.
 for f in "${FILES[@]}"; do
 	[ ! -f "$f" ] || continue
