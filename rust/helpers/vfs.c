@@ -217,6 +217,30 @@ void rust_helper_flush_dcache_folio(struct folio *folio)
 }
 
 /* bdi_set_max_ratio() of a superblock's backing device. */
+/*
+ * The id conversions are static inlines without CONFIG_USER_NS, so the
+ * kernel crate calls them through these in every configuration.
+ */
+kuid_t rust_helper_vfs_make_kuid(struct user_namespace *ns, uid_t uid)
+{
+	return make_kuid(ns, uid);
+}
+
+kgid_t rust_helper_vfs_make_kgid(struct user_namespace *ns, gid_t gid)
+{
+	return make_kgid(ns, gid);
+}
+
+uid_t rust_helper_vfs_from_kuid(struct user_namespace *ns, kuid_t uid)
+{
+	return from_kuid(ns, uid);
+}
+
+gid_t rust_helper_vfs_from_kgid(struct user_namespace *ns, kgid_t gid)
+{
+	return from_kgid(ns, gid);
+}
+
 int rust_helper_vfs_sb_bdi_max_ratio(struct super_block *sb, unsigned int ratio)
 {
 	return bdi_set_max_ratio(sb->s_bdi, ratio);

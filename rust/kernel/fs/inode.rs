@@ -189,9 +189,9 @@ impl<T: FileSystem> Inode<T> {
             core::ptr::write_volatile(&mut (*i).i_ino, a.ino as _);
             core::ptr::write_volatile(&mut (*i).i_mode, mode as _);
             (*i).i_uid =
-                bindings::make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
+                bindings::vfs_make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
             (*i).i_gid =
-                bindings::make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
+                bindings::vfs_make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
             core::ptr::write_volatile(&mut (*i).i_size, a.size);
             (*i).i_blocks = a.blocks as _;
             bindings::set_nlink(i, a.nlink);
@@ -454,9 +454,9 @@ impl<T: FileSystem> NewInode<T> {
             (*i).i_ino = a.ino as _;
             (*i).i_mode = a.mode as _;
             (*i).i_uid =
-                bindings::make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
+                bindings::vfs_make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
             (*i).i_gid =
-                bindings::make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
+                bindings::vfs_make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
             (*i).i_size = a.size;
             (*i).i_blocks = a.blocks as _;
             bindings::set_nlink(i, a.nlink);
@@ -805,7 +805,7 @@ impl IAttr {
     pub fn uid(&self) -> u32 {
         // SAFETY: Plain conversion of the `kuid_t`.
         unsafe {
-            bindings::from_kuid(
+            bindings::vfs_from_kuid(
                 core::ptr::addr_of_mut!(bindings::init_user_ns),
                 self.raw().__bindgen_anon_1.ia_uid,
             )
@@ -816,7 +816,7 @@ impl IAttr {
     pub fn gid(&self) -> u32 {
         // SAFETY: Plain conversion of the `kgid_t`.
         unsafe {
-            bindings::from_kgid(
+            bindings::vfs_from_kgid(
                 core::ptr::addr_of_mut!(bindings::init_user_ns),
                 self.raw().__bindgen_anon_2.ia_gid,
             )
