@@ -27,7 +27,7 @@ use crate::proto::fuse::{
 use crate::ratelimit::warn_ratelimited;
 use crate::session::{expiry, forget_created, header, prepare_forget, Optional, Session};
 use crate::superblock::VirtioFsType;
-use crate::transport::{Orphan, Reply, Request};
+use crate::transport::{Ended, OnEnd, Orphan, Reply, Request};
 use kernel::{
     bindings,
     fs::{
@@ -39,8 +39,10 @@ use kernel::{
         Inode,
     },
     iov::{IovIterDest, IovIterSource},
+    new_condvar, new_spinlock,
     page::PAGE_SIZE,
     prelude::*,
+    sync::{Arc, CondVar, SpinLock},
     virtio::Segment,
 };
 
@@ -61,6 +63,59 @@ pub(crate) struct FileHandle {
     /// The `O_*` flags sent with OPEN (RELEASE repeats them).
     flags: u32,
     release: Option<Request>,
+    /// Background READs using `fh`: RELEASE waits for them.
+    inflight: Arc<Inflight>,
+}
+
+/// The background requests using a file handle (readahead READs), which
+/// RELEASE must not overtake (C holds a `fuse_file` reference in each).
+#[pin_data]
+pub(crate) struct Inflight {
+    #[pin]
+    count: SpinLock<usize>,
+    #[pin]
+    idle: CondVar,
+}
+
+impl Inflight {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Inflight {
+                count <- new_spinlock!(0, "virtiofs_rs::Inflight::count"),
+                idle <- new_condvar!("virtiofs_rs::Inflight::idle"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Waits until no background request uses the handle.
+    fn wait_idle(&self) {
+        let mut c = self.count.lock();
+        while *c != 0 {
+            self.idle.wait(&mut c);
+        }
+    }
+}
+
+/// One background request of a handle, counted while it lives (dropped
+/// when the request ends, or with the request if it is never sent).
+struct InflightRef(Arc<Inflight>);
+
+impl InflightRef {
+    fn new(i: &Arc<Inflight>) -> Self {
+        *i.count.lock() += 1;
+        InflightRef(i.clone())
+    }
+}
+
+impl Drop for InflightRef {
+    fn drop(&mut self) {
+        let mut c = self.0.count.lock();
+        *c -= 1;
+        if *c == 0 {
+            self.0.idle.notify_all();
+        }
+    }
 }
 
 impl FileHandle {
@@ -102,6 +157,7 @@ impl file::Operations for RegFile {
                 open_flags: 0,
                 flags,
                 release: Some(prepare_release(&s, Opcode::Release, nodeid, flags)?),
+                inflight: Inflight::new()?,
             },
             GFP_KERNEL,
         )?;
@@ -527,6 +583,8 @@ pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle
         // RELEASE.
         address_space::wait_writeback(inode);
     }
+    // Readahead READs still out on the handle reach the host first.
+    h.inflight.wait_idle();
     if let Some(req) = h.release.take() {
         let s = inode.super_block().data();
         if s.fs.conn.send_uninterruptible(req).is_err() {
@@ -584,6 +642,7 @@ pub(crate) fn create_open(
             open_flags: 0,
             flags,
             release: Some(prepare_release(&s, Opcode::Release, 0, flags)?),
+            inflight: Inflight::new()?,
         },
         GFP_KERNEL,
     )?;
@@ -1211,6 +1270,69 @@ fn direct_write(
 /// The page cache operations of regular files.
 pub(crate) struct FileAops;
 
+/// Sends one background READ through handle `h` for `batch` (locked,
+/// referenced, contiguous folios); the request's end fills and unlocks
+/// them. On failure they end failed (dropped) and nothing is sent.
+fn read_ahead(
+    s: &Session,
+    h: &FileHandle,
+    nodeid: u64,
+    batch: KVec<ReadaheadFolio>,
+) -> Result {
+    let pos = batch.first().ok_or(EINVAL)?.locked().pos();
+    let mut segs: KVec<Segment> = KVec::with_capacity(batch.len(), GFP_KERNEL)?;
+    let mut size = 0usize;
+    for f in batch.iter() {
+        let l = f.locked();
+        segs.push(
+            Segment::Page(l.first_page(), l.size() as u32, 0),
+            GFP_KERNEL,
+        )?;
+        size += l.size();
+    }
+    let (fh, flags) = (h.fh, h.flags);
+    // SAFETY: The pages are the folios of `batch`, locked and referenced;
+    // `batch` moves into the request's `OnEnd` below, which keeps them
+    // until the request ends (or is dropped unsent), and nobody reads a
+    // locked folio that is not uptodate.
+    let mut req = unsafe {
+        s.request_pages(
+            Opcode::Read,
+            request_len(ReadIn::SIZE, &[]),
+            0,
+            size,
+            |buf, unique| build_read(buf, unique, nodeid, fh, pos as u64, size as u32, flags),
+            &[],
+            &segs,
+        )
+    }?;
+    let busy = InflightRef::new(&h.inflight);
+    req.set_on_end(OnEnd::new(
+        move |ended: Ended, _inline: &[u8]| {
+            // Dropped last: RELEASE waits until the folios are ended.
+            let _busy = busy;
+            let Ok(len) = ended else {
+                // Dropping a folio ends it failed: read on demand.
+                drop(batch);
+                return;
+            };
+            // What the host did not send (end of file, a short read) is
+            // zeroed, as C's `fuse_short_read`.
+            let mut got = (len as usize).min(size);
+            for f in batch.iter() {
+                let l = f.locked();
+                let n = got.min(l.size());
+                l.zero_range(n, l.size());
+                got -= n;
+            }
+            for f in batch {
+                f.end(true);
+            }
+        },
+    )?);
+    s.fs.conn.send_background(req)
+}
+
 /// Reads `folios` (locked, referenced, contiguous from `pos`) with one
 /// READ through the handle of `file`; what the host did not send (end of
 /// file, a hole it reports short) is zeroed, as C's `fuse_short_read`.
@@ -1338,13 +1460,20 @@ impl address_space::Operations for FileAops {
         read_folios(file, inode, folio.pos(), &[folio])
     }
 
-    /// READs of up to `max_pages` folios each, waited for in turn (C sends
-    /// them as background requests).
+    /// Background READs of up to `max_pages` folios each, as C's
+    /// `fuse_readahead`: each ends its folios (uptodate, the rest past
+    /// what the host sent zeroed, or failed) when its reply comes, so the
+    /// reader waits only for the folio it needs.
     fn readahead(file: Option<&File>, inode: &Inode<VirtioFsType>, ra: &mut Readahead) {
         let Some(file) = file else {
             return;
         };
+        // SAFETY: Files of regular inodes of ours are opened through
+        // `RegFile` (their `i_fop`); the page cache holds the file for the
+        // call.
+        let h = unsafe { file.data::<RegFile>() };
         let s = inode.super_block().data();
+        let nodeid = inode.data().nodeid;
         let max = s.max_io(false).max(PAGE_SIZE);
         loop {
             let Ok(mut batch) = KVec::<ReadaheadFolio>::with_capacity(max / PAGE_SIZE, GFP_KERNEL)
@@ -1365,25 +1494,8 @@ impl address_space::Operations for FileAops {
             if batch.is_empty() {
                 return;
             }
-            let pos = batch[0].locked().pos();
-            let locked: KVec<&LockedFolio<'_>> = {
-                let mut v = match KVec::with_capacity(batch.len(), GFP_KERNEL) {
-                    Ok(v) => v,
-                    Err(_) => return,
-                };
-                for f in batch.iter() {
-                    if v.push(f.locked(), GFP_KERNEL).is_err() {
-                        return;
-                    }
-                }
-                v
-            };
-            let ok = read_folios(file, inode, pos, &locked).is_ok();
-            drop(locked);
-            for f in batch {
-                f.end(ok);
-            }
-            if !ok {
+            // On failure the batch's folios end failed: read on demand.
+            if read_ahead(&s, h, nodeid, batch).is_err() {
                 return;
             }
         }

@@ -442,11 +442,37 @@ impl Session {
         out_pages: &[Segment],
         in_pages: &[Segment],
     ) -> Result<Reply> {
-        let unique = self.fs.conn.new_unique();
-        let spec = ReplySpec::for_opcode(opcode, var_max as u32, self.minor());
         // SAFETY: The caller keeps the pages until `send` returns, and
         // `send` waits a request with pages out until it ends.
         let req = unsafe {
+            self.request_pages(opcode, in_len, inline, var_max, build, out_pages, in_pages)
+        }?;
+        self.fs.conn.send(req)
+    }
+
+    /// A request as [`Session::call_pages`] sends, not sent: for a
+    /// background request ([`Request::set_on_end`]).
+    ///
+    /// # Safety
+    ///
+    /// As [`Request::with_pages`]: the pages stay valid until the request
+    /// ends (or is dropped unsent), and the `in_pages` are not read by the
+    /// CPU before.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn request_pages(
+        &self,
+        opcode: Opcode,
+        in_len: usize,
+        inline: usize,
+        var_max: usize,
+        build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
+        out_pages: &[Segment],
+        in_pages: &[Segment],
+    ) -> Result<Request> {
+        let unique = self.fs.conn.new_unique();
+        let spec = ReplySpec::for_opcode(opcode, var_max as u32, self.minor());
+        // SAFETY: The caller's contract.
+        unsafe {
             Request::with_pages(
                 unique,
                 opcode,
@@ -457,8 +483,7 @@ impl Session {
                 out_pages,
                 in_pages,
             )
-        }?;
-        self.fs.conn.send(req)
+        }
     }
 
     /// The largest data payload of one READ or WRITE: `max_pages` pages,

@@ -27,6 +27,12 @@
 //!   completion path sends the request that gives it back (FORGET,
 //!   RELEASEDIR), prepared when the request was made. C 6.12's virtio-fs
 //!   sends no INTERRUPT and waits for a sent request uninterruptibly.
+//! - background: a request given an [`OnEnd`] callback
+//!   ([`Request::set_on_end`]) is sent with [`Connection::send_background`]
+//!   and nobody waits for it; the callback runs once when it ends, with
+//!   the outcome and the inline payload (page cache readahead, as C's
+//!   `fuse_readahead` background READs). A request dropped unsent drops
+//!   its callback unrun, releasing what it owns.
 //! - teardown: when the device goes away the virtio abstraction resets it
 //!   and hands back every queued token; [`end_unused`] ends those with
 //!   `ENOTCONN`. Parked requests are ended by [`FsQueue::close`] first.
@@ -62,7 +68,7 @@ use kernel::{
 pub(crate) type Token = Arc<Shared>;
 
 /// How a request ended: the payload length, or an error.
-type Ended = core::result::Result<u32, Error>;
+pub(crate) type Ended = core::result::Result<u32, Error>;
 
 /// What to send if the host answers a request nobody waits for any more.
 pub(crate) struct Orphan {
@@ -101,11 +107,60 @@ impl Orphan {
     }
 }
 
+/// A callback of [`OnEnd`].
+trait EndFn: Send {
+    /// Runs the callback (at most once: later calls do nothing).
+    fn run(&mut self, ended: Ended, payload: &[u8]);
+}
+
+/// A closure run at most once.
+struct Once<F>(Option<F>);
+
+impl<F: FnOnce(Ended, &[u8]) + Send> EndFn for Once<F> {
+    fn run(&mut self, ended: Ended, payload: &[u8]) {
+        if let Some(f) = self.0.take() {
+            f(ended, payload);
+        }
+    }
+}
+
+/// What runs when a background request ends: a closure given the outcome
+/// (payload length or error) and the inline payload. It runs in the
+/// queue's completion work, or at teardown from whoever ends the request,
+/// with no transport lock held, and must not sleep (it may run where
+/// sleeping is not allowed). Dropped unrun, it drops what it captured.
+pub(crate) struct OnEnd(KBox<dyn EndFn>);
+
+impl OnEnd {
+    /// Boxes `f`.
+    pub(crate) fn new<F>(f: F) -> Result<Self>
+    where
+        F: FnOnce(Ended, &[u8]) + Send + 'static,
+    {
+        // The 6.12 `KBox` has no unsizing coercion: go through the raw
+        // pointer, whose coercion attaches `Once<F>`'s vtable.
+        let boxed: KBox<Once<F>> = KBox::new(Once(Some(f)), GFP_KERNEL)?;
+        let thin: *mut Once<F> = KBox::into_raw(boxed);
+        let raw: *mut dyn EndFn = thin;
+        // SAFETY: `raw` comes from `KBox::into_raw` of a `KBox` with the
+        // same allocator, holding a valid `Once<F>`; the unsized pointer
+        // describes that same value (its vtable gives its layout), and
+        // ownership passes back to the new box.
+        Ok(OnEnd(unsafe { KBox::from_raw(raw) }))
+    }
+
+    fn run(mut self, ended: Ended, payload: &[u8]) {
+        self.0.run(ended, payload);
+    }
+}
+
 struct State {
     ended: Option<Ended>,
     /// The waiter left (signal); the reply, if any, goes to `orphan`.
     abandoned: bool,
     orphan: Option<Orphan>,
+    /// Runs once when the request ends (background requests).
+    on_end: Option<OnEnd>,
 }
 
 /// The shared part of a request: what the device, the waiter and the
@@ -263,7 +318,7 @@ impl Request {
                 borrows,
                 sg <- new_spinlock!(sg, "virtiofs_rs::Request::sg"),
                 state <- new_spinlock!(
-                    State { ended: None, abandoned: false, orphan: None },
+                    State { ended: None, abandoned: false, orphan: None, on_end: None },
                     "virtiofs_rs::Request::state"
                 ),
                 // SAFETY: `init_completion` initialises the completion in
@@ -301,6 +356,12 @@ impl Request {
     /// left.
     pub(crate) fn set_orphan(&mut self, orphan: Orphan) {
         self.shared.state.lock().orphan = Some(orphan);
+    }
+
+    /// Makes this a background request: `on_end` runs when it ends
+    /// (see [`OnEnd`]); send it with [`Connection::send_background`].
+    pub(crate) fn set_on_end(&mut self, on_end: OnEnd) {
+        self.shared.state.lock().on_end = Some(on_end);
     }
 }
 
@@ -424,10 +485,28 @@ impl Shared {
         } else {
             None
         };
+        let on_end = st.on_end.take();
         drop(st);
         // SAFETY: `done` is an initialised completion.
         unsafe { bindings::complete_all(self.done.get()) };
+        if let Some(f) = on_end {
+            f.run(result, payload_of(self, result.unwrap_or(0)));
+        }
         orphan
+    }
+
+    /// Wakes the waiter of a request whose `ended` was set under the
+    /// queue lock, and runs its [`OnEnd`].
+    fn finish_ended(&self) {
+        let (result, on_end) = {
+            let mut st = self.state.lock();
+            (st.ended, st.on_end.take())
+        };
+        // SAFETY: `done` is an initialised completion.
+        unsafe { bindings::complete_all(self.done.get()) };
+        if let (Some(result), Some(f)) = (result, on_end) {
+            f.run(result, payload_of(self, result.unwrap_or(0)));
+        }
     }
 
     /// Validates the reply the device wrote (`used` bytes, by its account)
@@ -672,9 +751,7 @@ impl FsQueue {
             drop(g);
         }
         while let Some(item) = failed.pop_front() {
-            let req = item.into_arc();
-            // SAFETY: `done` is an initialised completion; `ended` is set.
-            unsafe { bindings::complete_all(req.done.get()) };
+            item.into_arc().finish_ended();
         }
     }
 
@@ -794,6 +871,16 @@ impl Connection {
             return Err(enotconn());
         }
         self.request_queue()?.submit(req)?.wait_uninterruptible()
+    }
+
+    /// Sends background request `req` (one with an [`OnEnd`]) on a request
+    /// queue without waiting: its callback gets the outcome. On failure
+    /// the request is dropped unsent, its callback with it (unrun).
+    pub(crate) fn send_background(&self, req: Request) -> Result {
+        if !self.connected.load(Ordering::Acquire) {
+            return Err(enotconn());
+        }
+        self.request_queue()?.submit(req).map(drop)
     }
 
     /// Sends `req` on the hiprio queue without waiting (FORGET, INTERRUPT).
