@@ -99,3 +99,13 @@ held() {
 		return 1
 	}
 }
+
+# no_released_handle_use LOG: the host saw no READ, WRITE, FLUSH, FSYNC,
+# FALLOCATE or LSEEK on a file handle that was not open (never opened, or
+# already released: RELEASE overtook a request using it).
+no_released_handle_use() {
+	if grep "which is not open" "$1" | head -n 3 | grep .; then
+		return 1
+	fi
+	return 0
+}

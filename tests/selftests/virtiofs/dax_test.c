@@ -232,6 +232,30 @@ TEST_F(dax, umount_with_busy_mmap)
 }
 
 /*
+ * Without DAX a small read starts readahead, whose READs the driver may
+ * send in the background; closing the file right after must not let its
+ * RELEASE overtake them (the host check finds no request on a released
+ * handle). The data read is checked each time.
+ */
+TEST_F(dax, readahead_then_close)
+{
+	unsigned char buf[4096];
+	char path[300];
+	int i, fd;
+
+	in_mnt(path, sizeof(path), self->mnt, DAX_READ);
+	for (i = 0; i < 32; i++) {
+		off_t off = (off_t)(i % 24) * (128 << 10);
+
+		fd = open(path, O_RDONLY);
+		ASSERT_LE(0, fd) TH_LOG("open %s: %s", path, strerror(errno));
+		ASSERT_EQ(sizeof(buf), pread(fd, buf, sizeof(buf), off));
+		EXPECT_EQ(-1, vfs_pattern_check(buf, sizeof(buf), off, DAX_READ_SEED));
+		close(fd);
+	}
+}
+
+/*
  * Whether the mapping at @addr is a DAX one: DAX file mappings are
  * VM_MIXEDMAP ("mm" in /proc/self/smaps VmFlags), page cache ones are not.
  * -1 if the mapping is not found.

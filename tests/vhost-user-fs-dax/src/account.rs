@@ -141,6 +141,19 @@ pub fn request_events(opcode: u32, req: &[u8]) -> Vec<Event> {
     }
 }
 
+/// The file handle a request uses, for the opcodes that must carry an open one first in their
+/// argument (READ, WRITE, FLUSH, FSYNC, FALLOCATE, LSEEK: `fh` is the first field of their
+/// `fuse_*_in`; SETUPMAPPING is by node, C sends `fh` -1). `req` starts with the
+/// `fuse_in_header`.
+pub fn handle_use(opcode: u32, req: &[u8]) -> Option<u64> {
+    match opcode_name(opcode) {
+        "READ" | "WRITE" | "FLUSH" | "FSYNC" | "FALLOCATE" | "LSEEK" => {
+            u64_at(req.get(IN_HEADER_LEN..)?, 0)
+        }
+        _ => None,
+    }
+}
+
 /// How much of a request [`reply_events`] needs to see, or `None` if its reply carries no
 /// event: the header, and the name for entry replies.
 pub fn request_bytes_needed(opcode: u32) -> Option<usize> {
@@ -312,6 +325,10 @@ mod tests {
             request_events(49, &req(49, 0, &16u32.to_le_bytes()))[0].to_string(),
             "REMOVEMAPPING count 16"
         );
+        assert_eq!(handle_use(15, &req(15, 7, &33u64.to_le_bytes())), Some(33));
+        assert_eq!(handle_use(48, &req(48, 7, &34u64.to_le_bytes())), None);
+        assert_eq!(handle_use(15, &req(15, 7, &[1, 2])), None);
+        assert_eq!(handle_use(1, &req(1, 7, &33u64.to_le_bytes())), None);
         assert!(request_events(2, &req(2, 7, &[1, 2])).is_empty());
         assert!(request_events(3, &req(3, 7, &[0u8; 16])).is_empty());
         assert!(request_events(2, &[0u8; 8]).is_empty());

@@ -73,6 +73,9 @@ pub struct FsBackend {
     window_size: u64,
     dax: Arc<Dax>,
     inject: Injector,
+    /// The file handles open in this session (OPEN/CREATE replies, less RELEASEs), to catch
+    /// a guest using a handle after releasing it (see [`account::handle_use`]).
+    open_fhs: std::sync::Mutex<std::collections::HashSet<u64>>,
 }
 
 thread_local! {
@@ -121,6 +124,7 @@ impl FsBackend {
             window_size,
             dax: Arc::new(Dax::new(window_size)),
             inject,
+            open_fhs: Default::default(),
         }
     }
 
@@ -161,9 +165,23 @@ impl FsBackend {
         // entries and handles handed out (src/account.rs, tests/guest/plans/*.hostcheck).
         for ev in account::request_events(opcode, &req) {
             info!("{ev}");
+            if let account::Event::Release { fh, .. } = ev {
+                self.open_fhs.lock().unwrap().remove(&fh);
+            }
+        }
+        if let Some(fh) = account::handle_use(opcode, &req) {
+            if !self.open_fhs.lock().unwrap().contains(&fh) {
+                warn!(
+                    "{} unique {unique} uses fh {fh}, which is not open (released?)",
+                    opcode_name(opcode)
+                );
+            }
         }
         match opcode {
-            FUSE_INIT => self.dax.end_session("FUSE_INIT"),
+            FUSE_INIT => {
+                self.open_fhs.lock().unwrap().clear();
+                self.dax.end_session("FUSE_INIT")
+            }
             FUSE_DESTROY => self.dax.end_session("FUSE_DESTROY"),
             _ => {}
         }
@@ -185,6 +203,9 @@ impl FsBackend {
             if let Some(head) = head {
                 for ev in account::reply_events(opcode, &head, &reply) {
                     info!("{ev}");
+                    if let account::Event::Opened { fh, .. } = ev {
+                        self.open_fhs.lock().unwrap().insert(fh);
+                    }
                 }
             }
             reply
