@@ -39,6 +39,7 @@ use kernel::{
         Inode,
     },
     iov::{IovIterDest, IovIterSource},
+    mm::virt::{flags as vma_flags, VmaNew},
     new_condvar, new_spinlock,
     page::PAGE_SIZE,
     prelude::*,
@@ -189,17 +190,17 @@ impl file::Operations for RegFile {
     /// shared (no coherency with the host to offer; `ENODEV`), and its
     /// private mappings start from a dropped page cache. Writeback through
     /// a writable shared mapping uses the file's handle until release.
-    fn mmap_prepare(file: &File, h: &FileHandle, shared: bool, shared_write: bool) -> Result {
+    fn mmap_prepare(file: &File, h: &FileHandle, vma: &VmaNew) -> Result {
         // SAFETY: A file operation of ours, on an open file of ours.
         let inode = unsafe { file_inode(file) };
         if h.direct_io() {
-            if shared {
+            if vma.flags() & vma_flags::MAYSHARE != 0 {
                 return Err(ENODEV);
             }
             let _ = address_space::invalidate(inode);
             return Ok(());
         }
-        if !shared_write {
+        if !vma.shared_writable() {
             return Ok(());
         }
         // Nothing is allocated under the lock: writeback takes it, and
@@ -455,7 +456,7 @@ impl file::Operations for DaxFile {
 
     /// As C: DAX wins over a direct-I/O handle; every mapping is shared
     /// with the host, so nothing needs preparing.
-    fn mmap_prepare(_file: &File, _h: &FileHandle, _shared: bool, _shared_write: bool) -> Result {
+    fn mmap_prepare(_file: &File, _h: &FileHandle, _vma: &VmaNew) -> Result {
         Ok(())
     }
 

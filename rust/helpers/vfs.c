@@ -187,9 +187,19 @@ bool rust_helper_vfs_vma_shared_writable(struct vm_area_struct *vma)
 	return (vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_MAYWRITE);
 }
 
-bool rust_helper_vfs_vma_may_share(struct vm_area_struct *vma)
+unsigned long rust_helper_vfs_vma_flags(const struct vm_area_struct *vma)
 {
-	return vma->vm_flags & VM_MAYSHARE;
+	return vma->vm_flags;
+}
+
+unsigned long rust_helper_vfs_vma_start(const struct vm_area_struct *vma)
+{
+	return vma->vm_start;
+}
+
+unsigned long rust_helper_vfs_vma_end(const struct vm_area_struct *vma)
+{
+	return vma->vm_end;
 }
 
 /* As generic_file_mmap(), with the file system's operations. */

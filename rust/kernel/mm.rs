@@ -175,3 +175,122 @@ unsafe extern "C" fn pfn_mkwrite_callback<U: VmOperations + ?Sized>(
     // SAFETY: As in `fault_callback`.
     U::pfn_mkwrite(unsafe { &*vmf.cast::<VmFault>() })
 }
+
+/// Virtual memory areas (`struct vm_area_struct`), named and shaped as
+/// upstream's `kernel::mm::virt` (6.16): [`VmaRef`] for a mapping one may
+/// look at, [`VmaNew`] for one being set up by a file's `mmap`.
+pub mod virt {
+    use crate::{bindings, types::Opaque};
+    use core::ops::Deref;
+
+    /// The flags of a mapping (`vm_flags_t`).
+    #[allow(non_camel_case_types)]
+    pub type vm_flags_t = usize;
+
+    /// `VM_*` flags of a mapping.
+    pub mod flags {
+        use super::vm_flags_t;
+        use crate::bindings;
+        /// `VM_READ`.
+        pub const READ: vm_flags_t = bindings::VM_READ as vm_flags_t;
+        /// `VM_WRITE`.
+        pub const WRITE: vm_flags_t = bindings::VM_WRITE as vm_flags_t;
+        /// `VM_SHARED`: stores reach the file.
+        pub const SHARED: vm_flags_t = bindings::VM_SHARED as vm_flags_t;
+        /// `VM_MAYWRITE`: may become writable (`mprotect`).
+        pub const MAYWRITE: vm_flags_t = bindings::VM_MAYWRITE as vm_flags_t;
+        /// `VM_MAYSHARE`: a shared mapping (even a read-only one).
+        pub const MAYSHARE: vm_flags_t = bindings::VM_MAYSHARE as vm_flags_t;
+        /// `VM_MIXEDMAP`: page frames with and without `struct page`.
+        pub const MIXEDMAP: vm_flags_t = bindings::VM_MIXEDMAP as vm_flags_t;
+        /// `VM_HUGEPAGE`: huge entries are wanted (`MADV_HUGEPAGE`).
+        pub const HUGEPAGE: vm_flags_t = bindings::VM_HUGEPAGE as vm_flags_t;
+    }
+
+    /// A mapping whose fields may be read.
+    ///
+    /// # Invariants
+    ///
+    /// The mapping is valid and its flags and bounds do not change while a
+    /// `&VmaRef` exists (its `mmap_lock` is held, for read at least).
+    #[repr(transparent)]
+    pub struct VmaRef {
+        vma: Opaque<bindings::vm_area_struct>,
+    }
+
+    impl VmaRef {
+        /// Borrows `vma` for `'a`.
+        ///
+        /// # Safety
+        ///
+        /// `vma` is a valid mapping whose `mmap_lock` is held for `'a`.
+        pub unsafe fn from_raw<'a>(vma: *const bindings::vm_area_struct) -> &'a Self {
+            // SAFETY: Transparent wrapper; validity from the caller.
+            unsafe { &*vma.cast() }
+        }
+
+        /// The raw `struct vm_area_struct *`.
+        pub fn as_ptr(&self) -> *mut bindings::vm_area_struct {
+            self.vma.get()
+        }
+
+        /// The mapping's flags ([`flags`]).
+        pub fn flags(&self) -> vm_flags_t {
+            // SAFETY: Valid and stable under the lock (type invariant).
+            unsafe { bindings::vfs_vma_flags(self.as_ptr()) as vm_flags_t }
+        }
+
+        /// The first address of the mapping.
+        pub fn start(&self) -> usize {
+            // SAFETY: As `flags`.
+            unsafe { bindings::vfs_vma_start(self.as_ptr()) as usize }
+        }
+
+        /// The address just past the mapping.
+        pub fn end(&self) -> usize {
+            // SAFETY: As `flags`.
+            unsafe { bindings::vfs_vma_end(self.as_ptr()) as usize }
+        }
+    }
+
+    /// A mapping being set up by a file's `mmap` (not yet visible to other
+    /// threads: its flags may still change).
+    ///
+    /// # Invariants
+    ///
+    /// As [`VmaRef`], and the mapping is being set up by `f_op->mmap`
+    /// with `mmap_lock` held for writing.
+    #[repr(transparent)]
+    pub struct VmaNew {
+        vma: VmaRef,
+    }
+
+    impl VmaNew {
+        /// Borrows `vma` for `'a`.
+        ///
+        /// # Safety
+        ///
+        /// `vma` is a mapping being set up by `f_op->mmap`, with its
+        /// `mmap_lock` held for writing, for `'a`.
+        pub unsafe fn from_raw<'a>(vma: *mut bindings::vm_area_struct) -> &'a Self {
+            // SAFETY: Transparent wrapper; validity from the caller.
+            unsafe { &*vma.cast() }
+        }
+
+        /// Whether stores through the mapping reach the file and it may
+        /// become writable (`VM_SHARED` and `VM_MAYWRITE`): the file system
+        /// will see dirty pages of it.
+        pub fn shared_writable(&self) -> bool {
+            let f = self.flags();
+            f & flags::SHARED != 0 && f & flags::MAYWRITE != 0
+        }
+    }
+
+    impl Deref for VmaNew {
+        type Target = VmaRef;
+
+        fn deref(&self) -> &VmaRef {
+            &self.vma
+        }
+    }
+}

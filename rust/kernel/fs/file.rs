@@ -316,15 +316,14 @@ pub trait Operations {
     /// How files are memory-mapped.
     const MMAP: Mmap = Mmap::None;
 
-    /// A mapping of the file is being made ([`Mmap::Shared`]), shared
-    /// (`VM_MAYSHARE`) or not, writable through the file if `shared_write`
-    /// (`VM_SHARED` and `VM_MAYWRITE`): refuse it, or prepare (remember
-    /// the handle writeback will use, say).
+    /// Mapping `vma` of the file is being made (with [`Mmap::Shared`] or
+    /// [`Mmap::Dax`]): refuse it, or prepare (remember the handle
+    /// writeback will use, say). The abstraction sets its operations
+    /// afterwards.
     fn mmap_prepare(
         _file: &File,
         _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
-        _shared: bool,
-        _shared_write: bool,
+        _vma: &crate::mm::virt::VmaNew,
     ) -> Result {
         Ok(())
     }
@@ -699,8 +698,7 @@ unsafe extern "C" fn mmap_callback<U: Operations + ?Sized>(
             U::mmap_prepare(
                 File::from_raw(file),
                 borrow_data::<U>(file),
-                bindings::vfs_vma_may_share(vma),
-                bindings::vfs_vma_shared_writable(vma),
+                crate::mm::virt::VmaNew::from_raw(vma),
             )?;
             match U::MMAP {
                 Mmap::Dax(ops) => bindings::vfs_vma_set_dax_ops(file, vma, ops.as_raw()),
