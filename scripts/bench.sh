@@ -64,7 +64,7 @@
 . "$(dirname "$0")/lib.sh"
 
 MODE=full RUNS= OUT= LIST=0
-usage() { sed -n '/^# usage: /,/^#$/{s/^# usage: /usage: /p; s/^#   /  /p}' "$0" >&2; exit 2; }
+usage() { sed -n '/^# usage: /,/^#$/{s/^# usage: /usage: /p; s/^#   /  /p}' "$0"; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) MODE=quick ;;
@@ -72,8 +72,8 @@ while [ $# -gt 0 ]; do
 	--list) LIST=1 ;;
 	--runs) [ $# -ge 2 ] || usage; RUNS=$2; shift ;;
 	--out) [ $# -ge 2 ] || usage; OUT=$2; shift ;;
-	-h|--help) usage ;;
-	*) echo "unknown argument: $1" >&2; usage ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
 	esac
 	shift
 done

@@ -182,7 +182,7 @@ plan_boot_key() {
 		key+=" cache=$(to_bytes "$(plan_value "$plan" cache-size 64M)")"
 		key+=" vq=$(plan_value "$plan" vq-size default)"
 		key+=" inject=$(plan_values "$plan" inject | paste -sd,)"
-		key+=" daxsize=$(plan_value "$plan" dax-file-size none)"
+		key+=" daxsize=$(v=$(plan_value "$plan" dax-file-size ""); [ -z "$v" ] && echo none || to_bytes "$v")"
 	fi
 	echo "$key"
 }

@@ -302,6 +302,13 @@ fn update_mtime(valid: u32) -> bool {
     !(valid & attr::SIZE != 0 && valid & (attr::OPEN | attr::FILE) != 0)
 }
 
+/// `S_ISUID`.
+const S_ISUID: u32 = 0o4000;
+/// `S_ISGID`.
+const S_ISGID: u32 = 0o2000;
+/// `S_IXGRP`.
+const S_IXGRP: u32 = 0o0010;
+
 /// The SETATTR arguments for `a` (C's `iattr_to_fattr`).
 fn setattr_in(a: &IAttr) -> SetattrIn {
     let v = a.valid();
@@ -350,6 +357,31 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
         return Err(EIO);
     }
     let mut inarg = setattr_in(a);
+    if a.valid() & (attr::KILL_SUID | attr::KILL_SGID) != 0 {
+        // As C without FUSE_HANDLE_KILLPRIV: the VFS computed the mode from
+        // the cached one, which another client may have changed since;
+        // refresh it and remove the set-id bits from the host's mode, so a
+        // stale mode never overwrites a remote chmod. Kept with
+        // KILLPRIV_V2 too (past C): a DAX write sends no FUSE_WRITE to
+        // carry the removal to the host.
+        inarg.valid &= !fattr::MODE;
+        update_attrs(inode, None, true)?;
+        let m = inode.mode();
+        let mut mode = m;
+        if m & S_ISUID != 0 {
+            mode &= !S_ISUID;
+        }
+        if m & (S_ISGID | S_IXGRP) == (S_ISGID | S_IXGRP) {
+            mode &= !S_ISGID;
+        }
+        if mode != m {
+            inarg.valid |= fattr::MODE;
+            inarg.mode = mode;
+        }
+        if inarg.valid == 0 {
+            return Ok(());
+        }
+    }
     let is_truncate = a.valid() & attr::SIZE != 0;
     if is_truncate && FileType::from_mode(inode.mode()) != Some(FileType::Regular) {
         return Err(EIO);

@@ -224,6 +224,18 @@ impl Session {
         }
     }
 
+    /// The `write_flags` of a direct-I/O FUSE_WRITE for the current task
+    /// (C's `fuse_direct_io`): the host is asked to remove set-id bits
+    /// unless the task may keep them, negotiated or not (a host with the
+    /// 7.31 flag but without KILLPRIV_V2 honours it too).
+    pub(crate) fn direct_write_flags(&self) -> u32 {
+        if kernel::fs::capable_fsetid() {
+            0
+        } else {
+            FUSE_WRITE_KILL_SUIDGID
+        }
+    }
+
     /// Whether DESTROY was sent (the host dropped every mapping).
     pub(crate) fn is_destroyed(&self) -> bool {
         self.destroyed.load(Ordering::Acquire)

@@ -196,7 +196,7 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
     // and security xattrs skip that check on every write (one GETXATTR
     // each otherwise) until their attributes are refreshed.
     if sb.data().killpriv_v2() {
-        sb.add_flags(fs::SB_NOSEC);
+        sb.set_nosec();
     }
     // As C (`fuse_bdi_init`): a backing device of its own, so writable
     // shared mappings are written back, with 1% of the dirty threshold.

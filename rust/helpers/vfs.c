@@ -29,6 +29,17 @@ kgid_t rust_helper_make_kgid(struct user_namespace *ns, gid_t gid)
 	return make_kgid(ns, gid);
 }
 
+/* Static inlines without CONFIG_USER_NS (exported functions with it). */
+uid_t rust_helper_from_kuid(struct user_namespace *ns, kuid_t uid)
+{
+	return from_kuid(ns, uid);
+}
+
+gid_t rust_helper_from_kgid(struct user_namespace *ns, kgid_t gid)
+{
+	return from_kgid(ns, gid);
+}
+
 u64 rust_helper_get_jiffies_64(void)
 {
 	return get_jiffies_64();
@@ -226,31 +237,22 @@ void rust_helper_flush_dcache_folio(struct folio *folio)
 	flush_dcache_folio(folio);
 }
 
-/* bdi_set_max_ratio() of a superblock's backing device. */
 /*
- * The id conversions are static inlines without CONFIG_USER_NS, so the
- * kernel crate calls them through these in every configuration.
+ * S_NOSEC cleared atomically: other i_flags bits (S_DEAD, S_SWAPFILE, ...)
+ * change without a common lock too (as inode_set_flags()).
  */
-kuid_t rust_helper_vfs_make_kuid(struct user_namespace *ns, uid_t uid)
+void rust_helper_vfs_inode_clear_nosec(struct inode *inode)
 {
-	return make_kuid(ns, uid);
+	set_mask_bits(&inode->i_flags, S_NOSEC, 0);
 }
 
-kgid_t rust_helper_vfs_make_kgid(struct user_namespace *ns, gid_t gid)
+/* capable() is a static inline without CONFIG_MULTIUSER. */
+bool rust_helper_vfs_capable(int cap)
 {
-	return make_kgid(ns, gid);
+	return capable(cap);
 }
 
-uid_t rust_helper_vfs_from_kuid(struct user_namespace *ns, kuid_t uid)
-{
-	return from_kuid(ns, uid);
-}
-
-gid_t rust_helper_vfs_from_kgid(struct user_namespace *ns, kgid_t gid)
-{
-	return from_kgid(ns, gid);
-}
-
+/* bdi_set_max_ratio() of a superblock's backing device. */
 int rust_helper_vfs_sb_bdi_max_ratio(struct super_block *sb, unsigned int ratio)
 {
 	return bdi_set_max_ratio(sb->s_bdi, ratio);

@@ -121,6 +121,10 @@ impl<T: Operations> DaxDevice<T> {
         match from_err_ptr(dev) {
             Ok(dev) => {
                 let Some(dev) = NonNull::new(dev) else {
+                    // No DAX device (`CONFIG_DAX` off): `private` is still
+                    // ours.
+                    // SAFETY: From `into_foreign` above, not handed over.
+                    drop(unsafe { T::Data::from_foreign(private) });
                     return Ok(None);
                 };
                 // INVARIANT: A live device with our table and private data.
@@ -200,9 +204,17 @@ unsafe extern "C" fn direct_access_callback<T: Operations>(
     if nr_pages <= 0 {
         return -(bindings::EINVAL as c_long);
     }
-    // SAFETY: The DAX core calls this on a live device of ours, inside a DAX
-    // read section, so the private data is alive.
-    let data = unsafe { T::Data::borrow(bindings::dax_get_private(dax_dev).cast_const()) };
+    // SAFETY: A device of ours.
+    let private = unsafe { bindings::dax_get_private(dax_dev) };
+    if private.is_null() {
+        // Killed between the DAX core's `dax_alive()` check and this call
+        // (`dax_get_private()` answers NULL once killed).
+        return -(bindings::ENXIO as c_long);
+    }
+    // SAFETY: The DAX core calls this on a device of ours inside a DAX read
+    // section (SRCU), which `kill_dax` waits out before the `DaxDevice`
+    // can drop the data: it is alive for the call.
+    let data = unsafe { T::Data::borrow(private.cast_const()) };
     match T::direct_access(data, pgoff as u64, nr_pages as i64) {
         Ok(a) if a.nr_pages > 0 && a.nr_pages <= nr_pages as i64 => {
             // SAFETY: The out-parameters are null or valid for writes.
@@ -233,8 +245,14 @@ unsafe extern "C" fn zero_page_range_callback<T: Operations>(
     let mut done: u64 = 0;
     while done < nr_pages as u64 {
         let left = (nr_pages as u64 - done) as i64;
+        // SAFETY: A device of ours.
+        let private = unsafe { bindings::dax_get_private(dax_dev) };
+        if private.is_null() {
+            // Killed meanwhile: as in `direct_access_callback`.
+            return -(bindings::ENXIO as c_int);
+        }
         // SAFETY: As in `direct_access_callback`.
-        let data = unsafe { T::Data::borrow(bindings::dax_get_private(dax_dev).cast_const()) };
+        let data = unsafe { T::Data::borrow(private.cast_const()) };
         let a = match T::direct_access(data, pgoff as u64 + done, left) {
             Ok(a) if a.nr_pages > 0 && a.nr_pages <= left => a,
             Ok(_) => return -(bindings::EIO as c_int),

@@ -63,8 +63,9 @@ pub const SB_I_NOIDMAP: u64 = bindings::SB_I_NOIDMAP as u64;
 /// `file_remove_privs()`; a file system that removes them on the host's
 /// side tells the host so.
 pub fn capable_fsetid() -> bool {
-    // SAFETY: `capable` only reads the current task's credentials.
-    unsafe { bindings::capable(bindings::CAP_FSETID as _) }
+    // SAFETY: `capable` checks the current task's credentials (and may
+    // mark it `PF_SUPERPRIV` and audit); any task context may call it.
+    unsafe { bindings::vfs_capable(bindings::CAP_FSETID as _) }
 }
 
 /// `SB_NOSEC` (`s_flags`): the VFS may mark inodes without set-id bits or

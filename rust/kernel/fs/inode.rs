@@ -189,9 +189,9 @@ impl<T: FileSystem> Inode<T> {
             core::ptr::write_volatile(&mut (*i).i_ino, a.ino as _);
             core::ptr::write_volatile(&mut (*i).i_mode, mode as _);
             (*i).i_uid =
-                bindings::vfs_make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
+                bindings::make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
             (*i).i_gid =
-                bindings::vfs_make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
+                bindings::make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
             core::ptr::write_volatile(&mut (*i).i_size, a.size);
             (*i).i_blocks = a.blocks as _;
             bindings::set_nlink(i, a.nlink);
@@ -204,20 +204,12 @@ impl<T: FileSystem> Inode<T> {
     /// from a host that another client may have changed (as C's
     /// `fuse_change_attributes_common`).
     pub fn clear_nosec(&self) {
-        let i = self.as_raw();
-        // SAFETY: The inode is valid. `i_flags` is read and written without
-        // a common lock by the VFS (`inode_has_no_xattr` sets `S_NOSEC`
-        // under the inode lock, readers take none). Only this bit changes
-        // after the inode is set up, so no other flag can be lost. As in
-        // C, a concurrent `inode_has_no_xattr` may set the bit again from
+        // SAFETY: The inode is valid; the helper clears the bit atomically
+        // (`set_mask_bits`), as other bits change without a common lock.
+        // As in C, a concurrent `inode_has_no_xattr` may set it again from
         // attributes it read before this refresh; the next refresh clears
         // it.
-        unsafe {
-            let f = core::ptr::read_volatile(&(*i).i_flags);
-            if f & S_NOSEC != 0 {
-                core::ptr::write_volatile(&mut (*i).i_flags, f & !S_NOSEC);
-            }
-        }
+        unsafe { bindings::vfs_inode_clear_nosec(self.as_raw()) };
     }
 
     /// The size (`i_size_read()`).
@@ -454,9 +446,9 @@ impl<T: FileSystem> NewInode<T> {
             (*i).i_ino = a.ino as _;
             (*i).i_mode = a.mode as _;
             (*i).i_uid =
-                bindings::vfs_make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
+                bindings::make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
             (*i).i_gid =
-                bindings::vfs_make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
+                bindings::make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
             (*i).i_size = a.size;
             (*i).i_blocks = a.blocks as _;
             bindings::set_nlink(i, a.nlink);
@@ -764,6 +756,11 @@ pub mod attr {
     pub const GID: u32 = bindings::ATTR_GID;
     /// `ia_size` is set.
     pub const SIZE: u32 = bindings::ATTR_SIZE;
+    /// Set-user-ID is to be removed (the VFS also set `ATTR_MODE`, from
+    /// the cached mode, if the bit was set).
+    pub const KILL_SUID: u32 = bindings::ATTR_KILL_SUID;
+    /// Set-group-ID is to be removed (as [`KILL_SUID`]).
+    pub const KILL_SGID: u32 = bindings::ATTR_KILL_SGID;
     /// The access time changes.
     pub const ATIME: u32 = bindings::ATTR_ATIME;
     /// The modification time changes.
@@ -805,7 +802,7 @@ impl IAttr {
     pub fn uid(&self) -> u32 {
         // SAFETY: Plain conversion of the `kuid_t`.
         unsafe {
-            bindings::vfs_from_kuid(
+            bindings::from_kuid(
                 core::ptr::addr_of_mut!(bindings::init_user_ns),
                 self.raw().__bindgen_anon_1.ia_uid,
             )
@@ -816,7 +813,7 @@ impl IAttr {
     pub fn gid(&self) -> u32 {
         // SAFETY: Plain conversion of the `kgid_t`.
         unsafe {
-            bindings::vfs_from_kgid(
+            bindings::from_kgid(
                 core::ptr::addr_of_mut!(bindings::init_user_ns),
                 self.raw().__bindgen_anon_2.ia_gid,
             )

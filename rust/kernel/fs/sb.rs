@@ -115,10 +115,11 @@ impl<T: FileSystem> SuperBlock<T, New> {
         self
     }
 
-    /// Adds `SB_*` flags (`s_flags`), e.g. [`super::SB_NOSEC`].
-    pub fn add_flags(&mut self, flags: u64) -> &mut Self {
+    /// Marks the superblock `SB_NOSEC`: the VFS may mark inodes without
+    /// set-id bits or security xattrs `S_NOSEC` (see [`super::SB_NOSEC`]).
+    pub fn set_nosec(&mut self) -> &mut Self {
         // SAFETY: As `set_magic`.
-        unsafe { (*self.raw()).s_flags |= flags as crate::ffi::c_ulong };
+        unsafe { (*self.raw()).s_flags |= super::SB_NOSEC as crate::ffi::c_ulong };
         self
     }
 

@@ -209,7 +209,6 @@ static int host_agent(const char *mnt, const char *req)
 	return -1;
 }
 
-/* Waits for @pid; returns its exit status, 128 + signal, or -1. */
 static sigjmp_buf probe_env;
 
 static void probe_handler(int sig)

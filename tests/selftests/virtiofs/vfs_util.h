@@ -11,8 +11,8 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <grp.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,7 +294,7 @@ static inline int vfs_find_instance(char *dir, size_t len)
 	return found;
 }
 
-/* Exit status of child @pid (128 + signal if it was killed), -1 if none. */
+/* Waits for @pid; returns its exit status, 128 + signal, or -1. */
 static inline int reap(pid_t pid)
 {
 	int status;

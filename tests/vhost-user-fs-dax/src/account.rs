@@ -17,6 +17,9 @@
 //!                                       writes cost without SB_NOSEC)
 //! REMOVEMAPPING count N                 REMOVEMAPPING, with the number of entries the
 //!                                       request carries (batching at eviction)
+//! KILL_SUIDGID OP nodeid N              a WRITE, SETATTR, OPEN or CREATE asking the
+//!                                       server to remove set-id bits (FUSE_WRITE_KILL_SUIDGID,
+//!                                       FATTR_KILL_SUIDGID, FUSE_OPEN_KILL_SUIDGID)
 //! ```
 //! NAME is printed with non-printable bytes escaped (`escape_ascii`) and is the last field.
 //! Entry replies are logged when the server built them (it counted the lookup then), even if
@@ -62,6 +65,8 @@ pub enum Event {
     Getxattr { nodeid: u64, name: Vec<u8> },
     /// The guest asked to remove `count` window mappings in one request.
     Removemapping { count: u32 },
+    /// `op` on `nodeid` asks the server to remove set-id bits.
+    KillSuidgid { op: &'static str, nodeid: u64 },
 }
 
 impl fmt::Display for Event {
@@ -76,6 +81,7 @@ impl fmt::Display for Event {
             Event::Opened { op, nodeid, fh } => write!(f, "OPENED {op} nodeid {nodeid} fh {fh}"),
             Event::Release { op, nodeid, fh } => write!(f, "RELEASE {op} nodeid {nodeid} fh {fh}"),
             Event::Removemapping { count } => write!(f, "REMOVEMAPPING count {count}"),
+            Event::KillSuidgid { op, nodeid } => write!(f, "KILL_SUIDGID {op} nodeid {nodeid}"),
             Event::Getxattr { nodeid, name } => {
                 write!(f, "GETXATTR nodeid {nodeid} name {}", name.escape_ascii())
             }
@@ -121,6 +127,21 @@ pub fn request_events(opcode: u32, req: &[u8]) -> Vec<Event> {
         "RELEASE" | "RELEASEDIR" => u64_at(body, 0)
             .map(|fh| vec![Event::Release { op, nodeid, fh }])
             .unwrap_or_default(),
+        // The kill flags: fuse_write_in.write_flags (offset 20, FUSE_WRITE_KILL_SUIDGID 1 << 2),
+        // fuse_setattr_in.valid (0, FATTR_KILL_SUIDGID 1 << 11), fuse_open_in.open_flags (4)
+        // and fuse_create_in.open_flags (12, FUSE_OPEN_KILL_SUIDGID 1 << 0).
+        "WRITE" | "SETATTR" | "OPEN" | "CREATE" => {
+            let (off, bit) = match op {
+                "WRITE" => (20, 1 << 2),
+                "SETATTR" => (0, 1 << 11),
+                "OPEN" => (4, 1),
+                _ => (12, 1),
+            };
+            match u32_at(body, off) {
+                Some(v) if v & bit != 0 => vec![Event::KillSuidgid { op, nodeid }],
+                _ => Vec::new(),
+            }
+        }
         // struct fuse_removemapping_in { u32 count; }, then the entries.
         "REMOVEMAPPING" => u32_at(body, 0)
             .map(|count| vec![Event::Removemapping { count }])
@@ -324,6 +345,21 @@ mod tests {
         assert_eq!(
             request_events(49, &req(49, 0, &16u32.to_le_bytes()))[0].to_string(),
             "REMOVEMAPPING count 16"
+        );
+        let mut w = vec![0u8; 40];
+        assert!(request_events(16, &req(16, 9, &w)).is_empty());
+        w[20] = 1 << 2;
+        assert_eq!(
+            request_events(16, &req(16, 9, &w))[0].to_string(),
+            "KILL_SUIDGID WRITE nodeid 9"
+        );
+        let mut c = vec![0u8; 16];
+        c.extend_from_slice(b"f\0");
+        assert!(request_events(35, &req(35, 1, &c)).is_empty());
+        c[12] = 1;
+        assert_eq!(
+            request_events(35, &req(35, 1, &c))[0].to_string(),
+            "KILL_SUIDGID CREATE nodeid 1"
         );
         assert_eq!(handle_use(15, &req(15, 7, &33u64.to_le_bytes())), Some(33));
         assert_eq!(handle_use(48, &req(48, 7, &34u64.to_le_bytes())), None);
