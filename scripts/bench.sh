@@ -70,8 +70,8 @@ while [ $# -gt 0 ]; do
 	--quick) MODE=quick ;;
 	--smoke) MODE=smoke ;;
 	--list) LIST=1 ;;
-	--runs) [ $# -ge 2 ] || usage; RUNS=$2; shift ;;
-	--out) [ $# -ge 2 ] || usage; OUT=$2; shift ;;
+	--runs) [ $# -ge 2 ] || { usage >&2; exit 2; }; RUNS=$2; shift ;;
+	--out) [ $# -ge 2 ] || { usage >&2; exit 2; }; OUT=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
 	esac

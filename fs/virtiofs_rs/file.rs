@@ -44,6 +44,7 @@ use kernel::{
     page::PAGE_SIZE,
     prelude::*,
     sync::{Arc, CondVar, SpinLock},
+    types::ARef,
     virtio::Segment,
 };
 
@@ -1277,9 +1278,14 @@ pub(crate) struct FileAops;
 fn read_ahead(
     s: &Session,
     h: &FileHandle,
-    nodeid: u64,
+    inode: &Inode<VirtioFsType>,
     batch: KVec<ReadaheadFolio>,
 ) -> Result {
+    let nodeid = inode.data().nodeid;
+    let attr_ver = s.attr_version();
+    // Held until the READ ends, for the size update of a short read (the
+    // open file holds the inode too: its RELEASE waits for this READ).
+    let inode: ARef<Inode<VirtioFsType>> = inode.into();
     let pos = batch.first().ok_or(EINVAL)?.locked().pos();
     let mut segs: KVec<Segment> = KVec::with_capacity(batch.len(), GFP_KERNEL)?;
     let mut size = 0usize;
@@ -1308,29 +1314,34 @@ fn read_ahead(
         )
     }?;
     let busy = InflightRef::new(&h.inflight);
-    req.set_on_end(OnEnd::new(
-        move |ended: Ended, _inline: &[u8]| {
-            // Dropped last: RELEASE waits until the folios are ended.
-            let _busy = busy;
-            let Ok(len) = ended else {
-                // Dropping a folio ends it failed: read on demand.
-                drop(batch);
-                return;
-            };
-            // What the host did not send (end of file, a short read) is
-            // zeroed, as C's `fuse_short_read`.
-            let mut got = (len as usize).min(size);
-            for f in batch.iter() {
-                let l = f.locked();
-                let n = got.min(l.size());
-                l.zero_range(n, l.size());
-                got -= n;
-            }
-            for f in batch {
-                f.end(true);
-            }
-        },
-    )?);
+    req.set_on_end(OnEnd::new(move |ended: Ended, _inline: &[u8]| {
+        // Dropped last: RELEASE waits until the folios are ended and
+        // the inode reference is given back, so the open file still
+        // holds the inode then and this is never its last reference.
+        let _busy = busy;
+        let inode = inode;
+        let Ok(len) = ended else {
+            // Dropping a folio ends it failed: read on demand.
+            drop(batch);
+            return;
+        };
+        // What the host did not send (end of file, a short read) is
+        // zeroed, and the file ends there, as C's `fuse_short_read`.
+        let mut got = (len as usize).min(size);
+        if got < size {
+            let sb = inode.super_block();
+            inode::read_update_size(&sb.data(), &inode, attr_ver, pos + got as i64);
+        }
+        for f in batch.iter() {
+            let l = f.locked();
+            let n = got.min(l.size());
+            l.zero_range(n, l.size());
+            got -= n;
+        }
+        for f in batch {
+            f.end(true);
+        }
+    })?);
     s.fs.conn.send_background(req)
 }
 
@@ -1349,6 +1360,7 @@ fn read_folios(
     let h = unsafe { file.data::<RegFile>() };
     let s = inode.super_block().data();
     let nodeid = inode.data().nodeid;
+    let attr_ver = s.attr_version();
     let mut segs: KVec<Segment> = KVec::with_capacity(folios.len(), GFP_KERNEL)?;
     let mut size = 0usize;
     for f in folios {
@@ -1372,6 +1384,9 @@ fn read_folios(
         )
     }?;
     let mut got = reply.len().min(size);
+    if got < size {
+        inode::read_update_size(&s, inode, attr_ver, pos + got as i64);
+    }
     for f in folios {
         let n = got.min(f.size());
         f.zero_range(n, f.size());
@@ -1469,12 +1484,14 @@ impl address_space::Operations for FileAops {
         let Some(file) = file else {
             return;
         };
+        if inode.data().bad.load(core::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         // SAFETY: Files of regular inodes of ours are opened through
         // `RegFile` (their `i_fop`); the page cache holds the file for the
         // call.
         let h = unsafe { file.data::<RegFile>() };
         let s = inode.super_block().data();
-        let nodeid = inode.data().nodeid;
         let max = s.max_io(false).max(PAGE_SIZE);
         loop {
             let Ok(mut batch) = KVec::<ReadaheadFolio>::with_capacity(max / PAGE_SIZE, GFP_KERNEL)
@@ -1496,7 +1513,7 @@ impl address_space::Operations for FileAops {
                 return;
             }
             // On failure the batch's folios end failed: read on demand.
-            if read_ahead(&s, h, nodeid, batch).is_err() {
+            if read_ahead(&s, h, inode, batch).is_err() {
                 return;
             }
         }

@@ -264,6 +264,14 @@ pub(crate) fn update_attrs(inode: &Inode<VirtioFsType>, fh: Option<u64>, force: 
     if !force && info.attr_valid.load(Ordering::Acquire) >= jiffies64() {
         return Ok(());
     }
+    host_mode(inode, fh).map(|_| ())
+}
+
+/// Asks the host for the attributes of `inode` (through handle `fh` if
+/// given), refreshes the cached ones (as far as [`refresh`] applies them)
+/// and returns the host's mode, whether or not it was applied.
+fn host_mode(inode: &Inode<VirtioFsType>, fh: Option<u64>) -> Result<u32> {
+    let info = inode.data();
     let s = inode.super_block().data();
     let version = s.attr_version();
     let (a, timeout) = s.getattr(info.nodeid, fh)?;
@@ -273,7 +281,24 @@ pub(crate) fn update_attrs(inode: &Inode<VirtioFsType>, fh: Option<u64>, force: 
         return Err(EIO);
     }
     refresh(&s, inode, &a, expiry(timeout), version);
-    Ok(())
+    Ok(a.get().mode)
+}
+
+/// After a READ sent at attribute version `attr_ver` returned only up to
+/// `size` (C's `fuse_short_read` and `fuse_read_update_size`): the file
+/// ends there, unless a size change is in flight or the attributes
+/// changed since the READ went out.
+pub(crate) fn read_update_size(s: &Session, inode: &Inode<VirtioFsType>, attr_ver: u64, size: i64) {
+    let info = inode.data();
+    let _g = info.forget.lock();
+    if attr_ver >= info.attr_version.load(Ordering::Acquire)
+        && size < inode.size()
+        && info.size_unstable.load(Ordering::Acquire) == 0
+    {
+        info.attr_version
+            .store(s.next_attr_version(), Ordering::Release);
+        inode.set_size(size);
+    }
 }
 
 /// `AT_STATX_SYNC_TYPE` bits of a getattr's flags.
@@ -306,8 +331,6 @@ fn update_mtime(valid: u32) -> bool {
 const S_ISUID: u32 = 0o4000;
 /// `S_ISGID`.
 const S_ISGID: u32 = 0o2000;
-/// `S_IXGRP`.
-const S_IXGRP: u32 = 0o0010;
 
 /// The SETATTR arguments for `a` (C's `iattr_to_fattr`).
 fn setattr_in(a: &IAttr) -> SetattrIn {
@@ -364,14 +387,20 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
         // stale mode never overwrites a remote chmod. Kept with
         // KILLPRIV_V2 too (past C): a DAX write sends no FUSE_WRITE to
         // carry the removal to the host.
+        // The bits to remove are the ones the VFS asked for (it decided
+        // S_ISGID with `setattr_should_drop_sgid()`), from the host's mode.
         inarg.valid &= !fattr::MODE;
-        update_attrs(inode, None, true)?;
-        let m = inode.mode();
+        let fh = a.file().filter(|_| a.valid() & attr::OPEN == 0).map(|f| {
+            // SAFETY: With `ATTR_FILE` the VFS passes an open regular file
+            // of ours (see the truncation case below): `RegFile` data.
+            unsafe { f.data::<RegFile>() }.fh
+        });
+        let m = host_mode(inode, fh)?;
         let mut mode = m;
-        if m & S_ISUID != 0 {
+        if a.valid() & attr::KILL_SUID != 0 {
             mode &= !S_ISUID;
         }
-        if m & (S_ISGID | S_IXGRP) == (S_ISGID | S_IXGRP) {
+        if a.valid() & attr::KILL_SGID != 0 {
             mode &= !S_ISGID;
         }
         if mode != m {

@@ -258,8 +258,9 @@ impl Request {
     /// # Safety
     ///
     /// The pages must stay valid (and the `in_pages` unread by the CPU)
-    /// until the request ends: the caller keeps them until the wait on the
-    /// request returns, and drops the request unsent otherwise.
+    /// until the request ends or is dropped unsent: kept by its waiter
+    /// until the wait returns, or by its [`OnEnd`] (which runs, or is
+    /// dropped, only then).
     #[allow(clippy::too_many_arguments)]
     pub(crate) unsafe fn with_pages(
         unique: u64,
@@ -610,9 +611,9 @@ fn add(
     let mut sg = req.sg.lock();
     // SAFETY: The table describes the request's own buffers, which its
     // `Arc` (the token) keeps alive until the token comes back, and caller
-    // pages, which its waiter keeps until it ends (`Request::with_pages`);
-    // the CPU does not read the writable ones before then (type invariant
-    // of `Shared`).
+    // pages, which its waiter or its `OnEnd` keeps until it ends
+    // (`Request::with_pages`); the CPU does not read the writable ones
+    // before then (type invariant of `Shared`).
     unsafe { ring.add_sgs(&mut sg, req.clone(), GFP_ATOMIC) }
 }
 

@@ -243,7 +243,8 @@ void rust_helper_flush_dcache_folio(struct folio *folio)
  */
 void rust_helper_vfs_inode_clear_nosec(struct inode *inode)
 {
-	set_mask_bits(&inode->i_flags, S_NOSEC, 0);
+	if (READ_ONCE(inode->i_flags) & S_NOSEC)
+		set_mask_bits(&inode->i_flags, S_NOSEC, 0);
 }
 
 /* capable() is a static inline without CONFIG_MULTIUSER. */

@@ -121,8 +121,9 @@ impl<T: Operations> DaxDevice<T> {
         match from_err_ptr(dev) {
             Ok(dev) => {
                 let Some(dev) = NonNull::new(dev) else {
-                    // No DAX device (`CONFIG_DAX` off): `private` is still
-                    // ours.
+                    // Not expected (6.12's `alloc_dax` answers
+                    // `-EOPNOTSUPP` without DAX), but then `private` is
+                    // still ours.
                     // SAFETY: From `into_foreign` above, not handed over.
                     drop(unsafe { T::Data::from_foreign(private) });
                     return Ok(None);

@@ -279,7 +279,8 @@ pub mod virt {
 
         /// Whether stores through the mapping reach the file and it may
         /// become writable (`VM_SHARED` and `VM_MAYWRITE`): the file system
-        /// will see dirty pages of it.
+        /// will see dirty pages of it. Not in upstream's `VmaNew`: a
+        /// convenience of this tree over [`VmaRef::flags`].
         pub fn shared_writable(&self) -> bool {
             let f = self.flags();
             f & flags::SHARED != 0 && f & flags::MAYWRITE != 0
