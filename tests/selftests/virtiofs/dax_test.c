@@ -511,6 +511,45 @@ static int read_faults(const volatile unsigned char *p)
 	return faulted;
 }
 
+/*
+ * Another process on the host truncates a file the guest has mapped
+ * through the window (host-truncate plan only, VFS_HOST_TRUNCATE=1): the
+ * guest gets SIGBUS (or zeroes) past the new end and carries on.
+ */
+TEST_F(dax, host_truncates_mapped_file)
+{
+	char path[300], req[300], done[300];
+	volatile unsigned char *p;
+	struct stat st;
+	int fd, i;
+
+	if (!env_int("VFS_HOST_TRUNCATE"))
+		SKIP(return, "the host-truncate plan runs it");
+	in_mnt(path, sizeof(path), self->mnt, "host/trunc.bin");
+	ASSERT_EQ(0, vfs_write_pattern(path, 4 << 20, 33));
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd) TH_LOG("open %s: %s", path, strerror(errno));
+	p = mmap(NULL, 4 << 20, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(vfs_pattern_byte(3 << 20, 33), p[3 << 20]);
+
+	in_mnt(req, sizeof(req), self->mnt, "agent/truncate-trunc");
+	in_mnt(done, sizeof(done), self->mnt, "agent/truncate-trunc.done");
+	close(open(req, O_CREAT | O_WRONLY | O_TRUNC, 0644));
+	for (i = 0; i < 600 && stat(done, &st); i++)
+		usleep(100 * 1000);
+	ASSERT_EQ(0, stat(done, &st)) TH_LOG("the host agent never answered");
+
+	printf("# touching the mapping past the host's new end\n");
+	fflush(stdout);
+	i = read_faults(p + (3 << 20));
+	printf("# past the new end: %s\n", i ? "SIGBUS" : "no fault");
+	EXPECT_TRUE(i || p[3 << 20] == 0);
+	EXPECT_EQ(vfs_pattern_byte(4096, 33), p[4096]);
+	munmap((void *)p, 4 << 20);
+	close(fd);
+}
+
 TEST_F(dax, truncate_mapped_file)
 {
 	char path[300];
