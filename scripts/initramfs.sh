@@ -136,9 +136,10 @@ build_image() {
 	mv "$img.tmp" "$img"
 	rm -rf "$root"
 	trap - EXIT
-	# Keep the newest few images, and any used in the last hour.
+	# Keep the newest few images, and any used in the last hour. Another
+	# run (other key, other lock) may prune the same old images meanwhile.
 	ls -t "$OUT"/initramfs-*.cpio.gz | tail -n +6 |
-		while read -r a; do find "$a" -mmin +60 -delete; done
+		while read -r a; do find "$a" -mmin +60 -delete 2>/dev/null || true; done
 	step_end initramfs "initramfs built"
 }
 
