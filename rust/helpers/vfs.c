@@ -11,6 +11,7 @@
 #include <linux/jiffies.h>
 #include <linux/uidgid.h>
 #include <linux/pagemap.h>
+#include <linux/posix_acl.h>
 #include <linux/uio.h>
 #include <linux/workqueue.h>
 
@@ -295,6 +296,34 @@ void rust_helper_vfs_mapping_set_stable_writes(struct address_space *mapping)
 static_assert(FOP_MMAP_SYNC == (1 << 2));
 /* SB_NOSEC is BIT(28), which bindgen cannot evaluate either. */
 static_assert(SB_NOSEC == (1UL << 28));
+/* SB_POSIXACL is BIT(16). */
+static_assert(SB_POSIXACL == (1UL << 16));
+
+void rust_helper_posix_acl_release(struct posix_acl *acl)
+{
+	posix_acl_release(acl);
+}
+
+/*
+ * Whether the current task may keep the set-group-ID bit of @inode when it
+ * changes the file's ACL (in the file's group as seen through @idmap, or
+ * CAP_FSETID).
+ */
+bool rust_helper_vfs_in_group_or_capable(struct mnt_idmap *idmap,
+					 const struct inode *inode)
+{
+	return in_group_or_capable(idmap, inode, i_gid_into_vfsgid(idmap, inode));
+}
+
+/*
+ * Neither ACL of @inode is cached: every lookup asks the file system (as
+ * fuse_init_inode() does for servers without FUSE_POSIX_ACL).
+ */
+void rust_helper_vfs_inode_acl_dont_cache(struct inode *inode)
+{
+	inode->i_acl = ACL_DONT_CACHE;
+	inode->i_default_acl = ACL_DONT_CACHE;
+}
 
 /* As fuse_dax_mmap(): a DAX mapping with the file system's fault handlers. */
 void rust_helper_vfs_vma_set_dax_ops(struct file *file,

@@ -32,6 +32,7 @@ use core::{
     sync::atomic::{AtomicBool, AtomicPtr, Ordering},
 };
 
+pub mod acl;
 pub mod address_space;
 pub mod context;
 pub mod dentry;
@@ -73,6 +74,11 @@ pub fn capable_fsetid() -> bool {
 /// xattr lookup until the file system clears the mark (checked against
 /// its C value in `rust/helpers/vfs.c`).
 pub const SB_NOSEC: u64 = 1 << 28;
+
+/// `SB_POSIXACL` (`s_flags`): permission checks consult the inodes' POSIX
+/// ACLs (`get_inode_acl`), and the VFS leaves the umask of new entries to
+/// the file system (checked against its C value in `rust/helpers/vfs.c`).
+pub const SB_POSIXACL: u64 = 1 << 16;
 
 /// `SB_I_IMA_UNVERIFIABLE_SIGNATURE`: IMA cannot trust file signatures
 /// here (the contents can change behind the kernel's back).

@@ -212,6 +212,15 @@ impl<T: FileSystem> Inode<T> {
         unsafe { bindings::vfs_inode_clear_nosec(self.as_raw()) };
     }
 
+    /// Drops the cached POSIX ACLs (`forget_all_cached_acls()`): the next
+    /// permission check or `getxattr` asks the file system again, e.g.
+    /// after the host's attributes changed.
+    pub fn forget_cached_acls(&self) {
+        // SAFETY: The inode is valid; the function swaps the cache
+        // pointers atomically and releases what they held.
+        unsafe { bindings::forget_all_cached_acls(self.as_raw()) };
+    }
+
     /// The size (`i_size_read()`).
     pub fn size(&self) -> i64 {
         // SAFETY: The inode is valid; `i_size_read` is the racy-safe read.
@@ -464,6 +473,14 @@ impl<T: FileSystem> NewInode<T> {
         self
     }
 
+    /// Never caches this inode's POSIX ACLs (`ACL_DONT_CACHE`): each
+    /// permission check and `getxattr` calls `get_inode_acl`/`get_acl`.
+    pub fn set_acl_dont_cache(&mut self) -> &mut Self {
+        // SAFETY: As `set_attrs`: a new inode, not yet visible.
+        unsafe { bindings::vfs_inode_acl_dont_cache(self.raw()) };
+        self
+    }
+
     /// Sets the inode operations.
     pub fn set_iops(&mut self, ops: Ops<T>) -> &mut Self {
         // SAFETY: As `set_attrs`; the table is static.
@@ -670,6 +687,40 @@ pub trait Operations {
     /// into `buf` (`None`: only their total size); returns that size
     /// (`inode_operations.listxattr`).
     fn listxattr(_d: &DEntry<Self::FileSystem>, _buf: Option<&mut [u8]>) -> Result<usize> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The POSIX ACL of type `ty` of `inode` for a permission check
+    /// (`inode_operations.get_inode_acl`); `rcu`: called in RCU walk, must
+    /// not sleep (answer `ECHILD` to be called again outside it). `None`:
+    /// no ACL. The VFS caches the result until
+    /// [`Inode::forget_cached_acls`].
+    fn get_inode_acl(
+        _inode: &Inode<Self::FileSystem>,
+        _ty: super::acl::AclType,
+        _rcu: bool,
+    ) -> Result<Option<ARef<super::acl::PosixAcl>>> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The POSIX ACL of type `ty` of `d`'s inode for `getxattr`
+    /// (`inode_operations.get_acl`); as `get_inode_acl`, never in RCU walk.
+    fn get_acl(
+        _d: &DEntry<Self::FileSystem>,
+        _ty: super::acl::AclType,
+    ) -> Result<Option<ARef<super::acl::PosixAcl>>> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Sets (`None`: removes) the POSIX ACL of type `ty` of `d`'s inode
+    /// (`inode_operations.set_acl`); the VFS checked the caller may, and
+    /// updates its cache afterwards.
+    fn set_acl(
+        _idmap: &super::acl::MntIdmap,
+        _d: &DEntry<Self::FileSystem>,
+        _acl: Option<&super::acl::PosixAcl>,
+        _ty: super::acl::AclType,
+    ) -> Result {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -926,6 +977,21 @@ impl<T: FileSystem> Ops<T> {
                 },
                 get_link: if U::HAS_GET_LINK {
                     Some(get_link_callback::<U>)
+                } else {
+                    None
+                },
+                get_inode_acl: if U::HAS_GET_INODE_ACL {
+                    Some(get_inode_acl_callback::<U>)
+                } else {
+                    None
+                },
+                get_acl: if U::HAS_GET_ACL {
+                    Some(get_acl_callback::<U>)
+                } else {
+                    None
+                },
+                set_acl: if U::HAS_SET_ACL {
+                    Some(set_acl_callback::<U>)
                 } else {
                     None
                 },
@@ -1427,6 +1493,75 @@ unsafe extern "C" fn get_link_callback<U: Operations + ?Sized>(
     // `kfree_link` frees it when the VFS is done with it.
     unsafe { bindings::set_delayed_call(done, Some(bindings::kfree_link), ptr.cast()) };
     ptr.cast_const().cast()
+}
+
+/// An ACL result for the VFS: a referenced ACL, NULL or an error pointer.
+fn acl_to_raw(r: Result<Option<ARef<super::acl::PosixAcl>>>) -> *mut bindings::posix_acl {
+    match r {
+        Ok(Some(acl)) => super::acl::PosixAcl::into_raw(acl),
+        Ok(None) => core::ptr::null_mut(),
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, with an inode of ours
+/// (held for the call; in RCU walk, not freed before a grace period).
+unsafe extern "C" fn get_inode_acl_callback<U: Operations + ?Sized>(
+    inode: *mut bindings::inode,
+    ty: c_int,
+    rcu: bool,
+) -> *mut bindings::posix_acl {
+    let Some(ty) = super::acl::AclType::from_raw(ty) else {
+        return Error::from_errno(-(bindings::EOPNOTSUPP as i32)).to_ptr();
+    };
+    // SAFETY: An inode of ours, set up, valid for the call.
+    let inode = unsafe { Inode::<U::FileSystem>::from_raw(inode) };
+    acl_to_raw(U::get_inode_acl(inode, ty, rcu))
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, with a positive dentry
+/// of ours, held for the call.
+unsafe extern "C" fn get_acl_callback<U: Operations + ?Sized>(
+    _idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    ty: c_int,
+) -> *mut bindings::posix_acl {
+    let Some(ty) = super::acl::AclType::from_raw(ty) else {
+        return Error::from_errno(-(bindings::EOPNOTSUPP as i32)).to_ptr();
+    };
+    // SAFETY: The VFS holds the dentry for the call.
+    let d = unsafe { DEntry::<U::FileSystem>::from_raw(dentry) };
+    acl_to_raw(U::get_acl(d, ty))
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, with a positive dentry
+/// of ours and the ACL (or NULL), both held for the call.
+unsafe extern "C" fn set_acl_callback<U: Operations + ?Sized>(
+    idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    acl: *mut bindings::posix_acl,
+    ty: c_int,
+) -> c_int {
+    from_result(|| {
+        let ty = super::acl::AclType::from_raw(ty).ok_or(EINVAL)?;
+        // SAFETY: The VFS holds all three for the call; an ACL it passes
+        // is referenced and no longer changed.
+        let (idmap, d, acl) = unsafe {
+            (
+                super::acl::MntIdmap::from_raw(idmap),
+                DEntry::<U::FileSystem>::from_raw(dentry),
+                (!acl.is_null()).then(|| super::acl::PosixAcl::from_raw(acl)),
+            )
+        };
+        U::set_acl(idmap, d, acl, ty)?;
+        Ok(0)
+    })
 }
 
 /// # Safety

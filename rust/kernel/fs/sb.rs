@@ -123,6 +123,15 @@ impl<T: FileSystem> SuperBlock<T, New> {
         self
     }
 
+    /// Marks the superblock `SB_POSIXACL` (see [`super::SB_POSIXACL`]):
+    /// the inodes' ACLs take part in permission checks, and the file
+    /// system applies the umask of the entries it creates.
+    pub fn set_posixacl(&mut self) -> &mut Self {
+        // SAFETY: As `set_magic`.
+        unsafe { (*self.raw()).s_flags |= super::SB_POSIXACL as crate::ffi::c_ulong };
+        self
+    }
+
     /// Sets the dentry operations of every dentry of this superblock
     /// (`s_d_op`).
     pub fn set_dentry_ops(&mut self, ops: dentry::Ops<T>) -> &mut Self {
