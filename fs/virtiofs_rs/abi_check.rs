@@ -55,6 +55,7 @@ same_size! {
     AccessIn => fuse_access_in,
     GetxattrIn => fuse_getxattr_in,
     GetxattrOut => fuse_getxattr_out,
+    SetxattrIn => fuse_setxattr_in,
     SyncfsIn => fuse_syncfs_in,
     DirentHeader => fuse_dirent,
 }

@@ -24,6 +24,7 @@ use core::sync::atomic::Ordering;
 use kernel::{
     bindings,
     fs::{
+        acl::{AclType, MntIdmap, PosixAcl},
         dentry,
         dentry::{LockedDEntry, RcuDEntry},
         file::{self, DirEmitter, File},
@@ -31,6 +32,7 @@ use kernel::{
         DEntry, Inode,
     },
     prelude::*,
+    types::ARef,
 };
 
 /// The inode operations of directories.
@@ -111,7 +113,7 @@ impl Operations for DirOps {
         check_name(name)?;
         let umask = current_umask();
         let inarg = MkdirIn {
-            mode: (mode & !umask) & 0o7777,
+            mode: (mode & !dir.super_block().data().guest_umask()) & 0o7777,
             umask,
         };
         let nodeid = dir.data().nodeid;
@@ -280,6 +282,27 @@ impl Operations for DirOps {
         crate::xattr::listxattr(d, buf)
     }
 
+    fn get_inode_acl(
+        inode: &Inode<VirtioFsType>,
+        ty: AclType,
+        rcu: bool,
+    ) -> Result<Option<ARef<PosixAcl>>> {
+        crate::xattr::get_inode_acl(inode, ty, rcu)
+    }
+
+    fn get_acl(d: &DEntry<VirtioFsType>, ty: AclType) -> Result<Option<ARef<PosixAcl>>> {
+        crate::xattr::get_dentry_acl(d, ty)
+    }
+
+    fn set_acl(
+        idmap: &MntIdmap,
+        d: &DEntry<VirtioFsType>,
+        acl: Option<&PosixAcl>,
+        ty: AclType,
+    ) -> Result {
+        crate::xattr::set_acl(idmap, d, acl, ty)
+    }
+
     fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
         <inode::CommonIops as Operations>::setattr(d, a)
     }
@@ -303,7 +326,8 @@ unsafe impl AtomicOpen for DirOps {
         if FileType::from_mode(mode) != Some(FileType::Regular) {
             return Err(EINVAL);
         }
-        crate::file::create_open(dir, name, mode & !current_umask(), flags, current_umask())
+        let guest_umask = dir.super_block().data().guest_umask();
+        crate::file::create_open(dir, name, mode & !guest_umask, flags, current_umask())
     }
 
     fn release_unopened(inode: &Inode<VirtioFsType>, h: KBox<FileHandle>) {
@@ -329,7 +353,7 @@ fn check_name(name: &[u8]) -> Result {
 }
 
 /// MKNOD (and C's non-atomic create): `mode` with its type, the umask
-/// applied as C does without `FUSE_DONT_MASK`.
+/// applied in the guest unless the host applies it (`FUSE_DONT_MASK`).
 fn mknod(
     dir: &Inode<VirtioFsType>,
     name: &[u8],
@@ -339,7 +363,7 @@ fn mknod(
     check_name(name)?;
     let umask = current_umask();
     let inarg = MknodIn {
-        mode: mode & !umask,
+        mode: mode & !dir.super_block().data().guest_umask(),
         rdev,
         umask,
         padding: 0,

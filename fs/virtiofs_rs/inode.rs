@@ -21,6 +21,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     bindings,
     fs::{
+        acl::{AclType, MntIdmap, PosixAcl},
         address_space, file,
         inode::{self, attr, Attrs, IAttr, Iget, Operations, Ops},
         DEntry, Inode, SuperBlock,
@@ -179,6 +180,10 @@ pub(crate) fn refresh(
         // As C: another client may have set set-id bits or a
         // `security.capability`; the next write checks again.
         inode.clear_nosec();
+        // As C: the host's ACLs may have changed with its attributes.
+        if s.posix_acl() {
+            inode.forget_cached_acls();
+        }
         info.attr_valid.store(valid_until, Ordering::Release);
         info.attr_version
             .store(s.next_attr_version(), Ordering::Release);
@@ -494,6 +499,10 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
         let _g = info.forget.lock();
         inode.refresh_attrs(&attrs(&na));
         inode.clear_nosec();
+        // As C: a mode change may have changed the host's access ACL.
+        if s.posix_acl() {
+            inode.forget_cached_acls();
+        }
         info.attr_valid.store(expiry(timeout), Ordering::Release);
         info.attr_version
             .store(s.next_attr_version(), Ordering::Release);
@@ -527,6 +536,27 @@ impl Operations for CommonIops {
 
     fn listxattr(d: &DEntry<VirtioFsType>, buf: Option<&mut [u8]>) -> Result<usize> {
         crate::xattr::listxattr(d, buf)
+    }
+
+    fn get_inode_acl(
+        inode: &Inode<VirtioFsType>,
+        ty: AclType,
+        rcu: bool,
+    ) -> Result<Option<ARef<PosixAcl>>> {
+        crate::xattr::get_inode_acl(inode, ty, rcu)
+    }
+
+    fn get_acl(d: &DEntry<VirtioFsType>, ty: AclType) -> Result<Option<ARef<PosixAcl>>> {
+        crate::xattr::get_dentry_acl(d, ty)
+    }
+
+    fn set_acl(
+        idmap: &MntIdmap,
+        d: &DEntry<VirtioFsType>,
+        acl: Option<&PosixAcl>,
+        ty: AclType,
+    ) -> Result {
+        crate::xattr::set_acl(idmap, d, acl, ty)
     }
 
     fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
@@ -613,6 +643,11 @@ pub(crate) fn iget(
                 // (no writeback cache here).
                 new.set_attrs(&attrs(attr))
                     .add_flags(inode::S_NOATIME | inode::S_NOCMTIME);
+                // As C: without FUSE_POSIX_ACL nothing is cached, so
+                // `getxattr` of an ACL always reaches the host.
+                if !s.posix_acl() {
+                    new.set_acl_dont_cache();
+                }
                 match attr.file_type() {
                     FileType::Directory => {
                         new.set_iops(DIR_IOPS).set_fops(DIR_FOPS);

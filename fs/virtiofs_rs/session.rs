@@ -212,6 +212,40 @@ impl Session {
             .is_some_and(|p| p.flags & init_flags::FUSE_HANDLE_KILLPRIV_V2 != 0)
     }
 
+    /// Whether the server negotiated `flag` (an `init_flags` bit).
+    fn granted(&self, flag: u64) -> bool {
+        self.params().is_some_and(|p| p.flags & flag != 0)
+    }
+
+    /// Whether the host keeps and enforces POSIX ACLs (`FUSE_POSIX_ACL`,
+    /// C's `fc->posix_acl`).
+    pub(crate) fn posix_acl(&self) -> bool {
+        self.granted(init_flags::FUSE_POSIX_ACL)
+    }
+
+    /// Whether the host applies the umask itself (`FUSE_DONT_MASK`, C's
+    /// `fc->dont_mask`).
+    pub(crate) fn dont_mask(&self) -> bool {
+        self.granted(init_flags::FUSE_DONT_MASK)
+    }
+
+    /// Whether SETXATTR carries the extended `fuse_setxattr_in`
+    /// (`FUSE_SETXATTR_EXT`, C's `fc->setxattr_ext`).
+    pub(crate) fn setxattr_ext(&self) -> bool {
+        self.granted(init_flags::FUSE_SETXATTR_EXT)
+    }
+
+    /// The umask to apply to a new node's mode in the guest: none when the
+    /// host applies it (C's `if (!fc->dont_mask) mode &= ~current_umask()`;
+    /// the superblock is `SB_POSIXACL`, so the VFS leaves it to us).
+    pub(crate) fn guest_umask(&self) -> u32 {
+        if self.dont_mask() {
+            0
+        } else {
+            crate::dir::current_umask()
+        }
+    }
+
     /// The `write_flags` of a FUSE_WRITE made for the current task (C's
     /// `fuse_write_args_fill` callers): with `FUSE_HANDLE_KILLPRIV_V2`,
     /// the host is asked to remove set-id bits unless the task may keep
@@ -306,9 +340,17 @@ impl Session {
         // FUSE_HANDLE_KILLPRIV_V2: the host removes set-id bits and
         // `security.capability` when a write, a truncation or a chown asks
         // it to, so the superblock may be `SB_NOSEC` (as C).
+        // FUSE_POSIX_ACL: the host keeps POSIX ACLs and applies them, the
+        // guest caches them for its permission checks; FUSE_DONT_MASK: the
+        // host applies the umask sent with each creation (a default ACL
+        // replaces it); FUSE_SETXATTR_EXT: SETXATTR can ask the host to
+        // clear the set-group-ID bit with an ACL (as C).
         let mut offered = init_flags::FUSE_INIT_EXT
             | init_flags::FUSE_MAX_PAGES
-            | init_flags::FUSE_HANDLE_KILLPRIV_V2;
+            | init_flags::FUSE_HANDLE_KILLPRIV_V2
+            | init_flags::FUSE_POSIX_ACL
+            | init_flags::FUSE_DONT_MASK
+            | init_flags::FUSE_SETXATTR_EXT;
         if self.fs.window.is_some() {
             offered |= init_flags::FUSE_MAP_ALIGNMENT;
         }

@@ -198,6 +198,11 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
     if sb.data().killpriv_v2() {
         sb.set_nosec();
     }
+    // As C (`fuse_fill_super_common`): always `SB_POSIXACL`, so the VFS
+    // leaves the umask to the driver (applied in the guest unless the
+    // host negotiated FUSE_DONT_MASK), and ACLs the host enforces
+    // (FUSE_POSIX_ACL) take part in permission checks.
+    sb.set_posixacl();
     // As C (`fuse_bdi_init`): a backing device of its own, so writable
     // shared mappings are written back, with 1% of the dirty threshold.
     sb.setup_bdi(1)?;

@@ -6,7 +6,10 @@
 
 use crate::errno::enosys;
 use crate::proto::fuse::{
-    abi::{GetxattrIn, GetxattrOut, Opcode, SetxattrInCompat, Wire},
+    abi::{
+        GetxattrIn, GetxattrOut, Opcode, SetxattrIn, SetxattrInCompat, Wire,
+        FUSE_SETXATTR_ACL_KILL_SGID,
+    },
     request::{request_len, RequestBuilder},
 };
 use crate::ratelimit::warn_ratelimited;
@@ -14,8 +17,14 @@ use crate::session::{header, Optional};
 use crate::superblock::VirtioFsType;
 use core::sync::atomic::Ordering;
 use kernel::{
-    fs::{xattr::Handler, DEntry, Inode},
+    fs::{
+        acl::{AclType, MntIdmap, PosixAcl},
+        xattr::Handler,
+        DEntry, Inode,
+    },
+    page::PAGE_SIZE,
     prelude::*,
+    types::ARef,
 };
 
 /// `XATTR_SIZE_MAX`: the largest value.
@@ -127,59 +136,183 @@ impl Handler for Xattrs {
 
     fn set(inode: &Inode<VirtioFsType>, name: &CStr, value: Option<&[u8]>, flags: u32) -> Result {
         check_bad(inode)?;
-        let s = inode.super_block().data();
-        let n = name_bytes(name)?;
-        let nodeid = inode.data().nodeid;
-        let r = match value {
-            None => {
-                if s.lacks(Optional::Removexattr) {
-                    return Err(eopnotsupp());
-                }
-                s.call(
-                    Opcode::Removexattr,
-                    request_len(0, &[n.len()]),
-                    0,
-                    |b, unique| {
-                        RequestBuilder::new(b, header(Opcode::Removexattr, unique, nodeid))?
-                            .bytes(n)?
-                            .bytes(&[0])?
-                            .finish()
-                    },
-                )
-                .map_err(|e| lacking(&s, Optional::Removexattr, e))
-            }
-            Some(v) => {
-                if s.lacks(Optional::Setxattr) {
-                    return Err(eopnotsupp());
-                }
-                if v.len() > XATTR_SIZE_MAX {
-                    return Err(E2BIG);
-                }
-                let inarg = SetxattrInCompat {
-                    size: v.len() as u32,
-                    flags,
-                };
-                s.call(
-                    Opcode::Setxattr,
-                    request_len(SetxattrInCompat::SIZE + v.len(), &[n.len()]),
-                    0,
-                    |b, unique| {
-                        RequestBuilder::new(b, header(Opcode::Setxattr, unique, nodeid))?
-                            .arg(&inarg)?
-                            .bytes(n)?
-                            .bytes(&[0])?
-                            .bytes(v)?
-                            .finish()
-                    },
-                )
-                .map_err(|e| lacking(&s, Optional::Setxattr, e))
-            }
-        };
-        r?;
-        // As C: the change time moved.
-        crate::inode::invalidate_attrs(inode);
-        Ok(())
+        set_or_remove(inode, name_bytes(name)?, value, flags, 0)
     }
+}
+
+/// SETXATTR of `name` to `value` with `XATTR_*` `flags` and
+/// `setxattr_flags` (sent only with `FUSE_SETXATTR_EXT`), or REMOVEXATTR
+/// (`value` `None`); the change time moved (C's `fuse_setxattr`,
+/// `fuse_removexattr`).
+fn set_or_remove(
+    inode: &Inode<VirtioFsType>,
+    n: &[u8],
+    value: Option<&[u8]>,
+    flags: u32,
+    setxattr_flags: u32,
+) -> Result {
+    let s = inode.super_block().data();
+    let nodeid = inode.data().nodeid;
+    let r = match value {
+        None => {
+            if s.lacks(Optional::Removexattr) {
+                return Err(eopnotsupp());
+            }
+            s.call(
+                Opcode::Removexattr,
+                request_len(0, &[n.len()]),
+                0,
+                |b, unique| {
+                    RequestBuilder::new(b, header(Opcode::Removexattr, unique, nodeid))?
+                        .bytes(n)?
+                        .bytes(&[0])?
+                        .finish()
+                },
+            )
+            .map_err(|e| lacking(&s, Optional::Removexattr, e))
+        }
+        Some(v) => {
+            if s.lacks(Optional::Setxattr) {
+                return Err(eopnotsupp());
+            }
+            if v.len() > XATTR_SIZE_MAX {
+                return Err(E2BIG);
+            }
+            let ext = s.setxattr_ext();
+            let arg_len = if ext {
+                SetxattrIn::SIZE
+            } else {
+                SetxattrInCompat::SIZE
+            };
+            s.call(
+                Opcode::Setxattr,
+                request_len(arg_len + v.len(), &[n.len()]),
+                0,
+                |b, unique| {
+                    let r = RequestBuilder::new(b, header(Opcode::Setxattr, unique, nodeid))?;
+                    let r = if ext {
+                        r.arg(&SetxattrIn {
+                            size: v.len() as u32,
+                            flags,
+                            setxattr_flags,
+                            padding: 0,
+                        })?
+                    } else {
+                        r.arg(&SetxattrInCompat {
+                            size: v.len() as u32,
+                            flags,
+                        })?
+                    };
+                    r.bytes(n)?.bytes(&[0])?.bytes(v)?.finish()
+                },
+            )
+            .map_err(|e| lacking(&s, Optional::Setxattr, e))
+        }
+    };
+    r?;
+    // As C: the change time moved.
+    crate::inode::invalidate_attrs(inode);
+    Ok(())
+}
+
+/// The POSIX ACL of type `ty` of `inode`, from the host's extended
+/// attribute (C's `__fuse_get_acl`): none if the host has none or keeps no
+/// extended attributes; a value of more than a page is `E2BIG`, a
+/// malformed one `EINVAL`.
+fn get_acl(inode: &Inode<VirtioFsType>, ty: AclType) -> Result<Option<ARef<PosixAcl>>> {
+    check_bad(inode)?;
+    let s = inode.super_block().data();
+    if s.lacks(Optional::Getxattr) {
+        return Ok(None);
+    }
+    let mut value = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+    let name = ty.xattr_name().as_bytes();
+    match get_or_list(
+        inode,
+        Opcode::Getxattr,
+        Some(name),
+        Some(&mut value),
+        PAGE_SIZE,
+    ) {
+        Ok(0) => Ok(None),
+        Ok(n) => PosixAcl::from_xattr(&value[..n]),
+        Err(e) if e == Error::from_errno(-(kernel::bindings::ENODATA as i32)) => Ok(None),
+        Err(e) if e == ERANGE => Err(E2BIG),
+        Err(e) => match lacking(&s, Optional::Getxattr, e) {
+            e if e == eopnotsupp() && s.lacks(Optional::Getxattr) => Ok(None),
+            e => Err(e),
+        },
+    }
+}
+
+/// `get_inode_acl` (C's `fuse_get_inode_acl`): the ACLs a permission check
+/// consults are the host's only if it enforces them (`FUSE_POSIX_ACL`);
+/// otherwise the mode alone decides, as for servers that check ACLs
+/// themselves.
+pub(crate) fn get_inode_acl(
+    inode: &Inode<VirtioFsType>,
+    ty: AclType,
+    rcu: bool,
+) -> Result<Option<ARef<PosixAcl>>> {
+    if !inode.super_block().data().posix_acl() {
+        return Ok(None);
+    }
+    if rcu {
+        return Err(ECHILD);
+    }
+    get_acl(inode, ty)
+}
+
+/// `get_acl` (C's `fuse_get_acl`, on a mount in the initial user
+/// namespace): the host's ACL, negotiated or not (a server without
+/// `FUSE_POSIX_ACL` may still keep ACLs as extended attributes).
+pub(crate) fn get_dentry_acl(
+    d: &DEntry<VirtioFsType>,
+    ty: AclType,
+) -> Result<Option<ARef<PosixAcl>>> {
+    get_acl(d.inode().ok_or(ENOENT)?, ty)
+}
+
+/// `set_acl` (C's `fuse_set_acl`): the ACL goes to the host as its
+/// extended attribute (`None` removes it); the host updates the mode. With
+/// `FUSE_POSIX_ACL` the host is asked to clear the set-group-ID bit when
+/// the caller may not keep it, and the guest's cached ACLs and attributes
+/// are dropped.
+pub(crate) fn set_acl(
+    idmap: &MntIdmap,
+    d: &DEntry<VirtioFsType>,
+    acl: Option<&PosixAcl>,
+    ty: AclType,
+) -> Result {
+    let inode = d.inode().ok_or(ENOENT)?;
+    check_bad(inode)?;
+    let s = inode.super_block().data();
+    if s.lacks(Optional::Setxattr) {
+        return Err(eopnotsupp());
+    }
+    let name = ty.xattr_name().as_bytes();
+    let r = match acl {
+        Some(acl) => {
+            let size = acl.xattr_size();
+            if size > PAGE_SIZE {
+                return Err(E2BIG);
+            }
+            let mut value = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+            let n = acl.to_xattr(&mut value)?;
+            let kill = if s.posix_acl() && !idmap.in_group_or_capable(inode) {
+                FUSE_SETXATTR_ACL_KILL_SGID
+            } else {
+                0
+            };
+            set_or_remove(inode, name, Some(&value[..n]), 0, kill)
+        }
+        None => set_or_remove(inode, name, None, 0, 0),
+    };
+    if s.posix_acl() {
+        inode.forget_cached_acls();
+        crate::inode::invalidate_attrs(inode);
+    }
+    r
 }
 
 /// LISTXATTR of `d`'s inode (C's `fuse_listxattr`): a list the host sends

@@ -1085,6 +1085,15 @@ static int user_rw_inherited(const char *dir)
 	return 0;
 }
 
+static int user_sets_acl(const char *dir)
+{
+	struct acl_blob acl = acl_with_user(7, 4, 7, 7, 0);
+
+	if (setxattr(at(dir, "sgid"), "system.posix_acl_access", &acl, sizeof(acl), 0))
+		return child_fail(__LINE__, "owner sets an ACL");
+	return 0;
+}
+
 /*
  * POSIX ACLs (with --posix-acl): an access ACL grants the unprivileged user
  * what the mode does not, the mode's group bits show the mask, a default
@@ -1149,6 +1158,17 @@ TEST_F(posix, posix_acl)
 	close(fd);
 	ASSERT_EQ(0, stat(at(self->dir, "plain"), &st));
 	EXPECT_EQ(0644, st.st_mode & 07777);
+
+	/*
+	 * An owner outside the file's group who sets an ACL loses the
+	 * set-group-ID bit (the host is told: FUSE_SETXATTR_ACL_KILL_SGID).
+	 */
+	ASSERT_EQ(0, vfs_write_pattern(at(self->dir, "sgid"), 1, 82));
+	ASSERT_EQ(0, chown(at(self->dir, "sgid"), getenv("VFS_UID") ? atoi(getenv("VFS_UID")) : 1000, 0));
+	ASSERT_EQ(0, chmod(at(self->dir, "sgid"), 02770));
+	EXPECT_EQ(0, as_user(user_sets_acl, self->dir));
+	ASSERT_EQ(0, stat(at(self->dir, "sgid"), &st));
+	EXPECT_EQ(0, st.st_mode & S_ISGID) TH_LOG("mode %o", st.st_mode & 07777);
 }
 
 static int user_access_checks(const char *dir)

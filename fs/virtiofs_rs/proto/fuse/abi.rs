@@ -1116,6 +1116,25 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// `struct fuse_setxattr_in` (16 bytes), what a session with
+    /// `FUSE_SETXATTR_EXT` sends; the name and the value follow.
+    pub struct SetxattrIn: 16 {
+        /// Size of the value.
+        pub size: u32,
+        /// `XATTR_CREATE`, `XATTR_REPLACE`.
+        pub flags: u32,
+        /// `FUSE_SETXATTR_ACL_KILL_SGID`.
+        pub setxattr_flags: u32,
+        /// Padding.
+        pub padding: u32,
+    }
+}
+
+/// `setxattr_flags`: the host clears the set-group-ID bit when it sets a
+/// POSIX ACL (the caller is neither in the file's group nor capable).
+pub const FUSE_SETXATTR_ACL_KILL_SGID: u32 = 1 << 0;
+
+wire_struct! {
     /// `struct fuse_fallocate_in` (32 bytes).
     pub struct FallocateIn: 32 {
         /// File handle.
