@@ -63,7 +63,7 @@ pub(crate) struct FileHandle {
     /// The `FOPEN_*` flags the server answered.
     open_flags: u32,
     /// The `O_*` flags sent with OPEN (RELEASE repeats them).
-    flags: u32,
+    pub(crate) flags: u32,
     release: Option<Request>,
     /// Background READs using `fh`: RELEASE waits for them.
     inflight: Arc<Inflight>,
@@ -242,6 +242,17 @@ impl file::Operations for RegFile {
         let inode = unsafe { file_inode(kiocb.file()) };
         check_bad(inode)?;
         if h.direct_io() || kiocb.flags() & IOCB_DIRECT != 0 {
+            // As C's `fuse_direct_IO`: an O_DIRECT read the caller does
+            // not wait for goes in the background.
+            if kiocb.flags() & IOCB_DIRECT != 0
+                && inode.super_block().data().async_dio()
+                && crate::dio::may_queue(kiocb, to.is_user_backed(), to.len())
+            {
+                let pos = kiocb.pos();
+                let last = pos.saturating_add(to.len() as i64).saturating_sub(1);
+                address_space::write_and_wait_range(inode, pos, last)?;
+                return crate::dio::read(kiocb, h, inode, to);
+            }
             return direct_read(kiocb, h, inode, to);
         }
         if kiocb.pos().saturating_add(to.len() as i64) > inode.size() {
@@ -263,7 +274,12 @@ impl file::Operations for RegFile {
         // As C: a direct-I/O handle leaves dropping set-user-ID and the like
         // to the host (`fuse_direct_write_iter`).
         locked_write(kiocb, h, from, h.direct_io(), |kiocb, inode, from| {
-            if h.direct_io() || kiocb.flags() & IOCB_DIRECT != 0 {
+            if may_queue_write(kiocb, h, inode, from) {
+                let pos = kiocb.pos();
+                let last = pos.saturating_add(from.len() as i64).saturating_sub(1);
+                address_space::write_and_wait_range(inode, pos, last)?;
+                crate::dio::write(kiocb, h, inode, from)
+            } else if h.direct_io() || kiocb.flags() & IOCB_DIRECT != 0 {
                 direct_write(kiocb, h, inode, from)
             } else {
                 perform_write(kiocb, h, inode, from)
@@ -563,6 +579,26 @@ fn locked_write(
     kiocb.write_sync(written)
 }
 
+/// Whether a write goes as asynchronous direct I/O (C's `fuse_direct_IO`
+/// with `io->async` and not `io->blocking`): O_DIRECT on a cached handle
+/// (a direct-I/O handle's writes are synchronous, as C's
+/// `fuse_direct_write_iter`), the caller not waiting, inside the file (an
+/// extending write must update the size under the inode lock), and no
+/// sync asked for (it follows the write).
+fn may_queue_write(
+    kiocb: &Kiocb,
+    h: &FileHandle,
+    inode: &Inode<VirtioFsType>,
+    from: &IovIterSource<'_>,
+) -> bool {
+    !h.direct_io()
+        && kiocb.flags() & IOCB_DIRECT != 0
+        && kiocb.flags() & (file::IOCB_DSYNC | file::IOCB_SYNC) == 0
+        && inode.super_block().data().async_dio()
+        && crate::dio::may_queue(kiocb, from.is_user_backed(), from.len())
+        && kiocb.pos().saturating_add(from.len() as i64) <= inode.size()
+}
+
 /// Gives an open file's handle back: a last writeback if writeback used
 /// it, then RELEASE, waited for.
 pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle>) {
@@ -772,7 +808,7 @@ pub(crate) unsafe fn file_inode<'a>(file: &File) -> &'a Inode<VirtioFsType> {
 }
 
 /// Builds a READ of `size` bytes at `pos` through handle `fh`.
-fn build_read(
+pub(crate) fn build_read(
     buf: &mut [u8],
     unique: u64,
     nodeid: u64,

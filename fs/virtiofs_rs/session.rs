@@ -223,6 +223,12 @@ impl Session {
         self.granted(init_flags::FUSE_POSIX_ACL)
     }
 
+    /// Whether asynchronous direct I/O may be sent without waiting
+    /// (`FUSE_ASYNC_DIO`, C's `fc->async_dio`).
+    pub(crate) fn async_dio(&self) -> bool {
+        self.granted(init_flags::FUSE_ASYNC_DIO)
+    }
+
     /// Whether the host applies the umask itself (`FUSE_DONT_MASK`, C's
     /// `fc->dont_mask`).
     pub(crate) fn dont_mask(&self) -> bool {
@@ -344,13 +350,16 @@ impl Session {
         // guest caches them for its permission checks; FUSE_DONT_MASK: the
         // host applies the umask sent with each creation (a default ACL
         // replaces it); FUSE_SETXATTR_EXT: SETXATTR can ask the host to
-        // clear the set-group-ID bit with an ACL (as C).
+        // clear the set-group-ID bit with an ACL; FUSE_ASYNC_DIO: an
+        // asynchronous O_DIRECT read or write is sent in the background
+        // (as C).
         let mut offered = init_flags::FUSE_INIT_EXT
             | init_flags::FUSE_MAX_PAGES
             | init_flags::FUSE_HANDLE_KILLPRIV_V2
             | init_flags::FUSE_POSIX_ACL
             | init_flags::FUSE_DONT_MASK
-            | init_flags::FUSE_SETXATTR_EXT;
+            | init_flags::FUSE_SETXATTR_EXT
+            | init_flags::FUSE_ASYNC_DIO;
         if self.fs.window.is_some() {
             offered |= init_flags::FUSE_MAP_ALIGNMENT;
         }

@@ -29,6 +29,7 @@ use kernel::{fs, virtio};
 mod abi_check;
 mod dax;
 mod device;
+mod dio;
 mod dir;
 mod errno;
 mod file;

@@ -182,6 +182,7 @@ struct folio *rust_helper___readahead_folio(struct readahead_control *rac)
 
 /* IOCB_APPEND is a __force cast bindgen cannot evaluate. */
 static_assert(IOCB_APPEND == 0x10);
+static_assert(IOCB_DSYNC == 0x2 && IOCB_SYNC == 0x4);
 
 void rust_helper_folio_lock(struct folio *folio)
 {

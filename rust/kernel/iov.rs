@@ -98,6 +98,10 @@ impl IterPages {
     }
 }
 
+// SAFETY: Pinned pages may be unpinned from any thread (the unpin may
+// sleep: the owner drops them in process context).
+unsafe impl Send for IterPages {}
+
 impl Drop for IterPages {
     fn drop(&mut self) {
         if self.pages.is_empty() {

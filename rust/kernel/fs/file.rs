@@ -134,6 +134,11 @@ impl File {
 /// `IOCB_APPEND`: write at the end of the file (`(__force int)
 /// RWF_APPEND`, which bindgen cannot evaluate).
 pub const IOCB_APPEND: u32 = 0x10;
+/// `IOCB_DSYNC`: the write's data is synced before it returns
+/// (`O_DSYNC`, `RWF_DSYNC`).
+pub const IOCB_DSYNC: u32 = 0x2;
+/// `IOCB_SYNC`: the write's data and metadata are synced (`O_SYNC`).
+pub const IOCB_SYNC: u32 = 0x4;
 /// `IOCB_DIRECT`: bypass the page cache (`O_DIRECT`).
 pub const IOCB_DIRECT: u32 = bindings::IOCB_DIRECT;
 
@@ -216,6 +221,33 @@ impl Kiocb {
         }
     }
 
+    /// Whether the caller waits for the I/O (`is_sync_kiocb()`); an
+    /// asynchronous one (aio, io_uring) may be [queued](Kiocb::queue).
+    pub fn is_sync(&self) -> bool {
+        // SAFETY: The kiocb is valid (type invariant).
+        unsafe { (*self.0.get()).ki_complete.is_none() }
+    }
+
+    /// Takes over an asynchronous I/O (`None` for a synchronous one): the
+    /// returned handle completes it later, exactly once, from any context
+    /// ([`QueuedKiocb::complete`], or `EIO` if dropped).
+    ///
+    /// # Safety
+    ///
+    /// On `Some`, the `read_iter`/`write_iter` (or `direct_IO`) this kiocb
+    /// was passed to must return [`eiocbqueued()`] and nothing else: the
+    /// caller then leaves the kiocb to the handle (any other result makes
+    /// the caller complete it too).
+    pub unsafe fn queue(&mut self) -> Option<QueuedKiocb> {
+        if self.is_sync() {
+            return None;
+        }
+        // INVARIANT: Asynchronous, and by the caller's contract ours to
+        // complete once the callback returns `EIOCBQUEUED`; the caller
+        // holds a reference to the file until then.
+        Some(QueuedKiocb(core::ptr::NonNull::new(self.as_raw())?))
+    }
+
     /// `generic_write_sync()`: after writing `written` bytes, syncs them
     /// if the file or call asks for it (`O_SYNC`, `O_DSYNC`).
     pub fn write_sync(&mut self, written: usize) -> Result<usize> {
@@ -225,6 +257,58 @@ impl Kiocb {
             Err(Error::from_errno(r as i32))
         } else {
             Ok(r as usize)
+        }
+    }
+}
+
+/// The error a `read_iter`/`write_iter` returns for an I/O it queued
+/// (`-EIOCBQUEUED`, see [`Kiocb::queue`]).
+pub fn eiocbqueued() -> Error {
+    Error::from_errno(-(bindings::EIOCBQUEUED as i32))
+}
+
+/// An asynchronous I/O a file system took over ([`Kiocb::queue`]); it is
+/// completed exactly once: by [`QueuedKiocb::complete`], or with `EIO` if
+/// dropped.
+///
+/// # Invariants
+///
+/// The kiocb is valid and asynchronous (`ki_complete` set), its file held
+/// by its submitter, until it is completed; nobody else completes it.
+pub struct QueuedKiocb(core::ptr::NonNull<bindings::kiocb>);
+
+// SAFETY: `ki_complete` may be called from any context and thread (block
+// drivers call it from interrupts); the handle is the only user of the
+// kiocb until then.
+unsafe impl Send for QueuedKiocb {}
+
+impl QueuedKiocb {
+    /// Completes the I/O with `res` (bytes done, or the error).
+    pub fn complete(self, res: Result<usize>) {
+        let raw = self.0.as_ptr();
+        core::mem::forget(self);
+        let ret = match res {
+            Ok(n) => n as crate::ffi::c_long,
+            Err(e) => e.to_errno() as crate::ffi::c_long,
+        };
+        // SAFETY: The kiocb is valid and asynchronous until completed, and
+        // this is its one completion (type invariant; `self` is consumed).
+        unsafe {
+            if let Some(f) = (*raw).ki_complete {
+                f(raw, ret);
+            }
+        }
+    }
+}
+
+impl Drop for QueuedKiocb {
+    fn drop(&mut self) {
+        let raw = self.0.as_ptr();
+        // SAFETY: As `complete`: the handle is going away uncompleted.
+        unsafe {
+            if let Some(f) = (*raw).ki_complete {
+                f(raw, -(bindings::EIO as crate::ffi::c_long));
+            }
         }
     }
 }
