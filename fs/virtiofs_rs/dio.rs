@@ -11,7 +11,8 @@
 //! As C: a READ that comes back short ends the I/O there; an error fails
 //! it; a short WRITE fails it with `EIO`. A write that would extend the
 //! file is not queued (the size could not be updated safely from the
-//! completion), nor is one the file or the call wants synced.
+//! completion), nor is one the file or the call wants synced (C queues
+//! those and does not sync them).
 
 use crate::file::{build_read, FileHandle};
 use crate::inode;
@@ -136,7 +137,9 @@ impl AsyncDio {
             st.left == 0
         };
         if last {
-            // Cannot be queued already: `left` reaches 0 once.
+            // Cannot be queued already: `left` reaches 0 once. A work
+            // item, because `OnEnd` must not sleep and unpinning pages a
+            // READ filled may (it locks them to dirty them).
             let _ = workqueue::system().enqueue(this);
         }
     }

@@ -274,7 +274,7 @@ impl file::Operations for RegFile {
         // As C: a direct-I/O handle leaves dropping set-user-ID and the like
         // to the host (`fuse_direct_write_iter`).
         locked_write(kiocb, h, from, h.direct_io(), |kiocb, inode, from| {
-            if may_queue_write(kiocb, h, inode, from) {
+            if may_queue_write(kiocb, inode, from) {
                 let pos = kiocb.pos();
                 let last = pos.saturating_add(from.len() as i64).saturating_sub(1);
                 address_space::write_and_wait_range(inode, pos, last)?;
@@ -580,19 +580,16 @@ fn locked_write(
 }
 
 /// Whether a write goes as asynchronous direct I/O (C's `fuse_direct_IO`
-/// with `io->async` and not `io->blocking`): O_DIRECT on a cached handle
-/// (a direct-I/O handle's writes are synchronous, as C's
-/// `fuse_direct_write_iter`), the caller not waiting, inside the file (an
-/// extending write must update the size under the inode lock), and no
-/// sync asked for (it follows the write).
+/// with `io->async` and not `io->blocking`, from `fuse_cache_write_iter`
+/// and `fuse_direct_write_iter` alike): O_DIRECT, the caller not waiting,
+/// inside the file (an extending write must update the size under the
+/// inode lock), and no sync asked for (it follows the write).
 fn may_queue_write(
     kiocb: &Kiocb,
-    h: &FileHandle,
     inode: &Inode<VirtioFsType>,
     from: &IovIterSource<'_>,
 ) -> bool {
-    !h.direct_io()
-        && kiocb.flags() & IOCB_DIRECT != 0
+    kiocb.flags() & IOCB_DIRECT != 0
         && kiocb.flags() & (file::IOCB_DSYNC | file::IOCB_SYNC) == 0
         && inode.super_block().data().async_dio()
         && crate::dio::may_queue(kiocb, from.is_user_backed(), from.len())
