@@ -470,19 +470,28 @@ done
 if [ ${#REUSED[@]} -gt 0 ]; then
 	log "guest boots: ${#REUSED[@]} of ${#BOOTS[@]} reused (inputs unchanged since they passed; --fresh runs them again), $((${#BOOTS[@]} - ${#REUSED[@]})) to run"
 fi
-running=0
+# With more jobs, the boots run in the background: BOOT_PIDS.
+BOOT_PIDS=()
+# boots_running: how many of them have not been waited for. ("wait -n"
+# may return for the host steps, and a plain "wait" would wait for them
+# too and make bash forget their status.)
+boots_running() {
+	local p n=0
+	for p in "${BOOT_PIDS[@]}"; do ! kill -0 "$p" 2>/dev/null || n=$((n + 1)); done
+	echo "$n"
+}
 for key in "${BOOTS[@]}"; do
 	[ -z "${REUSED[$key]:-}" ] || continue
 	if [ "$JOBS" = 1 ]; then
 		run_boot "$key" "${BOOT_KEY[$key]}" || true
 		continue
 	fi
-	if [ "$running" -ge "$JOBS" ]; then wait -n || true; running=$((running - 1)); fi
+	while [ "$(boots_running)" -ge "$JOBS" ]; do wait -n || true; done
 	run_boot "$key" "${BOOT_KEY[$key]}" &
-	running=$((running + 1))
+	BOOT_PIDS+=("$!")
 done
 if [ "$JOBS" != 1 ]; then
-	wait || true
+	for p in "${BOOT_PIDS[@]}"; do wait "$p" || true; done
 	for key in "${BOOTS[@]}"; do
 		[ -n "${REUSED[$key]:-}" ] || tail -n 1 "${BOOT_OUT[$key]}.tap" 2>/dev/null || true
 	done

@@ -14,7 +14,7 @@
 # whose inputs changed while it ran is not kept; boots run two at a time
 # are kept too; --fresh and VFSRS_FRESH=1 run every boot.
 . "$(dirname "$0")/lib.sh"
-echo "1..22"
+echo "1..23"
 R=$TMP/checkout
 F=$TMP/fake
 export VFSRS_FAKE=$F VFSRS_CACHE=$TMP/cache
@@ -158,6 +158,7 @@ before=$(kept)
 VFSRS_JOBS=2 run daxhost
 check "a changed DAX host runs the boots on it and the demo again, only those" same "$(boots daxhost)" "$DAX"
 check "boots run two at a time (VFSRS_JOBS=2) are kept too" same "$(kept)" "$((before + DAX))"
+check "(and test.sh waits for each of them and for the host steps)" lacks "$TMP/daxhost.err" 'wait: '
 check "(and the boots on virtiofsd are reused)" has "$TMP/daxhost.out" '^reused: c/virtiofsd/mmio: '
 run fresh --fresh
 check "--fresh: every boot and the demo run" same "$(boots fresh)" "$ALL"
