@@ -24,8 +24,11 @@ nothing; a TAP line outside any suite; "Bail out!"; a plan that did not run
 or did not finish; a timeout; a failing KUnit case; any kernel splat in the
 part of the console log that belongs to a plan (or to the boot).
 
-Results files (.tsv): "# label: TEXT" and "# note: TEXT" header lines, then
-one line per result: STATUS OWNER COUNT ID NAME NOTE (tab separated).
+Results files (.tsv): "# label: TEXT" and "# note: TEXT" header lines (and
+"# reused: TEXT" when scripts/test.sh copied them from an earlier run with
+the same inputs instead of running the tests), then one line per result:
+STATUS OWNER COUNT ID NAME NOTE (tab separated). A result whose NOTE starts
+with "reused:" (a lint check not run again) counts as reused too.
   STATUS  pass, fail, xfail, xpass or skip
   OWNER   project (this project's tests) or kernel (the kernel's own tests)
   COUNT   each (counted every time it runs) or build:ID (counted once per
@@ -414,7 +417,9 @@ def cmd_tap(a):
     for r in res:
         st = classify(r, pats, [])
         c[st] += 1
-        rows.append((st, "project", "each", f"{a.id_prefix}{r.name}", f"{a.label}:{r.name}", r.note))
+        # "ok N NAME # reused: ..." (scripts/lint.sh): a verdict not run again.
+        note = r.directive if r.ok and r.directive.lower().startswith("reused:") else r.note
+        rows.append((st, "project", "each", f"{a.id_prefix}{r.name}", f"{a.label}:{r.name}", note))
     write_results(a.results, a.label, rows, a.note)
     print(f"{a.label}: {fmt_counts(c)}")
     return 1 if c["fail"] else 0
@@ -452,33 +457,39 @@ def cmd_cargo(a):
 
 
 def read_results(path):
-    label, notes, rows = os.path.basename(path), [], []
+    """(label, notes, rows, reused): reused is the "# reused:" text or ""."""
+    label, notes, rows, reused = os.path.basename(path), [], [], ""
     for line in read_lines(path):
         if line.startswith("# label: "):
             label = line[len("# label: "):]
         elif line.startswith("# note: "):
             notes.append(line[len("# note: "):])
+        elif line.startswith("# reused: "):
+            reused = line[len("# reused: "):] or "yes"
         elif line and not line.startswith("#"):
             f = line.split("\t")
             if len(f) >= 5:
                 rows.append((f + [""])[:6])
-    return label, notes, rows
+    return label, notes, rows, reused
 
 
 def cmd_total(a):
     each = new_counts()
     distinct = set()
     once = {}  # (build, owner, id) -> status (worst wins)
+    once_ran = set()  # the keys of once that some result not reused reported
+    reused_passed = 0  # passing results of this run that an earlier run reported
     boots = set()
     failures = []
     width = 52
     print(f"Results{f' (logs in {a.logs})' if a.logs else ''}:")
     for path in a.files:
-        label, notes, rows = read_results(path)
+        label, notes, rows, reused = read_results(path)
         c = new_counts()
         for st, owner, count, tid, name, note in rows:
             if st not in c:
                 st = "fail"
+            was_reused = bool(reused) or note.startswith("reused:")
             if count.startswith("build:"):
                 key = (count[len("build:"):], owner, tid)
                 boots.add(os.path.dirname(path))
@@ -486,15 +497,19 @@ def cmd_total(a):
                 order = ["pass", "xpass", "skip", "xfail", "fail"]
                 if prev is None or order.index(st) > order.index(prev):
                     once[key] = st
+                if not was_reused:
+                    once_ran.add(key)
                 continue
             c[st] += 1
             each[st] += 1
             distinct.add(tid)
+            if was_reused and st in ("pass", "xpass"):
+                reused_passed += 1
             if st == "fail":
                 failures.append(f"{name}{f'  ({note})' if note else ''}")
         line = f"  {label:<{width}} {c['pass'] + c['xpass']:5d} passed " \
                f"{c['fail']:4d} failed {c['xfail']:4d} xfail {c['skip']:4d} skipped"
-        print(line + "".join(f"  [{n}]" for n in notes))
+        print(line + ("  [reused]" if reused else "") + "".join(f"  [{n}]" for n in notes))
     if failures:
         print("Failures:")
         for f in failures:
@@ -506,6 +521,8 @@ def cmd_total(a):
         builds.add(build)
         if owner == "project":
             distinct.add(tid)
+        if (build, owner, tid) not in once_ran and st in ("pass", "xpass"):
+            reused_passed += 1
     proj = {k: each[k] + doc["project"][k] for k in each}
     print(f"This project's tests: {fmt_counts(proj)} ({len(distinct)} distinct tests"
           f"{'; its Rust doctests counted once per kernel build' if sum(doc['project'].values()) else ''})")
@@ -514,7 +531,12 @@ def cmd_total(a):
               f"({len(builds)} build(s), run at each of {len(boots)} boots): {fmt_counts(doc['kernel'])}")
     passed = proj["pass"] + proj["xpass"] + doc["kernel"]["pass"] + doc["kernel"]["xpass"]
     failed = proj["fail"] + doc["kernel"]["fail"]
-    print(f"{passed} passed, {failed} failed")
+    # The last line reads "N passed, N failed"; when some passed results come
+    # from earlier runs with the same inputs (scripts/test.sh, unless
+    # --fresh), it says how many.
+    print(f"{passed} passed, {failed} failed"
+          + (f" ({reused_passed} of them reused from earlier runs with identical inputs)"
+             if reused_passed else ""))
     return 1 if failed else 0
 
 

@@ -9,7 +9,7 @@
 # the kernel's doctests once per kernel build.
 . "$(dirname "$0")/lib.sh"
 REPORT=$ROOT/scripts/tap-report.py
-echo "1..25"
+echo "1..27"
 
 # guest DIR PLANS XFAIL: run the guest report on DIR/tap.log, DIR/console.log.
 guest() {
@@ -208,6 +208,21 @@ check "doctests: the kernel's counted once over two boots" \
 # Per boot: driver load and the boot splat check (2), per plan: unload and
 # splat check (2); twice; plus each doctest once.
 check "total: ends with 'N passed, N failed'" same "$(tail -n 1 "$TMP/total")" "10 passed, 0 failed"
+# The second boot's results copied from an earlier run (scripts/test.sh
+# marks them "# reused:"), and a lint check not run again: counted, and
+# the last line says how many passed results were reused (the doctests
+# boot1 ran are not).
+for f in boot/results.tsv p1/results.tsv; do
+	mkdir -p "$TMP/reused/$(dirname "$f")"
+	{ echo "# reused: passed at 2026-12-01 05:12"; cat "$TMP/boot2/$f"; } >"$TMP/reused/$f"
+done
+printf '# suite: lint\n1..2\nok 1 fmt # reused: passed at 2026-12-01 05:12\nok 2 clippy\n# exit: lint 0\n' >"$TMP/lint.tap"
+"$REPORT" tap --label lint --tap "$TMP/lint.tap" --results "$TMP/lint.tsv" >/dev/null
+"$REPORT" total "$TMP"/boot1/boot/results.tsv "$TMP"/boot1/p1/results.tsv \
+	"$TMP"/reused/boot/results.tsv "$TMP"/reused/p1/results.tsv "$TMP/lint.tsv" >"$TMP/total" || true
+check "total: reused results counted, and how many the last line says" same "$(tail -n 1 "$TMP/total")" \
+	"12 passed, 0 failed (5 of them reused from earlier runs with identical inputs)"
+check "total: a reused results file is marked" has "$TMP/total" '^  t +2 passed .*\[reused\]$'
 
 # 9. cargo test output: each test a result; a crash with no failing test
 # still fails; a failing test is not counted twice.
