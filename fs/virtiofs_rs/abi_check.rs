@@ -57,5 +57,6 @@ same_size! {
     GetxattrOut => fuse_getxattr_out,
     SetxattrIn => fuse_setxattr_in,
     SyncfsIn => fuse_syncfs_in,
+    CopyFileRangeIn => fuse_copy_file_range_in,
     DirentHeader => fuse_dirent,
 }

@@ -18,7 +18,7 @@ use crate::errno::enosys;
 use crate::inode::{self, changed_locally};
 use crate::proto::fuse::{
     abi::{
-        fopen, CreateIn, EntryOut, FallocateIn, FlushIn, FsyncIn, LseekIn, LseekOut, Opcode,
+        fopen, CopyFileRangeIn, CreateIn, EntryOut, FallocateIn, FlushIn, FsyncIn, LseekIn, LseekOut, Opcode,
         OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut, FUSE_OPEN_KILL_SUIDGID, FUSE_WRITE_CACHE,
     },
     reply,
@@ -346,6 +346,19 @@ impl file::Operations for RegFile {
     /// `PUNCH_HOLE` and `ZERO_RANGE` as the host allows (`EOPNOTSUPP`
     /// otherwise, and for good once it answers `ENOSYS`); the size grows
     /// with it, and the page cache over a punched or zeroed range goes.
+    fn copy_file_range(
+        file_in: &File,
+        h_in: &FileHandle,
+        pos_in: i64,
+        file_out: &File,
+        h_out: &FileHandle,
+        pos_out: i64,
+        len: usize,
+        flags: u32,
+    ) -> Result<usize> {
+        copy_file_range(file_in, h_in, pos_in, file_out, h_out, pos_out, len, flags)
+    }
+
     fn fallocate(file: &File, h: &FileHandle, mode: u32, offset: i64, len: i64) -> Result {
         // SAFETY: A file operation of ours, on an open file of ours.
         let inode = unsafe { file_inode(file) };
@@ -544,6 +557,19 @@ impl file::Operations for DaxFile {
         <RegFile as file::Operations>::fallocate(file, h, mode, offset, len)
     }
 
+    fn copy_file_range(
+        file_in: &File,
+        h_in: &FileHandle,
+        pos_in: i64,
+        file_out: &File,
+        h_out: &FileHandle,
+        pos_out: i64,
+        len: usize,
+        flags: u32,
+    ) -> Result<usize> {
+        copy_file_range(file_in, h_in, pos_in, file_out, h_out, pos_out, len, flags)
+    }
+
     fn flush(file: &File, h: &FileHandle, owner: usize) -> Result {
         <RegFile as file::Operations>::flush(file, h, owner)
     }
@@ -594,6 +620,89 @@ fn may_queue_write(
         && inode.super_block().data().async_dio()
         && crate::dio::may_queue(kiocb, from.is_user_backed(), from.len())
         && kiocb.pos().saturating_add(from.len() as i64) <= inode.size()
+}
+
+/// FUSE_COPY_FILE_RANGE (C's `__fuse_copy_file_range`): the host copies
+/// between two open files of this mount. Dirty folios of both ranges go to
+/// the host first; the destination's cached folios over what was copied
+/// are dropped after, and its size and times are the host's to tell.
+/// `EOPNOTSUPP` (a host without it, remembered) and `EXDEV` (another
+/// mount) make the VFS layer copy through the page cache instead.
+#[allow(clippy::too_many_arguments)]
+fn copy_file_range(
+    file_in: &File,
+    h_in: &FileHandle,
+    pos_in: i64,
+    file_out: &File,
+    h_out: &FileHandle,
+    pos_out: i64,
+    len: usize,
+    flags: u32,
+) -> Result<usize> {
+    // SAFETY: Both files are open files of ours (the abstraction checked
+    // `file_in`'s table).
+    let (inode_in, inode_out) = unsafe { (file_inode(file_in), file_inode(file_out)) };
+    check_bad(inode_in)?;
+    check_bad(inode_out)?;
+    let eopnotsupp = Error::from_errno(-(bindings::EOPNOTSUPP as i32));
+    let s = inode_out.super_block().data();
+    if s.lacks(Optional::CopyFileRange) {
+        return Err(eopnotsupp);
+    }
+    if !core::ptr::eq(inode_in.super_block(), inode_out.super_block()) {
+        return Err(EXDEV);
+    }
+    // As C: at most what a `fuse_write_out` can count, whole pages.
+    let len = len.min(u32::MAX as usize & !(PAGE_SIZE - 1));
+    if len == 0 {
+        return Ok(0);
+    }
+    {
+        let _g = inode_in.lock();
+        address_space::write_and_wait_range(inode_in, pos_in, pos_in + len as i64 - 1)?;
+    }
+    let g = inode_out.lock();
+    file_out.remove_privs(&g)?;
+    let end = pos_out + len as i64;
+    address_space::write_and_wait_range(inode_out, pos_out, end - 1)?;
+    // An extending copy: replies to requests sent meanwhile do not set
+    // the old size back.
+    let _unstable = (end > inode_out.size()).then(|| inode::SizeUnstable::new(inode_out));
+    let inarg = CopyFileRangeIn {
+        fh_in: h_in.fh,
+        off_in: pos_in as u64,
+        nodeid_out: inode_out.data().nodeid,
+        fh_out: h_out.fh,
+        off_out: pos_out as u64,
+        len: len as u64,
+        flags: u64::from(flags),
+    };
+    let nodeid = inode_in.data().nodeid;
+    let r = s.call(
+        Opcode::CopyFileRange,
+        request_len(CopyFileRangeIn::SIZE, &[]),
+        WriteOut::SIZE,
+        |buf, unique| {
+            request::simple(buf, header(Opcode::CopyFileRange, unique, nodeid), &inarg)
+        },
+    );
+    let copied = match write_reply_size(r) {
+        Ok(n) if n <= len => n,
+        Ok(n) => {
+            warn_ratelimited!("COPY_FILE_RANGE reply refused: {} bytes of {}\n", n, len);
+            return Err(EIO);
+        }
+        Err(e) if e == enosys() => {
+            s.set_lacks(Optional::CopyFileRange);
+            return Err(eopnotsupp);
+        }
+        Err(e) => return Err(e),
+    };
+    if copied > 0 {
+        let _ = address_space::invalidate_range(inode_out, pos_out, pos_out + copied as i64 - 1);
+    }
+    inode::write_update_attr(&s, inode_out, pos_out + copied as i64);
+    Ok(copied)
 }
 
 /// Gives an open file's handle back: a last writeback if writeback used

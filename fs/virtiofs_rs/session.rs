@@ -70,6 +70,8 @@ pub(crate) enum Optional {
     Lseek = 1 << 9,
     /// FUSE_FALLOCATE.
     Fallocate = 1 << 10,
+    /// FUSE_COPY_FILE_RANGE.
+    CopyFileRange = 1 << 11,
 }
 
 /// The 64-bit jiffies counter (`get_jiffies_64()`).

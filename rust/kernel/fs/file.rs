@@ -470,6 +470,26 @@ pub trait Operations {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Copies `len` bytes at `pos_in` of `file_in` to `pos_out` of
+    /// `file_out` (`file_operations.copy_file_range`), both files of this
+    /// table; returns the bytes copied. `EOPNOTSUPP` or `EXDEV` makes the
+    /// abstraction copy through the page cache instead
+    /// (`splice_copy_file_range()`, as C's FUSE), as it does when `file_in`
+    /// is not of this table.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_file_range(
+        _file_in: &File,
+        _data_in: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _pos_in: i64,
+        _file_out: &File,
+        _data_out: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _pos_out: i64,
+        _len: usize,
+        _flags: u32,
+    ) -> Result<usize> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// A file descriptor of the file is closed (`file_operations.flush`);
     /// `owner` identifies the closing file table (the POSIX lock owner).
     fn flush(
@@ -538,6 +558,11 @@ impl<T: FileSystem> Ops<T> {
                 },
                 flush: if U::HAS_FLUSH {
                     Some(flush_callback::<U>)
+                } else {
+                    None
+                },
+                copy_file_range: if U::HAS_COPY_FILE_RANGE {
+                    Some(copy_file_range_callback::<U>)
                 } else {
                     None
                 },
@@ -805,6 +830,48 @@ unsafe extern "C" fn vma_close_callback(vma: *mut bindings::vm_area_struct) {
             // As C: errors are kept in the mapping for the next fsync.
             let _ = bindings::filemap_write_and_wait_range((*file).f_mapping, 0, i64::MAX);
         }
+    }
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, with `file_out` an open
+/// file of ours and `file_in` any open file (the VFS checked both ranges).
+unsafe extern "C" fn copy_file_range_callback<U: Operations + ?Sized>(
+    file_in: *mut bindings::file,
+    pos_in: bindings::loff_t,
+    file_out: *mut bindings::file,
+    pos_out: bindings::loff_t,
+    len: usize,
+    flags: c_uint,
+) -> isize {
+    // SAFETY: Both files are open for the call. Only a file whose table is
+    // `file_out`'s (ours, `U`'s) has `U::Data` as its private data.
+    let r = unsafe {
+        if (*file_in).f_op == (*file_out).f_op {
+            U::copy_file_range(
+                File::from_raw(file_in),
+                borrow_data::<U>(file_in),
+                pos_in,
+                File::from_raw(file_out),
+                borrow_data::<U>(file_out),
+                pos_out,
+                len,
+                flags,
+            )
+        } else {
+            Err(EXDEV)
+        }
+    };
+    match r {
+        Ok(n) => n as isize,
+        Err(e) if e == EXDEV || e.to_errno() == -(bindings::EOPNOTSUPP as i32) => {
+            let (mut pi, mut po) = (pos_in, pos_out);
+            // SAFETY: Both files are open for the call; the positions are
+            // ours to advance.
+            unsafe { bindings::splice_file_range(file_in, &mut pi, file_out, &mut po, len) }
+        }
+        Err(e) => e.to_errno() as isize,
     }
 }
 

@@ -498,6 +498,78 @@ TEST_F(posix, o_direct_aligned_and_unaligned)
 	free(back);
 }
 
+/* copy_file_range() until @len bytes are copied or it copies nothing. */
+static ssize_t copy_all(int in, loff_t pi, int out, loff_t po, size_t len)
+{
+	ssize_t total = 0, n;
+
+	while ((size_t)total < len) {
+		n = copy_file_range(in, &pi, out, &po, len - total, 0);
+		if (n < 0)
+			return n;
+		if (!n)
+			break;
+		total += n;
+	}
+	return total;
+}
+
+/*
+ * copy_file_range(2) inside the mount: the destination gets the source's
+ * bytes (a range inside it, then one extending it), a copy across the
+ * source's end stops there, a reader that cached the destination sees the
+ * new bytes, and the source is unchanged.
+ */
+TEST_F(posix, copy_file_range)
+{
+	const char *src = at(self->dir, "cfr-src"), *dst = at(self->dir, "cfr-dst");
+	unsigned char *buf;
+	struct stat st;
+	int in, out, rfd;
+
+	ASSERT_EQ(0, vfs_write_pattern(src, 300000, 95));
+	ASSERT_EQ(0, vfs_write_pattern(dst, 100000, 96));
+	buf = malloc(400000);
+	ASSERT_NE(NULL, buf);
+	in = open(src, O_RDONLY);
+	out = open(dst, O_RDWR);
+	rfd = open(dst, O_RDONLY);
+	ASSERT_LE(0, in);
+	ASSERT_LE(0, out);
+	ASSERT_LE(0, rfd);
+	/* The reader caches the destination. */
+	ASSERT_EQ(100000, pread(rfd, buf, 400000, 0));
+
+	ASSERT_EQ(8192, copy_all(in, 12345, out, 50000, 8192)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(100000, pread(rfd, buf, 400000, 0));
+	EXPECT_EQ(-1, vfs_pattern_check(buf, 50000, 0, 96));
+	EXPECT_EQ(-1, vfs_pattern_check(buf + 50000, 8192, 12345, 95));
+	EXPECT_EQ(-1, vfs_pattern_check(buf + 58192, 100000 - 58192, 58192, 96));
+
+	/* Extending the destination. */
+	ASSERT_EQ(200000, copy_all(in, 0, out, 90000, 200000)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, stat(dst, &st));
+	EXPECT_EQ(290000, st.st_size);
+	ASSERT_EQ(290000, pread(rfd, buf, 400000, 0));
+	EXPECT_EQ(-1, vfs_pattern_check(buf + 50000, 8192, 12345, 95));
+	EXPECT_EQ(-1, vfs_pattern_check(buf + 58192, 90000 - 58192, 58192, 96));
+	EXPECT_EQ(-1, vfs_pattern_check(buf + 90000, 200000, 0, 95));
+
+	/* Across the source's end: up to it. */
+	EXPECT_EQ(50000, copy_all(in, 250000, out, 0, 100000));
+	ASSERT_EQ(290000, pread(rfd, buf, 400000, 0));
+	EXPECT_EQ(-1, vfs_pattern_check(buf, 50000, 250000, 95));
+
+	close(in);
+	close(out);
+	close(rfd);
+	free(buf);
+	buf = NULL;
+	ASSERT_EQ(300000, vfs_read_file(src, &buf));
+	EXPECT_EQ(-1, vfs_pattern_check(buf, 300000, 0, 95));
+	free(buf);
+}
+
 /* Waits for @n completions of @ctx (10 s at most each); returns how many. */
 static int aio_reap(aio_context_t ctx, int n, struct io_event *ev)
 {

@@ -1173,6 +1173,27 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// `struct fuse_copy_file_range_in` (56 bytes); the request's node is
+    /// the source's.
+    pub struct CopyFileRangeIn: 56 {
+        /// Source file handle.
+        pub fh_in: u64,
+        /// Source offset.
+        pub off_in: u64,
+        /// Destination node.
+        pub nodeid_out: u64,
+        /// Destination file handle.
+        pub fh_out: u64,
+        /// Destination offset.
+        pub off_out: u64,
+        /// Bytes to copy.
+        pub len: u64,
+        /// `copy_file_range()` flags (none defined).
+        pub flags: u64,
+    }
+}
+
+wire_struct! {
     /// `struct fuse_syncfs_in` (8 bytes).
     pub struct SyncfsIn: 8 {
         /// Padding.
