@@ -32,7 +32,7 @@ use kernel::{
     bindings,
     fs::{
         address_space::{
-            self, Folio, FolioRef, LockedFolio, Readahead, ReadaheadFolio, WriteFolio,
+            self, FolioRef, FolioRun, LockedFolio, Readahead, ReadaheadFolio, WriteFolio,
         },
         file::{self, File, Kiocb, Mmap, IOCB_APPEND, IOCB_DIRECT},
         inode::Entry,
@@ -1541,24 +1541,25 @@ fn read_folios(
 impl address_space::Operations for FileAops {
     type FileSystem = VirtioFsType;
 
-    /// One WRITE of the folio's bytes below the size, through a handle of
-    /// a file with a writable shared mapping (C's `fuse_writepage` without
-    /// the writeback cache: synchronous, no temporary copy, the folio is
-    /// under writeback meanwhile, and the mapping has stable writes, so
-    /// nothing changes it).
-    fn write_folio(inode: &Inode<VirtioFsType>, folio: &Folio) -> Result {
+    /// One WRITE of a run of contiguous dirty folios (up to `max_pages`,
+    /// their bytes below the size), through a handle of a file with a
+    /// writable shared mapping (C's `fuse_writepages` gathers pages the
+    /// same way; without the writeback cache and, here, synchronous, with
+    /// no temporary copy: the folios are under writeback meanwhile, and
+    /// the mapping has stable writes, so nothing changes them).
+    fn write_folios(inode: &Inode<VirtioFsType>, run: &FolioRun<'_>) -> Result {
         // A truncation in progress holds the gate from its SETATTR until
         // the size is set: no WRITE past its new end goes out meanwhile.
         let _gate = inode.data().wb_gate.lock();
         if inode.data().bad.load(core::sync::atomic::Ordering::Acquire) {
             return Err(EIO);
         }
-        let pos = folio.pos();
+        let pos = run.pos();
         let size = inode.size();
         if pos >= size {
             return Ok(());
         }
-        let len = folio.size().min((size - pos) as usize);
+        let len = run.len().min((size - pos) as usize);
         let fh = {
             let w = inode.data().writers.lock();
             match w.first() {
@@ -1580,10 +1581,19 @@ impl address_space::Operations for FileAops {
             flags: 0,
             padding: 0,
         };
-        let segs = [Segment::Page(folio.first_page(), len as u32, 0)];
-        // SAFETY: The folio is under writeback and referenced by the page
-        // cache until the abstraction ends the writeback, after this
-        // returns; the host only reads it.
+        let mut segs: KVec<Segment> = KVec::with_capacity(address_space::FOLIO_RUN_MAX, GFP_KERNEL)?;
+        let mut left = len;
+        for f in run.iter() {
+            if left == 0 {
+                break;
+            }
+            let n = f.size().min(left);
+            segs.push(Segment::Page(f.first_page(), n as u32, 0), GFP_KERNEL)?;
+            left -= n;
+        }
+        // SAFETY: The folios are under writeback and referenced until the
+        // abstraction ends the writeback, after this returns; the host
+        // only reads them.
         let reply = unsafe {
             s.call_pages(
                 Opcode::Write,
@@ -1607,6 +1617,10 @@ impl address_space::Operations for FileAops {
             return Err(EIO);
         }
         Ok(())
+    }
+
+    fn writeback_max_bytes(inode: &Inode<VirtioFsType>) -> usize {
+        inode.super_block().data().max_io(true)
     }
 
     fn read_folio(

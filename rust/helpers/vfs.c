@@ -152,6 +152,11 @@ void rust_helper_folio_zero_segment(struct folio *folio, size_t start,
 	folio_zero_segment(folio, start, xend);
 }
 
+void rust_helper_folio_get(struct folio *folio)
+{
+	folio_get(folio);
+}
+
 void rust_helper_folio_put(struct folio *folio)
 {
 	folio_put(folio);

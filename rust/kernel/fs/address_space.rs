@@ -315,6 +315,21 @@ pub trait Operations {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Writes back `run` (`writepages`, contiguous dirty folios gathered
+    /// up to [`Operations::writeback_max_bytes`]), each under writeback
+    /// and unlocked; the abstraction ends their writeback after. A file
+    /// system implements this or `write_folio`; an error is recorded in
+    /// the mapping for every folio of the run.
+    fn write_folios(_inode: &Inode<Self::FileSystem>, _run: &FolioRun<'_>) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The most bytes [`Operations::write_folios`] takes at once (a run
+    /// always has at least one folio).
+    fn writeback_max_bytes(_inode: &Inode<Self::FileSystem>) -> usize {
+        crate::page::PAGE_SIZE
+    }
+
     /// Reads the folios of `ra` ahead (`readahead`); folios it does not
     /// take stay not uptodate and are read on demand.
     fn readahead(_file: Option<&File>, _inode: &Inode<Self::FileSystem>, _ra: &mut Readahead) {
@@ -326,6 +341,43 @@ pub trait Operations {
     /// a file system implements this or `write_folio`, not both.
     fn writepages(_inode: &Inode<Self::FileSystem>, _wbc: &mut WritebackControl) -> Result {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The most folios of one [`FolioRun`].
+pub const FOLIO_RUN_MAX: usize = 64;
+
+/// Dirty folios of one mapping, contiguous in the file, under writeback
+/// ([`Operations::write_folios`]).
+///
+/// # Invariants
+///
+/// Each pointer is a valid folio of the mapping, referenced by the run's
+/// owner, under writeback and unlocked, each following the previous one
+/// in the file; there is at least one.
+pub struct FolioRun<'a>(&'a [*mut bindings::folio]);
+
+impl FolioRun<'_> {
+    /// The folios, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = &Folio> + '_ {
+        // SAFETY: Valid, referenced folios (type invariant); `Folio` is
+        // transparent.
+        self.0.iter().map(|&f| unsafe { &*f.cast::<Folio>() })
+    }
+
+    /// The file position of the first byte.
+    pub fn pos(&self) -> i64 {
+        self.iter().next().map_or(0, |f| f.pos())
+    }
+
+    /// The bytes of all the folios.
+    pub fn len(&self) -> usize {
+        self.iter().map(|f| f.size()).sum()
+    }
+
+    /// Whether the run is empty (never, by its invariant).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -416,13 +468,15 @@ impl<T: FileSystem> Ops<T> {
                 // without, folios are never dirtied behind the file
                 // system's back (no writable shared mappings), but
                 // `folio_mark_dirty()` must find a callback.
-                dirty_folio: if U::HAS_WRITE_FOLIO {
+                dirty_folio: if U::HAS_WRITE_FOLIO || U::HAS_WRITE_FOLIOS {
                     Some(bindings::filemap_dirty_folio)
                 } else {
                     Some(bindings::noop_dirty_folio)
                 },
                 writepages: if U::HAS_WRITEPAGES {
                     Some(writepages_whole_callback::<U>)
+                } else if U::HAS_WRITE_FOLIOS {
+                    Some(writepages_runs_callback::<U>)
                 } else if U::HAS_WRITE_FOLIO {
                     Some(writepages_callback::<U>)
                 } else {
@@ -572,6 +626,98 @@ unsafe extern "C" fn writepages_whole_callback<U: Operations + ?Sized>(
         }?;
         Ok(0)
     })
+}
+
+/// Writes back `run` with `U::write_folios`, then ends the writeback of
+/// its folios and drops their references; returns the error, recorded in
+/// the mapping.
+///
+/// # Safety
+///
+/// `run` holds valid folios of `mapping` (an inode of ours), each with a
+/// reference of ours, under writeback and unlocked, contiguous.
+unsafe fn write_run<U: Operations + ?Sized>(
+    mapping: *mut bindings::address_space,
+    run: &[*mut bindings::folio],
+) -> c_int {
+    if run.is_empty() {
+        return 0;
+    }
+    // SAFETY: The mapping's host is an inode of ours; the run meets
+    // `FolioRun`'s invariant (the caller).
+    let r = unsafe {
+        U::write_folios(
+            Inode::<U::FileSystem>::from_raw((*mapping).host),
+            &FolioRun(run),
+        )
+    };
+    let err = match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    };
+    for &f in run {
+        // SAFETY: Each folio is under writeback and referenced by us.
+        unsafe {
+            if err != 0 {
+                bindings::mapping_set_error(mapping, err);
+            }
+            bindings::folio_end_writeback(f);
+            bindings::folio_put(f);
+        }
+    }
+    err
+}
+
+/// # Safety
+///
+/// Called only by the page cache through an `Ops` table, for a mapping of
+/// ours.
+unsafe extern "C" fn writepages_runs_callback<U: Operations + ?Sized>(
+    mapping: *mut bindings::address_space,
+    wbc: *mut bindings::writeback_control,
+) -> c_int {
+    let mut err: c_int = 0;
+    let mut folio: *mut bindings::folio = core::ptr::null_mut();
+    let mut run = [core::ptr::null_mut::<bindings::folio>(); FOLIO_RUN_MAX];
+    let mut n = 0usize;
+    let mut bytes = 0usize;
+    let mut next = 0u64;
+    // SAFETY: The mapping's host is an inode of ours.
+    let max = unsafe { U::writeback_max_bytes(Inode::<U::FileSystem>::from_raw((*mapping).host)) };
+    // SAFETY: The mapping is valid for the call; `writeback_iter` hands
+    // out each dirty folio locked, with its dirty bit cleared for I/O, and
+    // takes the previous one back (its reference with it), so each folio
+    // kept in `run` gets a reference of ours first.
+    unsafe {
+        loop {
+            folio = bindings::writeback_iter(mapping, wbc, folio, &mut err);
+            if folio.is_null() {
+                break;
+            }
+            bindings::__folio_start_writeback(folio, false);
+            bindings::folio_unlock(folio);
+            bindings::folio_get(folio);
+            let f = &*folio.cast::<Folio>();
+            let index = (f.pos() as u64) >> crate::page::PAGE_SHIFT;
+            if n > 0 && (n == FOLIO_RUN_MAX || index != next || bytes + f.size() > max) {
+                let e = write_run::<U>(mapping, &run[..n]);
+                if e != 0 {
+                    err = e;
+                }
+                n = 0;
+                bytes = 0;
+            }
+            run[n] = folio;
+            n += 1;
+            bytes += f.size();
+            next = index + (f.size() >> crate::page::PAGE_SHIFT) as u64;
+        }
+        let e = write_run::<U>(mapping, &run[..n]);
+        if e != 0 {
+            err = e;
+        }
+    }
+    err
 }
 
 /// # Safety
