@@ -27,7 +27,7 @@ use crate::transport::{Ended, OnEnd};
 use kernel::{
     fs::{
         address_space,
-        file::{eiocbqueued, Kiocb, QueuedKiocb},
+        file::{Kiocb, QueuedKiocb},
         Inode,
     },
     impl_has_work,
@@ -56,6 +56,10 @@ struct DioState {
     pages: KVec<IterPages>,
     /// The I/O to complete; `None` once completed.
     kiocb: Option<QueuedKiocb>,
+    /// The file's inode, for a WRITE's attributes; given back before the
+    /// kiocb is completed (its file may go right after, and the umount
+    /// with it), so the last reference to this state never holds it.
+    inode: Option<ARef<Inode<VirtioFsType>>>,
 }
 
 /// One asynchronous direct I/O in flight.
@@ -65,8 +69,6 @@ pub(crate) struct AsyncDio {
     state: SpinLock<DioState>,
     #[pin]
     work: Work<AsyncDio>,
-    /// Held until completion: a WRITE's attributes are marked stale then.
-    inode: ARef<Inode<VirtioFsType>>,
     write: bool,
     /// The file position of the first byte.
     start: i64,
@@ -82,7 +84,7 @@ impl WorkItem for AsyncDio {
     /// The completion, in process context: the pages are unpinned (which
     /// may sleep) before the kiocb is completed.
     fn run(this: Arc<AsyncDio>) {
-        let (res, pages, kiocb) = {
+        let (res, pages, kiocb, inode) = {
             let mut st = this.state.lock();
             let res = match (st.err, st.short) {
                 (Some(e), _) => Err(e),
@@ -90,25 +92,35 @@ impl WorkItem for AsyncDio {
                 (None, Some(n)) => Ok(n),
                 (None, None) => Ok(st.total),
             };
-            (res, core::mem::take(&mut st.pages), st.kiocb.take())
+            (
+                res,
+                core::mem::take(&mut st.pages),
+                st.kiocb.take(),
+                st.inode.take(),
+            )
         };
         drop(pages);
-        if this.write {
-            // The host's times changed: ask again. The size did not (the
-            // write did not reach the end of the file).
-            let sb = this.inode.super_block();
-            inode::changed_locally(&sb.data(), &this.inode);
-            // Folios read over the range meanwhile are stale (as
-            // `direct_write`).
-            if let Ok(done) = res {
-                if done > 0 {
-                    let _ = address_space::invalidate_range(
-                        &this.inode,
-                        this.start,
-                        this.start + done as i64 - 1,
-                    );
+        if let Some(inode) = inode {
+            if this.write {
+                // The host's times changed: ask again. The size did not
+                // (the write did not reach the end of the file).
+                let sb = inode.super_block();
+                inode::changed_locally(&sb.data(), &inode);
+                // Folios read over the range meanwhile are stale (as
+                // `direct_write`).
+                if let Ok(done) = res {
+                    if done > 0 {
+                        let _ = address_space::invalidate_range(
+                            &inode,
+                            this.start,
+                            this.start + done as i64 - 1,
+                        );
+                    }
                 }
             }
+            // Given back here, in process context, while the file (held
+            // by the kiocb) still holds the inode.
+            drop(inode);
         }
         if let Some(k) = kiocb {
             k.complete(res);
@@ -171,22 +183,27 @@ pub(crate) fn read(
             let pages = match to.get_pages(max, (max / PAGE_SIZE).max(1)) {
                 Ok(p) if !p.is_empty() => p,
                 Ok(_) => break,
-                Err(e) => return (sent, Some(e)),
+                // As C: memory that cannot be pinned ends the I/O there
+                // (fails it if nothing was sent).
+                Err(e) => return (sent, (sent == 0).then_some(e)),
             };
             let n = pages.len();
             let pos = start + sent as i64;
             let r = send(&s, dio, held, pages, sent, |segs| {
-                // SAFETY: The pages stay pinned in the I/O's state until
-                // every request ended (the completion drops them), and the
-                // CPU does not read them before: they are the caller's
-                // read buffer.
+                // SAFETY: The pages are in `held`, which moves into the
+                // I/O's state before the submitter's count is given back;
+                // the completion takes them only once every request ended
+                // (or was dropped unsent). The CPU does not read them
+                // before: they are the caller's read buffer.
                 unsafe {
                     s.request_pages(
                         Opcode::Read,
                         request_len(ReadIn::SIZE, &[]),
                         0,
                         n,
-                        |buf, unique| build_read(buf, unique, nodeid, fh, pos as u64, n as u32, flags),
+                        |buf, unique| {
+                            build_read(buf, unique, nodeid, fh, pos as u64, n as u32, flags)
+                        },
                         &[],
                         segs,
                     )
@@ -221,7 +238,7 @@ pub(crate) fn write(
             let pages = match from.get_pages(max, (max / PAGE_SIZE).max(1)) {
                 Ok(p) if !p.is_empty() => p,
                 Ok(_) => break,
-                Err(e) => return (sent, Some(e)),
+                Err(e) => return (sent, (sent == 0).then_some(e)),
             };
             let c = pages.len();
             let inarg = WriteIn {
@@ -280,45 +297,40 @@ fn submit(
                     total: 0,
                     pages: KVec::new(),
                     kiocb: None,
+                    inode: Some(inode.into()),
                 },
                 "virtiofs_rs::AsyncDio::state"
             ),
             work <- new_work!("virtiofs_rs::AsyncDio::work"),
-            inode: inode.into(),
             write,
             start,
         }),
         GFP_KERNEL,
     )?;
-    // SAFETY: From here on this function returns `EIOCBQUEUED` and nothing
-    // else; the kiocb goes to the I/O's state, whose completion completes
-    // it once.
-    let Some(queued) = (unsafe { kiocb.queue() }) else {
+    // SAFETY: Queued once; from here on this function returns
+    // `queued.error()` and nothing else, and does not use `kiocb` after the
+    // last `ended` below (the first point the handle may complete it). The
+    // kiocb goes to the I/O's state, whose completion completes it once.
+    let Some((handle, queued)) = (unsafe { kiocb.queue() }) else {
         return Err(EINVAL);
     };
-    dio.state.lock().kiocb = Some(queued);
+    dio.state.lock().kiocb = Some(handle);
     // The pages sent, kept here until the state takes them below: no
     // request's end can complete the I/O before (the submitter's count).
     let mut held = KVec::new();
     let (sent, err) = send_all(&dio, &mut held);
-    // As C: the position moves past what was sent.
-    kiocb.set_pos(kiocb.pos() + sent as i64);
     {
         let mut st = dio.state.lock();
         st.total = sent;
         st.pages = held;
+        // As C: a request that could not be sent fails the I/O.
         if let Some(e) = err {
-            // Nothing sent fails the I/O; otherwise it ends where sending
-            // stopped.
-            if sent == 0 {
-                st.err.get_or_insert(e);
-            } else {
-                st.short = Some(st.short.map_or(sent, |s| s.min(sent)));
-            }
+            st.err.get_or_insert(e);
         }
     }
+    // The position moves at completion (`QueuedKiocb::complete`).
     AsyncDio::ended(dio, 0, 0, Ok(0));
-    Err(eiocbqueued())
+    Err(queued.error())
 }
 
 /// Sends one request of the I/O, for `pages` at `off` (from its start):
@@ -350,8 +362,12 @@ fn send(
             Ok(len) if !write => Ok((len as usize).min(n)),
             Ok(_) => match WriteOut::decode(inline) {
                 Ok(o) if (o.size as usize) <= n => Ok(o.size as usize),
-                _ => {
-                    warn_ratelimited!("WRITE reply refused: more written than sent\n");
+                Ok(o) => {
+                    warn_ratelimited!("WRITE reply refused: {} bytes written of {}\n", o.size, n);
+                    Err(EIO)
+                }
+                Err(_) => {
+                    warn_ratelimited!("WRITE reply refused: malformed\n");
                     Err(EIO)
                 }
             },

@@ -18,8 +18,9 @@ use crate::errno::enosys;
 use crate::inode::{self, changed_locally};
 use crate::proto::fuse::{
     abi::{
-        fopen, CopyFileRangeIn, CreateIn, EntryOut, FallocateIn, FlushIn, FsyncIn, LseekIn, LseekOut, Opcode,
-        OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut, FUSE_OPEN_KILL_SUIDGID, FUSE_WRITE_CACHE,
+        fopen, CopyFileRangeIn, CreateIn, EntryOut, FallocateIn, FlushIn, FsyncIn, LseekIn,
+        LseekOut, Opcode, OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut, FUSE_OPEN_KILL_SUIDGID,
+        FUSE_WRITE_CACHE,
     },
     reply,
     request::{self, request_len, RequestBuilder},
@@ -248,9 +249,17 @@ impl file::Operations for RegFile {
                 && inode.super_block().data().async_dio()
                 && crate::dio::may_queue(kiocb, to.is_user_backed(), to.len())
             {
+                // As C's `fuse_direct_IO`: nothing is sent at or past the
+                // end of the file (refreshed first, if expired).
                 let pos = kiocb.pos();
-                let last = pos.saturating_add(to.len() as i64).saturating_sub(1);
-                address_space::write_and_wait_range(inode, pos, last)?;
+                let end = pos.saturating_add(to.len() as i64);
+                if end > inode.size() {
+                    inode::update_attrs(inode, Some(h.fh), false)?;
+                }
+                if pos >= inode.size() {
+                    return Ok(0);
+                }
+                address_space::write_and_wait_range(inode, pos, end - 1)?;
                 return crate::dio::read(kiocb, h, inode, to);
             }
             return direct_read(kiocb, h, inode, to);
@@ -610,11 +619,7 @@ fn locked_write(
 /// and `fuse_direct_write_iter` alike): O_DIRECT, the caller not waiting,
 /// inside the file (an extending write must update the size under the
 /// inode lock), and no sync asked for (it follows the write).
-fn may_queue_write(
-    kiocb: &Kiocb,
-    inode: &Inode<VirtioFsType>,
-    from: &IovIterSource<'_>,
-) -> bool {
+fn may_queue_write(kiocb: &Kiocb, inode: &Inode<VirtioFsType>, from: &IovIterSource<'_>) -> bool {
     kiocb.flags() & IOCB_DIRECT != 0
         && kiocb.flags() & (file::IOCB_DSYNC | file::IOCB_SYNC) == 0
         && inode.super_block().data().async_dio()
@@ -682,9 +687,7 @@ fn copy_file_range(
         Opcode::CopyFileRange,
         request_len(CopyFileRangeIn::SIZE, &[]),
         WriteOut::SIZE,
-        |buf, unique| {
-            request::simple(buf, header(Opcode::CopyFileRange, unique, nodeid), &inarg)
-        },
+        |buf, unique| request::simple(buf, header(Opcode::CopyFileRange, unique, nodeid), &inarg),
     );
     let copied = match write_reply_size(r) {
         Ok(n) if n <= len => n,
@@ -1581,7 +1584,8 @@ impl address_space::Operations for FileAops {
             flags: 0,
             padding: 0,
         };
-        let mut segs: KVec<Segment> = KVec::with_capacity(address_space::FOLIO_RUN_MAX, GFP_KERNEL)?;
+        let mut segs: KVec<Segment> =
+            KVec::with_capacity(address_space::FOLIO_RUN_MAX, GFP_KERNEL)?;
         let mut left = len;
         for f in run.iter() {
             if left == 0 {

@@ -168,6 +168,11 @@ pub(crate) fn refresh(
 ) {
     let info = inode.data();
     let old_size;
+    // As C: the host's ACLs may have changed, whether or not this reply's
+    // attributes are applied.
+    if s.posix_acl() {
+        inode.forget_cached_acls();
+    }
     {
         let _g = info.forget.lock();
         if (version != 0 && info.attr_version.load(Ordering::Acquire) > version)
@@ -180,10 +185,6 @@ pub(crate) fn refresh(
         // As C: another client may have set set-id bits or a
         // `security.capability`; the next write checks again.
         inode.clear_nosec();
-        // As C: the host's ACLs may have changed with its attributes.
-        if s.posix_acl() {
-            inode.forget_cached_acls();
-        }
         info.attr_valid.store(valid_until, Ordering::Release);
         info.attr_version
             .store(s.next_attr_version(), Ordering::Release);

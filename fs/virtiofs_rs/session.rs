@@ -31,6 +31,9 @@ pub(crate) struct Session {
     /// What INIT negotiated (whole); `None` until INIT is answered.
     #[pin]
     params: SpinLock<Option<InitParams>>,
+    /// The negotiated `init_flags` (0 until INIT is answered), read on hot
+    /// paths without the lock.
+    flags: AtomicU64,
     /// Set once DESTROY is sent: forgets of inodes evicted afterwards are
     /// dropped, as C drops them on a disconnected connection.
     destroyed: AtomicBool,
@@ -189,6 +192,7 @@ impl Session {
             fs,
             dax,
             params <- new_spinlock!(None, "virtiofs_rs::Session::params"),
+            flags: AtomicU64::new(0),
             destroyed: AtomicBool::new(false),
             attr_version: AtomicU64::new(1),
             lacks: AtomicU32::new(0),
@@ -203,20 +207,18 @@ impl Session {
 
     /// Whether the server negotiated per-inode DAX (`FUSE_HAS_INODE_DAX`).
     pub(crate) fn inode_dax(&self) -> bool {
-        self.params()
-            .is_some_and(|p| p.flags & init_flags::FUSE_HAS_INODE_DAX != 0)
+        self.granted(init_flags::FUSE_HAS_INODE_DAX)
     }
 
     /// Whether the server removes privileges on writes and truncations
     /// that ask for it (`FUSE_HANDLE_KILLPRIV_V2`).
     pub(crate) fn killpriv_v2(&self) -> bool {
-        self.params()
-            .is_some_and(|p| p.flags & init_flags::FUSE_HANDLE_KILLPRIV_V2 != 0)
+        self.granted(init_flags::FUSE_HANDLE_KILLPRIV_V2)
     }
 
     /// Whether the server negotiated `flag` (an `init_flags` bit).
     fn granted(&self, flag: u64) -> bool {
-        self.params().is_some_and(|p| p.flags & flag != 0)
+        self.flags.load(Ordering::Acquire) & flag != 0
     }
 
     /// Whether the host keeps and enforces POSIX ACLs (`FUSE_POSIX_ACL`,
@@ -378,6 +380,7 @@ impl Session {
             pr_err!("FUSE_INIT reply refused: {:?}\n", e);
             EIO
         })?;
+        self.flags.store(params.flags, Ordering::Release);
         *self.params.lock() = Some(params);
         Ok(())
     }

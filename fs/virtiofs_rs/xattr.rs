@@ -218,7 +218,7 @@ fn set_or_remove(
 /// The POSIX ACL of type `ty` of `inode`, from the host's extended
 /// attribute (C's `__fuse_get_acl`): none if the host has none or keeps no
 /// extended attributes; a value of more than a page is `E2BIG`, a
-/// malformed one `EINVAL`.
+/// malformed one `EIO` (C passes on `posix_acl_from_xattr()`'s error).
 fn get_acl(inode: &Inode<VirtioFsType>, ty: AclType) -> Result<Option<ARef<PosixAcl>>> {
     check_bad(inode)?;
     let s = inode.super_block().data();
@@ -235,7 +235,10 @@ fn get_acl(inode: &Inode<VirtioFsType>, ty: AclType) -> Result<Option<ARef<Posix
         PAGE_SIZE,
     ) {
         Ok(0) => Ok(None),
-        Ok(n) => PosixAcl::from_xattr(&value[..n]),
+        Ok(n) => PosixAcl::from_xattr(&value[..n]).map_err(|e| {
+            warn_ratelimited!("{} from the host refused: {:?}\n", ty.xattr_name(), e);
+            EIO
+        }),
         Err(e) if e == Error::from_errno(-(kernel::bindings::ENODATA as i32)) => Ok(None),
         Err(e) if e == ERANGE => Err(E2BIG),
         Err(e) => match lacking(&s, Optional::Getxattr, e) {

@@ -305,6 +305,7 @@ static_assert(SB_NOSEC == (1UL << 28));
 /* SB_POSIXACL is BIT(16). */
 static_assert(SB_POSIXACL == (1UL << 16));
 
+#ifdef CONFIG_FS_POSIX_ACL
 void rust_helper_posix_acl_release(struct posix_acl *acl)
 {
 	posix_acl_release(acl);
@@ -330,6 +331,7 @@ void rust_helper_vfs_inode_acl_dont_cache(struct inode *inode)
 	inode->i_acl = ACL_DONT_CACHE;
 	inode->i_default_acl = ACL_DONT_CACHE;
 }
+#endif /* CONFIG_FS_POSIX_ACL */
 
 /* As fuse_dax_mmap(): a DAX mapping with the file system's fault handlers. */
 void rust_helper_vfs_vma_set_dax_ops(struct file *file,

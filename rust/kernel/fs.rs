@@ -32,6 +32,7 @@ use core::{
     sync::atomic::{AtomicBool, AtomicPtr, Ordering},
 };
 
+#[cfg(CONFIG_FS_POSIX_ACL)]
 pub mod acl;
 pub mod address_space;
 pub mod context;

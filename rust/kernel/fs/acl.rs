@@ -71,7 +71,7 @@ unsafe impl AlwaysRefCounted for PosixAcl {
     fn inc_ref(&self) {
         // SAFETY: The ACL is valid (type invariant) and we hold a
         // reference, so the count is not zero.
-        unsafe { bindings::refcount_inc(&mut (*self.0.get()).a_refcount) };
+        unsafe { bindings::refcount_inc(core::ptr::addr_of_mut!((*self.0.get()).a_refcount)) };
     }
 
     unsafe fn dec_ref(obj: NonNull<Self>) {
@@ -120,8 +120,10 @@ impl PosixAcl {
 
     /// The ACL of extended attribute value `value`, its ids read in the
     /// initial user namespace (the one of a file system mounted there).
-    /// `None` for an ACL of no entries; `EINVAL` for a malformed value
-    /// (`posix_acl_from_xattr()`: version, size, tags, order).
+    /// `None` for an ACL of no entries; an error for a malformed value:
+    /// `EOPNOTSUPP` for another version, `EINVAL` for a bad size, tag or id
+    /// (`posix_acl_from_xattr()`), or entries out of the order and
+    /// uniqueness `posix_acl_valid()` wants.
     pub fn from_xattr(value: &[u8]) -> Result<Option<ARef<Self>>> {
         // SAFETY: `value` is readable for its length; `init_user_ns` is
         // static. The function allocates a new ACL (one reference, ours)
@@ -138,7 +140,18 @@ impl PosixAcl {
             return Ok(None);
         };
         // SAFETY: `p` is a new, valid ACL whose one reference is ours.
-        Ok(Some(unsafe { ARef::from_raw(p.cast()) }))
+        let acl: ARef<Self> = unsafe { ARef::from_raw(p.cast()) };
+        // SAFETY: The ACL is valid; `init_user_ns` is static.
+        let r = unsafe {
+            bindings::posix_acl_valid(
+                core::ptr::addr_of_mut!(bindings::init_user_ns),
+                acl.as_raw(),
+            )
+        };
+        if r < 0 {
+            return Err(Error::from_errno(r));
+        }
+        Ok(Some(acl))
     }
 
     /// This ACL in extended attribute form into `buf`, its ids written in

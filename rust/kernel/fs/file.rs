@@ -230,22 +230,28 @@ impl Kiocb {
 
     /// Takes over an asynchronous I/O (`None` for a synchronous one): the
     /// returned handle completes it later, exactly once, from any context
-    /// ([`QueuedKiocb::complete`], or `EIO` if dropped).
+    /// ([`QueuedKiocb::complete`], or `EIO` if dropped); the returned
+    /// [`Queued`] is the only way to say so to the caller.
     ///
     /// # Safety
     ///
-    /// On `Some`, the `read_iter`/`write_iter` (or `direct_IO`) this kiocb
-    /// was passed to must return [`eiocbqueued()`] and nothing else: the
-    /// caller then leaves the kiocb to the handle (any other result makes
-    /// the caller complete it too).
-    pub unsafe fn queue(&mut self) -> Option<QueuedKiocb> {
+    /// Called at most once per call of the `read_iter`/`write_iter` this
+    /// kiocb was passed to. On `Some`, that callback must return
+    /// [`Queued::error`] and nothing else (any other result makes the
+    /// caller complete the kiocb too), and must not use `self` once the
+    /// handle may have completed it (the handle is `Send`: completion may
+    /// run on another CPU as soon as the handle is given away).
+    pub unsafe fn queue(&mut self) -> Option<(QueuedKiocb, Queued)> {
         if self.is_sync() {
             return None;
         }
         // INVARIANT: Asynchronous, and by the caller's contract ours to
         // complete once the callback returns `EIOCBQUEUED`; the caller
         // holds a reference to the file until then.
-        Some(QueuedKiocb(core::ptr::NonNull::new(self.as_raw())?))
+        Some((
+            QueuedKiocb(core::ptr::NonNull::new(self.as_raw())?),
+            Queued(()),
+        ))
     }
 
     /// `generic_write_sync()`: after writing `written` bytes, syncs them
@@ -261,10 +267,17 @@ impl Kiocb {
     }
 }
 
-/// The error a `read_iter`/`write_iter` returns for an I/O it queued
-/// (`-EIOCBQUEUED`, see [`Kiocb::queue`]).
-pub fn eiocbqueued() -> Error {
-    Error::from_errno(-(bindings::EIOCBQUEUED as i32))
+/// Proof that a kiocb was queued ([`Kiocb::queue`]): the only way to
+/// make the `-EIOCBQUEUED` its `read_iter`/`write_iter` must return (for a
+/// kiocb nobody queued, it would leave the caller waiting forever, or hit
+/// the VFS's `BUG_ON` for a synchronous one).
+pub struct Queued(());
+
+impl Queued {
+    /// The error the callback returns (`-EIOCBQUEUED`).
+    pub fn error(self) -> Error {
+        Error::from_errno(-(bindings::EIOCBQUEUED as i32))
+    }
 }
 
 /// An asynchronous I/O a file system took over ([`Kiocb::queue`]); it is
@@ -283,7 +296,9 @@ pub struct QueuedKiocb(core::ptr::NonNull<bindings::kiocb>);
 unsafe impl Send for QueuedKiocb {}
 
 impl QueuedKiocb {
-    /// Completes the I/O with `res` (bytes done, or the error).
+    /// Completes the I/O with `res` (bytes done, or the error); on
+    /// success the kiocb's position moves past the bytes done first (as
+    /// `iomap_dio_complete()`: io_uring takes a file position from it).
     pub fn complete(self, res: Result<usize>) {
         let raw = self.0.as_ptr();
         core::mem::forget(self);
@@ -292,8 +307,12 @@ impl QueuedKiocb {
             Err(e) => e.to_errno() as crate::ffi::c_long,
         };
         // SAFETY: The kiocb is valid and asynchronous until completed, and
-        // this is its one completion (type invariant; `self` is consumed).
+        // this is its one completion (type invariant; `self` is consumed);
+        // nobody else uses it meanwhile.
         unsafe {
+            if ret > 0 {
+                (*raw).ki_pos += ret as bindings::loff_t;
+            }
             if let Some(f) = (*raw).ki_complete {
                 f(raw, ret);
             }

@@ -212,6 +212,7 @@ impl<T: FileSystem> Inode<T> {
         unsafe { bindings::vfs_inode_clear_nosec(self.as_raw()) };
     }
 
+    #[cfg(CONFIG_FS_POSIX_ACL)]
     /// Drops the cached POSIX ACLs (`forget_all_cached_acls()`): the next
     /// permission check or `getxattr` asks the file system again, e.g.
     /// after the host's attributes changed.
@@ -473,6 +474,7 @@ impl<T: FileSystem> NewInode<T> {
         self
     }
 
+    #[cfg(CONFIG_FS_POSIX_ACL)]
     /// Never caches this inode's POSIX ACLs (`ACL_DONT_CACHE`): each
     /// permission check and `getxattr` calls `get_inode_acl`/`get_acl`.
     pub fn set_acl_dont_cache(&mut self) -> &mut Self {
@@ -695,6 +697,7 @@ pub trait Operations {
     /// not sleep (answer `ECHILD` to be called again outside it). `None`:
     /// no ACL. The VFS caches the result until
     /// [`Inode::forget_cached_acls`].
+    #[cfg(CONFIG_FS_POSIX_ACL)]
     fn get_inode_acl(
         _inode: &Inode<Self::FileSystem>,
         _ty: super::acl::AclType,
@@ -705,6 +708,7 @@ pub trait Operations {
 
     /// The POSIX ACL of type `ty` of `d`'s inode for `getxattr`
     /// (`inode_operations.get_acl`); as `get_inode_acl`, never in RCU walk.
+    #[cfg(CONFIG_FS_POSIX_ACL)]
     fn get_acl(
         _d: &DEntry<Self::FileSystem>,
         _ty: super::acl::AclType,
@@ -715,6 +719,7 @@ pub trait Operations {
     /// Sets (`None`: removes) the POSIX ACL of type `ty` of `d`'s inode
     /// (`inode_operations.set_acl`); the VFS checked the caller may, and
     /// updates its cache afterwards.
+    #[cfg(CONFIG_FS_POSIX_ACL)]
     fn set_acl(
         _idmap: &super::acl::MntIdmap,
         _d: &DEntry<Self::FileSystem>,
@@ -980,16 +985,19 @@ impl<T: FileSystem> Ops<T> {
                 } else {
                     None
                 },
+                #[cfg(CONFIG_FS_POSIX_ACL)]
                 get_inode_acl: if U::HAS_GET_INODE_ACL {
                     Some(get_inode_acl_callback::<U>)
                 } else {
                     None
                 },
+                #[cfg(CONFIG_FS_POSIX_ACL)]
                 get_acl: if U::HAS_GET_ACL {
                     Some(get_acl_callback::<U>)
                 } else {
                     None
                 },
+                #[cfg(CONFIG_FS_POSIX_ACL)]
                 set_acl: if U::HAS_SET_ACL {
                     Some(set_acl_callback::<U>)
                 } else {
@@ -1495,6 +1503,7 @@ unsafe extern "C" fn get_link_callback<U: Operations + ?Sized>(
     ptr.cast_const().cast()
 }
 
+#[cfg(CONFIG_FS_POSIX_ACL)]
 /// An ACL result for the VFS: a referenced ACL, NULL or an error pointer.
 fn acl_to_raw(r: Result<Option<ARef<super::acl::PosixAcl>>>) -> *mut bindings::posix_acl {
     match r {
@@ -1504,6 +1513,7 @@ fn acl_to_raw(r: Result<Option<ARef<super::acl::PosixAcl>>>) -> *mut bindings::p
     }
 }
 
+#[cfg(CONFIG_FS_POSIX_ACL)]
 /// # Safety
 ///
 /// Called only by the VFS through an `Ops` table, with an inode of ours
@@ -1518,9 +1528,15 @@ unsafe extern "C" fn get_inode_acl_callback<U: Operations + ?Sized>(
     };
     // SAFETY: An inode of ours, set up, valid for the call.
     let inode = unsafe { Inode::<U::FileSystem>::from_raw(inode) };
-    acl_to_raw(U::get_inode_acl(inode, ty, rcu))
+    match U::get_inode_acl(inode, ty, rcu) {
+        // The RCU-walk caller (`get_cached_acl_rcu()`) takes no reference:
+        // ask again outside it.
+        Ok(Some(_)) if rcu => ECHILD.to_ptr(),
+        r => acl_to_raw(r),
+    }
 }
 
+#[cfg(CONFIG_FS_POSIX_ACL)]
 /// # Safety
 ///
 /// Called only by the VFS through an `Ops` table, with a positive dentry
@@ -1538,6 +1554,7 @@ unsafe extern "C" fn get_acl_callback<U: Operations + ?Sized>(
     acl_to_raw(U::get_acl(d, ty))
 }
 
+#[cfg(CONFIG_FS_POSIX_ACL)]
 /// # Safety
 ///
 /// Called only by the VFS through an `Ops` table, with a positive dentry
