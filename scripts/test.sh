@@ -37,7 +37,10 @@ for arg in "$@"; do
 	*) usage ;;
 	esac
 done
-[ "$FRESH" = 1 ] || FRESH=0
+case "$FRESH" in
+0|1) ;;
+*) die "VFSRS_FRESH must be 0 or 1" ;;
+esac
 # lint.sh reads it too.
 export VFSRS_FRESH=$FRESH
 
@@ -136,8 +139,8 @@ fi
 
 T0=$SECONDS
 "$VFSRS_ROOT/scripts/setup.sh"
-RESULTS=$VFSRS_RUNS/test-$(date +%Y%m%d-%H%M%S)
-mkdir -p "$RESULTS"
+mkdir -p "$VFSRS_RUNS"
+RESULTS=$(mktemp -d "$VFSRS_RUNS/test-$(date +%Y%m%d-%H%M%S)-XXXX")
 FILES=()
 TAPREPORT=$VFSRS_ROOT/scripts/tap-report.py
 
@@ -274,8 +277,9 @@ boot_files() {
 # --fresh reuses nothing; what passes is still kept for the next run.
 STORE=$VFSRS_CACHE/results
 mkdir -p "$STORE"
-# Kept results not used for 30 days go (touched when reused).
-find "$STORE" -mindepth 1 -maxdepth 1 -mtime +30 -exec rm -rf {} + 2>/dev/null || true
+# Kept results go 7 days after the run that passed (never refreshed by
+# reuse): a warm run vouches for a pass of this week, not of any time.
+find "$STORE" -mindepth 1 -maxdepth 1 -name '[0-9a-f]*' -mtime +7 -exec rm -rf {} + 2>/dev/null || true
 
 # key_file NAME FILE: "NAME SHA256" of FILE; fails if FILE is missing.
 key_file() {
@@ -298,14 +302,24 @@ common_inputs() {
 	key_file qemu-chroot-packages "$QEMU_CHROOT/var/lib/dpkg/status" || return 1
 	key_file host-packages /var/lib/dpkg/status || return 1
 	echo "host-kernel $(uname -r -v | sha256sum | cut -d' ' -f1)"
+	# The file system the shared directories live on decides what xattrs,
+	# ACLs and holes the plans see.
+	echo "shared-fs $(findmnt -no FSTYPE,OPTIONS -T "$VFSRS_RUNS" | sha256sum | cut -d' ' -f1)"
+	echo "uid $(id -u)"
 	git -C "$VFSRS_ROOT" rev-parse --git-dir >/dev/null 2>&1 ||
 		{ echo "$VFSRS_ROOT is not a git checkout" >&2; return 1; }
-	# A file git lists but the work tree lacks (deleted) has no line.
+	# A file git lists but the work tree lacks (deleted) has no line; any
+	# other error means no key (never a key that misses a file).
 	(
+		set -o pipefail
 		cd "$VFSRS_ROOT" || exit 1
 		git ls-files -z -c -o --exclude-standard -- scripts tests configs | LC_ALL=C sort -zu |
-			xargs -0 -r sha256sum -- 2>/dev/null | awk '{ print $2, $1 }' || true
-	)
+			while IFS= read -r -d '' f; do
+				[ -e "$f" ] || [ -L "$f" ] || continue
+				h=$(sha256sum <"$f") || exit 1
+				echo "$f ${h%% *}"
+			done
+	) || { echo "cannot hash the project's files" >&2; return 1; }
 }
 
 # common_key: the sha256 of common_inputs (fails when an input is missing).
@@ -323,6 +337,24 @@ host_inputs() {
 	esac
 }
 
+# outside_inputs: the content of plans (VFSRS_PLANS_DIR) and a fake guest
+# (VFSRS_FAKE_GUEST) from outside the checkout, "NAME SHA256" per file.
+outside_inputs() {
+	local f
+	if [ -n "${VFSRS_PLANS_DIR:-}" ]; then
+		[ -d "$VFSRS_PLANS_DIR" ] || return 1
+		(cd "$VFSRS_PLANS_DIR" && find . -type f -print0 | LC_ALL=C sort -z |
+			xargs -0 -r sha256sum --) | awk '{ print "plans:" $2, $1 }' || return 1
+	fi
+	if [ -n "${VFSRS_FAKE_GUEST:-}" ]; then
+		for f in $VFSRS_FAKE_GUEST; do
+			[ -f "$f" ] || continue
+			key_file "fake-guest:$f" "$f" || return 1
+		done
+	fi
+	return 0
+}
+
 # boot_key KEY COMMON: the inputs key of boot KEY, given the common key.
 boot_key() {
 	local key=$1 lines
@@ -335,6 +367,7 @@ boot_key() {
 		echo "label ${BOOT_LABEL[$key]}"
 		echo "out ${BOOT_OUT[$key]#"$RESULTS"/}"
 		echo "env ${VFSRS_IDLE_TIMEOUT:-}|${VFSRS_PLANS_DIR:-}|${VFSRS_FAKE_GUEST:-}"
+		outside_inputs || exit 1
 		host_inputs "${BOOT_ARGS[$key]}"
 	) || return 1
 	printf '%s\n' "$lines" | sha256sum | cut -d' ' -f1
@@ -349,6 +382,7 @@ demo_key() {
 		echo "common $1"
 		echo "demo tests/runner/demo-newcomer.sh"
 		echo "env ${VFSRS_IDLE_TIMEOUT:-}|${VFSRS_PLANS_DIR:-}|${VFSRS_FAKE_GUEST:-}"
+		outside_inputs || exit 1
 		key_file dax-host "$DAXD"
 	) || return 1
 	printf '%s\n' "$lines" | sha256sum | cut -d' ' -f1
@@ -367,8 +401,10 @@ passed_results() {
 reuse() {
 	local k=$1 what=$2 d=$STORE/$1 f when
 	shift 2
-	[ "$FRESH" = 0 ] && [ -n "$k" ] && [ -f "$d/meta" ] || return 1
+	[ "$FRESH" = 0 ] && [ -n "$k" ] && [ -f "$d/meta" ] && [ -f "$d/sums" ] || return 1
 	for f in "$@"; do [ -f "$d/files/$f" ] || return 1; done
+	# A damaged entry (a file truncated or changed since) runs again.
+	(cd "$d/files" && sha256sum --quiet --status -c ../sums) || return 1
 	when=$(sed -n 's/^date //p' "$d/meta")
 	for f in "$@"; do
 		mkdir -p "$(dirname "$RESULTS/$f")"
@@ -377,8 +413,7 @@ reuse() {
 		*) cp "$d/files/$f" "$RESULTS/$f" ;;
 		esac || return 1
 	done
-	touch "$d"
-	echo "reused: $what: inputs unchanged since it passed at $when (key ${k:0:12})"
+	echo "reused: $what: inputs unchanged since it passed at $when in $(sed -n 's/^run //p' "$d/meta") (key ${k:0:12})"
 }
 
 # keep K WHAT SECONDS FILE...: keep WHAT's results (FILEs, relative to
@@ -393,13 +428,14 @@ keep() {
 		case "$f" in *.tsv) passed_results "$RESULTS/$f" || return 0 ;; esac
 	done
 	[ ! -e "$STORE/$k" ] || return 0
-	tmp=$(mktemp -d "$STORE/.new.XXXXXX")
+	tmp=$(mktemp -d "$STORE/.new.XXXXXX") || return 0
 	for f in "$@"; do
-		mkdir -p "$tmp/files/$(dirname "$f")"
-		cp "$RESULTS/$f" "$tmp/files/$f"
+		mkdir -p "$tmp/files/$(dirname "$f")" && cp "$RESULTS/$f" "$tmp/files/$f" &&
+			(cd "$tmp/files" && sha256sum -- "$f") >>"$tmp/sums" ||
+			{ rm -rf "$tmp"; return 0; }
 	done
 	printf 'date %s\nrun %s\nseconds %s\nwhat %s\n' "$(date '+%Y-%m-%d %H:%M')" "$RESULTS" \
-		"$secs" "$what" >"$tmp/meta"
+		"$secs" "$what" >"$tmp/meta" || { rm -rf "$tmp"; return 0; }
 	mv -T "$tmp" "$STORE/$k" 2>/dev/null || rm -rf "$tmp"
 }
 
@@ -417,7 +453,7 @@ if INPUTS=$(common_inputs 2>"$RESULTS/inputs.err"); then
 				head -n 8 | paste -sd' ')$([ "$(echo "$changed" | wc -l)" -le 8 ] || echo " ...")"
 		fi
 	fi
-	printf '%s\n' "$INPUTS" >"$STORE/inputs-last"
+	printf '%s\n' "$INPUTS" >"$STORE/inputs-last.$$" && mv -f "$STORE/inputs-last.$$" "$STORE/inputs-last"
 else
 	log "no guest results reused or kept: $(tail -n 1 "$RESULTS/inputs.err")"
 fi
