@@ -140,7 +140,7 @@ run second
 check "a boot that failed or died was not kept: it runs again, and only it" same \
 	"$(paste -sd' ' "$TMP/second.boots")" "c/dax/pci/unbind rust/dax/pci/interrupt rust/virtiofsd/mmio"
 check "a kept boot is reused and says why" has "$TMP/second.out" \
-	'^reused: rust/dax/pci \(dax-always, dax-never, .*\): inputs unchanged since it passed at [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2} \(key [0-9a-f]{12}\)$'
+	'^reused: rust/dax/pci \(dax-always, dax-never, .*\): inputs unchanged since it passed at [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2} in [^ ]+ \(key [0-9a-f]{12}\)$'
 check "the demo is reused" has "$TMP/second.out" '^reused: demo \(newcomer\): inputs unchanged since it passed at '
 run third
 check "nothing changed: no boot runs" same "$(boots third)" 0
