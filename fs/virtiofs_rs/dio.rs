@@ -84,7 +84,7 @@ impl WorkItem for AsyncDio {
     /// The completion, in process context: the pages are unpinned (which
     /// may sleep) before the kiocb is completed.
     fn run(this: Arc<AsyncDio>) {
-        let (res, pages, kiocb, inode) = {
+        let (res, pages, kiocb, inode, total) = {
             let mut st = this.state.lock();
             let res = match (st.err, st.short) {
                 (Some(e), _) => Err(e),
@@ -97,6 +97,7 @@ impl WorkItem for AsyncDio {
                 core::mem::take(&mut st.pages),
                 st.kiocb.take(),
                 st.inode.take(),
+                st.total,
             )
         };
         drop(pages);
@@ -107,15 +108,14 @@ impl WorkItem for AsyncDio {
                 let sb = inode.super_block();
                 inode::changed_locally(&sb.data(), &inode);
                 // Folios read over the range meanwhile are stale (as
-                // `direct_write`).
-                if let Ok(done) = res {
-                    if done > 0 {
-                        let _ = address_space::invalidate_range(
-                            &inode,
-                            this.start,
-                            this.start + done as i64 - 1,
-                        );
-                    }
+                // `direct_write`), over all that was sent: a failed write
+                // may have landed in part.
+                if total > 0 {
+                    let _ = address_space::invalidate_range(
+                        &inode,
+                        this.start,
+                        this.start + total as i64 - 1,
+                    );
                 }
             }
             // Given back here, in process context, while the file (held

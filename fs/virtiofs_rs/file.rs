@@ -351,10 +351,7 @@ impl file::Operations for RegFile {
         fsync_common(&s, inode, Opcode::Fsync, h.fh, datasync)
     }
 
-    /// As C's `fuse_file_fallocate`: FALLOCATE with `KEEP_SIZE`,
-    /// `PUNCH_HOLE` and `ZERO_RANGE` as the host allows (`EOPNOTSUPP`
-    /// otherwise, and for good once it answers `ENOSYS`); the size grows
-    /// with it, and the page cache over a punched or zeroed range goes.
+    /// FUSE_COPY_FILE_RANGE ([`copy_file_range`]).
     fn copy_file_range(
         file_in: &File,
         h_in: &FileHandle,
@@ -368,6 +365,10 @@ impl file::Operations for RegFile {
         copy_file_range(file_in, h_in, pos_in, file_out, h_out, pos_out, len, flags)
     }
 
+    /// As C's `fuse_file_fallocate`: FALLOCATE with `KEEP_SIZE`,
+    /// `PUNCH_HOLE` and `ZERO_RANGE` as the host allows (`EOPNOTSUPP`
+    /// otherwise, and for good once it answers `ENOSYS`); the size grows
+    /// with it, and the page cache over a punched or zeroed range goes.
     fn fallocate(file: &File, h: &FileHandle, mode: u32, offset: i64, len: i64) -> Result {
         // SAFETY: A file operation of ours, on an open file of ours.
         let inode = unsafe { file_inode(file) };
@@ -423,7 +424,7 @@ impl file::Operations for RegFile {
         if keep {
             inode::changed_locally(&s, inode);
         } else {
-            inode::write_update_attr(&s, inode, end);
+            inode::write_update_attr(&s, inode, end, (end - offset) as usize);
         }
         if punch {
             address_space::truncate_pagecache_range(inode, offset, end - 1);
@@ -629,10 +630,11 @@ fn may_queue_write(kiocb: &Kiocb, inode: &Inode<VirtioFsType>, from: &IovIterSou
 
 /// FUSE_COPY_FILE_RANGE (C's `__fuse_copy_file_range`): the host copies
 /// between two open files of this mount. Dirty folios of both ranges go to
-/// the host first; the destination's cached folios over what was copied
-/// are dropped after, and its size and times are the host's to tell.
-/// `EOPNOTSUPP` (a host without it, remembered) and `EXDEV` (another
-/// mount) make the VFS layer copy through the page cache instead.
+/// the host first; the destination's cached folios over the range are
+/// dropped after, its size moved up to what was copied and its other
+/// attributes marked stale. `EOPNOTSUPP` (a host without it, remembered)
+/// and `EXDEV` (another mount) make the abstraction copy through the page
+/// cache instead.
 #[allow(clippy::too_many_arguments)]
 fn copy_file_range(
     file_in: &File,
@@ -644,8 +646,8 @@ fn copy_file_range(
     len: usize,
     flags: u32,
 ) -> Result<usize> {
-    // SAFETY: Both files are open files of ours (the abstraction checked
-    // `file_in`'s table).
+    // SAFETY: Both files are open files of ours: `file_in` has `file_out`'s
+    // table (the abstraction checked).
     let (inode_in, inode_out) = unsafe { (file_inode(file_in), file_inode(file_out)) };
     check_bad(inode_in)?;
     check_bad(inode_out)?;
@@ -689,22 +691,38 @@ fn copy_file_range(
         WriteOut::SIZE,
         |buf, unique| request::simple(buf, header(Opcode::CopyFileRange, unique, nodeid), &inarg),
     );
+    // Whatever happened after the request went out, the host may have
+    // copied: what the destination caches over the range is stale.
+    let stale = |n: usize| {
+        if n > 0 {
+            let page = PAGE_SIZE as i64;
+            let start = pos_out & !(page - 1);
+            let end = (pos_out + n as i64 + page - 1) & !(page - 1);
+            // As C: dropped, not merely invalidated (a folio dirtied again
+            // through a mapping would otherwise write the old bytes back).
+            address_space::truncate_pagecache_range(inode_out, start, end - 1);
+        }
+    };
     let copied = match write_reply_size(r) {
         Ok(n) if n <= len => n,
         Ok(n) => {
             warn_ratelimited!("COPY_FILE_RANGE reply refused: {} bytes of {}\n", n, len);
+            stale(len);
+            inode::changed_locally(&s, inode_out);
             return Err(EIO);
         }
         Err(e) if e == enosys() => {
             s.set_lacks(Optional::CopyFileRange);
             return Err(eopnotsupp);
         }
-        Err(e) => return Err(e),
+        Err(e) => {
+            stale(len);
+            inode::changed_locally(&s, inode_out);
+            return Err(e);
+        }
     };
-    if copied > 0 {
-        let _ = address_space::invalidate_range(inode_out, pos_out, pos_out + copied as i64 - 1);
-    }
-    inode::write_update_attr(&s, inode_out, pos_out + copied as i64);
+    stale(copied);
+    inode::write_update_attr(&s, inode_out, pos_out + copied as i64, copied);
     Ok(copied)
 }
 
@@ -906,8 +924,8 @@ fn check_bad(inode: &Inode<VirtioFsType>) -> Result {
 ///
 /// # Safety
 ///
-/// `file` must be an open file of ours (opened through [`RegFile`] or
-/// `DirFile`), and the result must not be used after the file operation
+/// `file` must be an open file of ours (opened through [`RegFile`],
+/// [`DaxFile`] or `DirFile`), and the result must not be used after the file operation
 /// the caller runs in returns.
 pub(crate) unsafe fn file_inode<'a>(file: &File) -> &'a Inode<VirtioFsType> {
     // SAFETY: The caller passes an open file of an inode of ours
@@ -1124,7 +1142,7 @@ fn perform_write(
         }
         pos += w as i64;
         written += w;
-        inode::write_update_attr(&s, inode, pos);
+        inode::write_update_attr(&s, inode, pos, w);
         if w < copied {
             break;
         }
@@ -1400,7 +1418,7 @@ fn direct_write(
         }
     }
     if done > 0 {
-        inode::write_update_attr(&s, inode, pos);
+        inode::write_update_attr(&s, inode, pos, done);
         // A DAX file has no page cache to drop (and its DAX entries are
         // only dropped under the invalidate lock).
         if !inode.is_dax() {

@@ -208,15 +208,21 @@ pub(crate) fn changed_locally(s: &Session, inode: &Inode<VirtioFsType>) {
     info.attr_valid.store(0, Ordering::Release);
 }
 
-/// After a write that reached byte `pos` (C's `fuse_write_update_attr`),
-/// under the per-inode lock: a new version, the size moved up to `pos`,
-/// the cached attributes expired (the host's times changed).
-pub(crate) fn write_update_attr(s: &Session, inode: &Inode<VirtioFsType>, pos: i64) {
+/// After a write of `written` bytes that reached byte `pos` (C's
+/// `fuse_write_update_attr`), under the per-inode lock: a new version, the
+/// size moved up to `pos` if anything was written, the cached attributes
+/// expired (the host's times changed).
+pub(crate) fn write_update_attr(
+    s: &Session,
+    inode: &Inode<VirtioFsType>,
+    pos: i64,
+    written: usize,
+) {
     let info = inode.data();
     let _g = info.forget.lock();
     info.attr_version
         .store(s.next_attr_version(), Ordering::Release);
-    if pos > inode.size() {
+    if written > 0 && pos > inode.size() {
         inode.set_size(pos);
     }
     info.attr_valid.store(0, Ordering::Release);

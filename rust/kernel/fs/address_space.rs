@@ -325,7 +325,8 @@ pub trait Operations {
     }
 
     /// The most bytes [`Operations::write_folios`] takes at once (a run
-    /// always has at least one folio).
+    /// always has at least one folio, which may be larger; and at most
+    /// [`FOLIO_RUN_MAX`] folios).
     fn writeback_max_bytes(_inode: &Inode<Self::FileSystem>) -> usize {
         crate::page::PAGE_SIZE
     }
@@ -655,12 +656,13 @@ unsafe fn write_run<U: Operations + ?Sized>(
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     };
+    if err != 0 {
+        // SAFETY: The mapping is valid for the call.
+        unsafe { bindings::mapping_set_error(mapping, err) };
+    }
     for &f in run {
         // SAFETY: Each folio is under writeback and referenced by us.
         unsafe {
-            if err != 0 {
-                bindings::mapping_set_error(mapping, err);
-            }
             bindings::folio_end_writeback(f);
             bindings::folio_put(f);
         }
@@ -684,10 +686,17 @@ unsafe extern "C" fn writepages_runs_callback<U: Operations + ?Sized>(
     let mut next = 0u64;
     // SAFETY: The mapping's host is an inode of ours.
     let max = unsafe { U::writeback_max_bytes(Inode::<U::FileSystem>::from_raw((*mapping).host)) };
+    // Allocations while writing back must not recurse into this file
+    // system's reclaim (C's `fuse_writepages` allocates with GFP_NOFS).
+    // SAFETY: Saved here, restored below on the one way out.
+    let nofs = unsafe { bindings::vfs_memalloc_nofs_save() };
     // SAFETY: The mapping is valid for the call; `writeback_iter` hands
     // out each dirty folio locked, with its dirty bit cleared for I/O, and
     // takes the previous one back (its reference with it), so each folio
-    // kept in `run` gets a reference of ours first.
+    // kept in `run` gets a reference of ours first. `run[..n]` holds
+    // folios of the mapping, each started, unlocked and referenced by us,
+    // each at the index after the previous one's last page (`next`): what
+    // `write_run` wants.
     unsafe {
         loop {
             folio = bindings::writeback_iter(mapping, wbc, folio, &mut err);
@@ -716,6 +725,7 @@ unsafe extern "C" fn writepages_runs_callback<U: Operations + ?Sized>(
         if e != 0 {
             err = e;
         }
+        bindings::vfs_memalloc_nofs_restore(nofs);
     }
     err
 }

@@ -241,7 +241,7 @@ impl Kiocb {
     /// caller complete the kiocb too), and must not use `self` once the
     /// handle may have completed it (the handle is `Send`: completion may
     /// run on another CPU as soon as the handle is given away).
-    pub unsafe fn queue(&mut self) -> Option<(QueuedKiocb, Queued)> {
+    pub unsafe fn queue(&mut self) -> Option<(QueuedKiocb, Queued<'_>)> {
         if self.is_sync() {
             return None;
         }
@@ -250,7 +250,7 @@ impl Kiocb {
         // holds a reference to the file until then.
         Some((
             QueuedKiocb(core::ptr::NonNull::new(self.as_raw())?),
-            Queued(()),
+            Queued(PhantomData),
         ))
     }
 
@@ -267,13 +267,14 @@ impl Kiocb {
     }
 }
 
-/// Proof that a kiocb was queued ([`Kiocb::queue`]): the only way to
-/// make the `-EIOCBQUEUED` its `read_iter`/`write_iter` must return (for a
-/// kiocb nobody queued, it would leave the caller waiting forever, or hit
-/// the VFS's `BUG_ON` for a synchronous one).
-pub struct Queued(());
+/// Proof that a kiocb was queued ([`Kiocb::queue`]), tied to the call's
+/// borrow of it: what makes the `-EIOCBQUEUED` its `read_iter`/`write_iter`
+/// must return (for a kiocb nobody queued, that error would leave the
+/// caller waiting forever, or hit the VFS's `BUG_ON` for a synchronous
+/// one; nothing else here builds it).
+pub struct Queued<'a>(PhantomData<&'a mut Kiocb>);
 
-impl Queued {
+impl Queued<'_> {
     /// The error the callback returns (`-EIOCBQUEUED`).
     pub fn error(self) -> Error {
         Error::from_errno(-(bindings::EIOCBQUEUED as i32))
@@ -298,7 +299,7 @@ unsafe impl Send for QueuedKiocb {}
 impl QueuedKiocb {
     /// Completes the I/O with `res` (bytes done, or the error); on
     /// success the kiocb's position moves past the bytes done first (as
-    /// `iomap_dio_complete()`: io_uring takes a file position from it).
+    /// `iomap_dio_complete()`; C's FUSE moves it at submission).
     pub fn complete(self, res: Result<usize>) {
         let raw = self.0.as_ptr();
         core::mem::forget(self);
@@ -491,10 +492,11 @@ pub trait Operations {
 
     /// Copies `len` bytes at `pos_in` of `file_in` to `pos_out` of
     /// `file_out` (`file_operations.copy_file_range`), both files of this
-    /// table; returns the bytes copied. `EOPNOTSUPP` or `EXDEV` makes the
-    /// abstraction copy through the page cache instead
-    /// (`splice_copy_file_range()`, as C's FUSE), as it does when `file_in`
-    /// is not of this table.
+    /// table; returns the bytes copied (at most `len`). `EOPNOTSUPP` or
+    /// `EXDEV` makes the abstraction copy through the page cache instead
+    /// (`splice_copy_file_range()`, as C's FUSE); so does a source of
+    /// another table of the same superblock (the VFS refuses one of
+    /// another file system with `EXDEV` before calling).
     #[allow(clippy::too_many_arguments)]
     fn copy_file_range(
         _file_in: &File,
@@ -883,11 +885,13 @@ unsafe extern "C" fn copy_file_range_callback<U: Operations + ?Sized>(
         }
     };
     match r {
-        Ok(n) => n as isize,
+        Ok(n) => n.min(len) as isize,
         Err(e) if e == EXDEV || e.to_errno() == -(bindings::EOPNOTSUPP as i32) => {
             let (mut pi, mut po) = (pos_in, pos_out);
-            // SAFETY: Both files are open for the call; the positions are
-            // ours to advance.
+            // SAFETY: Both files are open for the call; the VFS checked both
+            // ranges for `len` (`rw_verify_area`) and holds
+            // `file_start_write(file_out)`, as `splice_file_range` wants; the
+            // positions are ours to advance.
             unsafe { bindings::splice_file_range(file_in, &mut pi, file_out, &mut po, len) }
         }
         Err(e) => e.to_errno() as isize,

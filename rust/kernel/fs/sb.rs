@@ -123,6 +123,7 @@ impl<T: FileSystem> SuperBlock<T, New> {
         self
     }
 
+    #[cfg(CONFIG_FS_POSIX_ACL)]
     /// Marks the superblock `SB_POSIXACL` (see [`super::SB_POSIXACL`]):
     /// the inodes' ACLs take part in permission checks, and the file
     /// system applies the umask of the entries it creates.
