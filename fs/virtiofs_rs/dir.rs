@@ -2,7 +2,7 @@
 
 //! Directories: LOOKUP, dentry revalidation with the server's entry
 //! timeouts (negative entries expire too, as a shared file system needs),
-//! and listing (OPENDIR, READDIR, RELEASEDIR).
+//! and listing (OPENDIR, READDIR or READDIRPLUS, RELEASEDIR).
 
 use crate::errno::{enametoolong, enosys};
 use crate::file::{FileHandle, RegFile};
@@ -12,12 +12,12 @@ use crate::proto::fuse::{
         InHeader, LinkIn, MkdirIn, MknodIn, Opcode, OpenIn, OpenOut, ReadIn, ReleaseIn, Rename2In,
         RenameIn, Wire, FUSE_NAME_MAX, FUSE_ROOT_ID,
     },
-    dirent::Dirents,
+    dirent::{DirentPlus, Dirents, DirentsPlus},
     reply::{self, FileType, ReplySpec},
     request::{self, request_len, Header, RequestBuilder},
 };
 use crate::ratelimit::warn_ratelimited;
-use crate::session::{expiry, header, jiffies64, Looked, Optional, Session};
+use crate::session::{self, expiry, header, jiffies64, Looked, Optional, Session};
 use crate::superblock::VirtioFsType;
 use crate::transport::{Orphan, Request};
 use core::sync::atomic::Ordering;
@@ -26,7 +26,7 @@ use kernel::{
     fs::{
         acl::{AclType, MntIdmap, PosixAcl},
         dentry,
-        dentry::{LockedDEntry, RcuDEntry},
+        dentry::{Child, LockedDEntry, LookupWaitQueue, RcuDEntry},
         file::{self, DirEmitter, File},
         inode::{AtomicOpen, Entry, IAttr, Operations, Rename},
         DEntry, Inode,
@@ -53,6 +53,8 @@ impl Operations for DirOps {
         let sb = dir.super_block();
         let s = sb.data();
         let version = s.attr_version();
+        // A listing after lookups brings attributes along (READDIRPLUS).
+        dir.data().rdplus_advise.store(true, Ordering::Relaxed);
         match s.lookup(dir.data().nodeid, name)? {
             // An ENOENT error is never cached (expires now), as C.
             Looked::Missing(timeout) => Ok(Entry {
@@ -687,17 +689,29 @@ impl file::Operations for DirFile {
         crate::file::fsync_common(&s, inode, Opcode::Fsyncdir, h.fh, datasync)
     }
 
-    /// One READDIR per call, from the position the VFS gives, as C's
-    /// uncached `fuse_readdir`: entries go to the caller until its buffer
-    /// is full; the position is the server's cookie of the last one.
+    /// One READDIR or READDIRPLUS per call, from the position the VFS
+    /// gives, as C's uncached `fuse_readdir`: entries go to the caller
+    /// until its buffer is full; the position is the server's cookie of
+    /// the last one. READDIRPLUS when negotiated: always, or with
+    /// READDIRPLUS_AUTO from the start of the listing or after lookups in
+    /// the directory (C's `fuse_use_readdirplus`).
     fn iterate_shared(
-        _file: &File,
+        file: &File,
         h: &DirHandle,
         inode: &Inode<VirtioFsType>,
         ctx: &mut DirEmitter,
     ) -> Result {
         let s = inode.super_block().data();
         let nodeid = inode.data().nodeid;
+        if s.readdirplus()
+            && (!s.readdirplus_auto()
+                || ctx.pos() == 0
+                || inode.data().rdplus_advise.swap(false, Ordering::Relaxed))
+        {
+            // SAFETY: A directory of ours is opened through `DirFile`.
+            let dentry = unsafe { file.dentry::<VirtioFsType>() };
+            return readdirplus(&s, h, inode, dentry, ctx);
+        }
         let size = kernel::page::PAGE_SIZE as u32;
         let pos = ctx.pos() as u64;
         let reply = s.call(
@@ -726,5 +740,128 @@ impl file::Operations for DirFile {
             ctx.set_pos(d.off as i64);
         }
         Ok(())
+    }
+}
+
+/// One READDIRPLUS (C's `fuse_readdir_uncached` with `plus`): entries go
+/// to the caller until its buffer is full, and every entry the host sent
+/// (it counted a lookup of each) seeds the dcache with its inode and
+/// attributes, or is given back (C's `parse_dirplusfile`).
+fn readdirplus(
+    s: &Session,
+    h: &DirHandle,
+    dir: &Inode<VirtioFsType>,
+    dentry: &DEntry<VirtioFsType>,
+    ctx: &mut DirEmitter,
+) -> Result {
+    let nodeid = dir.data().nodeid;
+    let size = kernel::page::PAGE_SIZE as u32;
+    let pos = ctx.pos() as u64;
+    let version = s.attr_version();
+    let reply = s.call(
+        Opcode::Readdirplus,
+        request_len(ReadIn::SIZE, &[]),
+        size as usize,
+        |buf, unique| {
+            request::read(
+                buf,
+                header(Opcode::Readdirplus, unique, nodeid),
+                h.fh,
+                pos,
+                size,
+                0,
+            )
+        },
+    )?;
+    let wq = LookupWaitQueue::new()?;
+    let mut over = false;
+    for d in DirentsPlus::new(reply.payload()) {
+        let d = d.map_err(|e| {
+            warn_ratelimited!("READDIRPLUS reply refused: {:?}\n", e);
+            EIO
+        })?;
+        if !over {
+            over = !ctx.emit(d.dirent.name, d.dirent.ino, d.dirent.typ);
+            if !over {
+                ctx.set_pos(d.dirent.off as i64);
+            }
+        }
+        // As C: node id 0 means no attributes for this one, and "." and
+        // ".." name nothing new.
+        if d.entry.nodeid == 0 || d.dirent.is_dot_or_dotdot() {
+            continue;
+        }
+        if link_entry(s, dir, dentry, &d, version, &wq).is_err() {
+            // The host counted a lookup the guest does not keep.
+            s.forget_one(session::prepare_forget(s).ok(), d.entry.nodeid);
+        }
+    }
+    Ok(())
+}
+
+/// Seeds the dcache with entry `d` of directory `dir` (dentry `parent`),
+/// the reply to a request sent at attribute version `version` (C's
+/// `fuse_direntplus_link`): a cached dentry naming the same node gets its
+/// attributes refreshed and its lookup counted; a new one gets the inode.
+/// A cached dentry naming something else (or nothing) is left to its own
+/// revalidation; the lookup is then given back (the caller, on `Err`).
+fn link_entry(
+    s: &Session,
+    dir: &Inode<VirtioFsType>,
+    parent: &DEntry<VirtioFsType>,
+    d: &DirentPlus<'_>,
+    version: u64,
+    wq: &LookupWaitQueue,
+) -> Result {
+    let e = d.check_entry().map_err(|err| {
+        warn_ratelimited!("READDIRPLUS entry refused: {:?}\n", err);
+        EIO
+    })?;
+    if e.nodeid == FUSE_ROOT_ID {
+        return Err(EIO);
+    }
+    let sb = dir.super_block();
+    match parent.child(d.dirent.name, wq)? {
+        Child::Cached(dentry) => {
+            let Some(inode) = dentry.inode() else {
+                return Err(ENOENT);
+            };
+            if inode.data().nodeid != e.nodeid
+                || inode::is_stale(inode, e.generation, &e.attr)
+                || inode.data().bad.load(Ordering::Acquire)
+            {
+                return Err(EINVAL);
+            }
+            // The cached inode: its attributes refreshed, the lookup
+            // counted.
+            inode::iget(
+                sb,
+                s,
+                e.nodeid,
+                e.generation,
+                &e.attr,
+                expiry(e.attr_valid),
+                1,
+                version,
+            )?;
+            dentry.set_valid_until(expiry(e.entry_valid));
+            Ok(())
+        }
+        Child::InLookup(new) => {
+            let i = inode::iget(
+                sb,
+                s,
+                e.nodeid,
+                e.generation,
+                &e.attr,
+                expiry(e.attr_valid),
+                1,
+                version,
+            )?;
+            // On failure the inode (with the lookup counted in it) goes
+            // back with the reference `splice` took: its eviction forgets.
+            let _ = new.splice(i, expiry(e.entry_valid));
+            Ok(())
+        }
     }
 }

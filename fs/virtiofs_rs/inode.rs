@@ -94,6 +94,9 @@ pub(crate) struct InodeInfo {
     pub(crate) wb_gate: Mutex<()>,
     /// The mapped chunks of a DAX file (`None` for other inodes).
     pub(crate) dax: Option<Pin<KBox<InodeDax>>>,
+    /// A directory whose names were looked up since its last listing: the
+    /// next one asks for attributes too (C's `FUSE_I_ADVISE_RDPLUS`).
+    pub(crate) rdplus_advise: AtomicBool,
 }
 
 impl InodeInfo {
@@ -116,6 +119,7 @@ impl InodeInfo {
             forget <- new_spinlock!(forget, "virtiofs_rs::InodeInfo::forget"),
             writers <- new_mutex!(KVec::new(), "virtiofs_rs::InodeInfo::writers"),
             wb_gate <- new_mutex!((), "virtiofs_rs::InodeInfo::wb_gate"),
+            rdplus_advise: AtomicBool::new(false),
             dax: if dax {
                 Some(KBox::pin_init(InodeDax::new(), GFP_KERNEL)?)
             } else {

@@ -233,6 +233,18 @@ impl Session {
         self.granted(init_flags::FUSE_ASYNC_DIO)
     }
 
+    /// Whether directories may be listed with READDIRPLUS
+    /// (`FUSE_DO_READDIRPLUS`, C's `fc->do_readdirplus`).
+    pub(crate) fn readdirplus(&self) -> bool {
+        self.granted(init_flags::FUSE_DO_READDIRPLUS)
+    }
+
+    /// Whether READDIRPLUS is used only when it helps
+    /// (`FUSE_READDIRPLUS_AUTO`, C's `fc->readdirplus_auto`).
+    pub(crate) fn readdirplus_auto(&self) -> bool {
+        self.granted(init_flags::FUSE_READDIRPLUS_AUTO)
+    }
+
     /// Whether the host applies the umask itself (`FUSE_DONT_MASK`, C's
     /// `fc->dont_mask`).
     pub(crate) fn dont_mask(&self) -> bool {
@@ -355,15 +367,19 @@ impl Session {
         // host applies the umask sent with each creation (a default ACL
         // replaces it); FUSE_SETXATTR_EXT: SETXATTR can ask the host to
         // clear the set-group-ID bit with an ACL; FUSE_ASYNC_DIO: an
-        // asynchronous O_DIRECT read or write is sent in the background
-        // (as C).
+        // asynchronous O_DIRECT read or write is sent in the background;
+        // FUSE_DO_READDIRPLUS with READDIRPLUS_AUTO: a listing from its
+        // start, or after lookups in the directory, brings the entries'
+        // attributes along (as C).
         let mut offered = init_flags::FUSE_INIT_EXT
             | init_flags::FUSE_MAX_PAGES
             | init_flags::FUSE_HANDLE_KILLPRIV_V2
             | init_flags::FUSE_POSIX_ACL
             | init_flags::FUSE_DONT_MASK
             | init_flags::FUSE_SETXATTR_EXT
-            | init_flags::FUSE_ASYNC_DIO;
+            | init_flags::FUSE_ASYNC_DIO
+            | init_flags::FUSE_DO_READDIRPLUS
+            | init_flags::FUSE_READDIRPLUS_AUTO;
         if self.fs.window.is_some() {
             offered |= init_flags::FUSE_MAP_ALIGNMENT;
         }

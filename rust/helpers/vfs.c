@@ -266,6 +266,34 @@ int rust_helper_vfs_sb_bdi_max_ratio(struct super_block *sb, unsigned int ratio)
 	return bdi_set_max_ratio(sb->s_bdi, ratio);
 }
 
+void rust_helper_vfs_init_waitqueue_head(wait_queue_head_t *wq)
+{
+	init_waitqueue_head(wq);
+}
+
+/*
+ * The dentry of @name (@len bytes, a valid name) in directory @parent:
+ * found in the dcache (referenced), or new and in lookup (d_in_lookup();
+ * waiters sleep on @wq until d_lookup_done()), or an error pointer.
+ */
+struct dentry *rust_helper_vfs_d_child(struct dentry *parent, const unsigned char *name,
+				       unsigned int len, wait_queue_head_t *wq)
+{
+	struct qstr q = QSTR_INIT(name, len);
+	struct dentry *d;
+
+	q.hash = full_name_hash(parent, name, len);
+	d = d_lookup(parent, &q);
+	if (d)
+		return d;
+	return d_alloc_parallel(parent, &q, wq);
+}
+
+void rust_helper_d_lookup_done(struct dentry *dentry)
+{
+	d_lookup_done(dentry);
+}
+
 bool rust_helper_d_in_lookup(const struct dentry *dentry)
 {
 	return d_in_lookup(dentry);

@@ -304,3 +304,125 @@ unsafe extern "C" fn delete_callback<U: Operations + ?Sized>(
         &*dentry.cast::<LockedDEntry<U::FileSystem>>()
     }))
 }
+
+/// The wait queue of dentries [`DEntry::child`] puts in lookup: lookups of
+/// the same names sleep on it until [`InLookup::splice`] (or dropping the
+/// [`InLookup`]) ends theirs.
+pub struct LookupWaitQueue(KBox<Opaque<bindings::wait_queue_head>>);
+
+impl LookupWaitQueue {
+    /// A new wait queue.
+    pub fn new() -> Result<Self> {
+        let b = KBox::new(Opaque::uninit(), GFP_KERNEL)?;
+        // SAFETY: `b` is ours, uninitialised; this initialises it, and the
+        // box never moves its contents.
+        unsafe { bindings::vfs_init_waitqueue_head(b.get()) };
+        Ok(Self(b))
+    }
+}
+
+/// A child dentry [`DEntry::child`] found or made.
+pub enum Child<'q, T: FileSystem> {
+    /// In the dcache already (positive or negative), referenced.
+    Cached(ARef<DEntry<T>>),
+    /// New and in lookup: [`InLookup::splice`] gives it its inode.
+    InLookup(InLookup<'q, T>),
+}
+
+/// A new dentry in lookup (`d_in_lookup()`): others looking its name up
+/// wait for it. Dropped without [`InLookup::splice`], its lookup ends with
+/// no inode (the next lookup asks again).
+///
+/// # Invariants
+///
+/// The dentry is referenced, in lookup, with waiters on the queue `'q`
+/// borrows.
+pub struct InLookup<'q, T: FileSystem> {
+    dentry: ARef<DEntry<T>>,
+    _wq: PhantomData<&'q LookupWaitQueue>,
+}
+
+impl<T: FileSystem> InLookup<'_, T> {
+    /// The dentry.
+    pub fn dentry(&self) -> &DEntry<T> {
+        &self.dentry
+    }
+
+    /// Attaches `inode` (`d_splice_alias()`: an alias of a directory moves
+    /// here instead) and ends the lookup; the dentry naming the inode then
+    /// is valid until `valid_until` (jiffies).
+    pub fn splice(self, inode: ARef<Inode<T>>, valid_until: u64) -> Result {
+        let d = self.dentry.as_raw();
+        // SAFETY: The dentry is in lookup (type invariant); `d_splice_alias`
+        // takes our inode reference and returns an alias (referenced),
+        // NULL or an error.
+        let alias = unsafe { bindings::d_splice_alias(Inode::into_raw(inode), d) };
+        // SAFETY: As above.
+        let r = if unsafe { bindings::IS_ERR(alias.cast_const().cast()) } {
+            // SAFETY: An error pointer.
+            Err(Error::from_errno(
+                unsafe { bindings::PTR_ERR(alias.cast_const().cast()) } as i32,
+            ))
+        } else if alias.is_null() {
+            self.dentry.set_valid_until(valid_until);
+            Ok(())
+        } else {
+            // SAFETY: A referenced dentry of the same superblock, which we
+            // give back.
+            unsafe {
+                DEntry::<T>::from_raw(alias).set_valid_until(valid_until);
+                bindings::dput(alias);
+            }
+            Ok(())
+        };
+        drop(self);
+        r
+    }
+}
+
+impl<T: FileSystem> Drop for InLookup<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: The dentry is referenced and was put in lookup by
+        // `child` (type invariant); this ends it and wakes the waiters.
+        unsafe { bindings::d_lookup_done(self.dentry.as_raw()) };
+    }
+}
+
+impl<T: FileSystem> DEntry<T> {
+    /// The dentry of `name` in this directory (`d_lookup()`, then
+    /// `d_alloc_parallel()`), as a file system seeds the dcache from a
+    /// listing (FUSE's READDIRPLUS). `name` must be a valid name (1 to
+    /// `NAME_MAX` bytes, no `/` or NUL), else `EINVAL`.
+    pub fn child<'q>(&self, name: &[u8], wq: &'q LookupWaitQueue) -> Result<Child<'q, T>> {
+        if name.is_empty()
+            || name.len() > bindings::NAME_MAX as usize
+            || name.contains(&b'/')
+            || name.contains(&0)
+        {
+            return Err(EINVAL);
+        }
+        // SAFETY: This dentry is held by the caller; `name` is valid for
+        // the call (the new dentry copies it); `wq` outlives the lookup
+        // (`InLookup` borrows it).
+        let d = unsafe {
+            bindings::vfs_d_child(self.as_raw(), name.as_ptr(), name.len() as u32, wq.0.get())
+        };
+        let d = crate::error::from_err_ptr(d)?;
+        let Some(d) = NonNull::new(d) else {
+            return Err(ENOMEM);
+        };
+        // SAFETY: A referenced dentry of this superblock (a child of ours),
+        // whose reference becomes the `ARef`'s.
+        let dentry: ARef<DEntry<T>> = unsafe { ARef::from_raw(d.cast()) };
+        // SAFETY: The dentry is valid.
+        if unsafe { bindings::d_in_lookup(dentry.as_raw()) } {
+            // INVARIANT: `d_alloc_parallel` put it in lookup with `wq`.
+            Ok(Child::InLookup(InLookup {
+                dentry,
+                _wq: PhantomData,
+            }))
+        } else {
+            Ok(Child::Cached(dentry))
+        }
+    }
+}

@@ -99,6 +99,18 @@ impl File {
         unsafe { bindings::vfs_allow_direct_io(self.as_raw()) };
     }
 
+    /// The dentry the file was opened through (`f_path.dentry`), held by
+    /// the file.
+    ///
+    /// # Safety
+    ///
+    /// The file is a file of file system `T`.
+    pub unsafe fn dentry<T: FileSystem>(&self) -> &super::dentry::DEntry<T> {
+        // SAFETY: An open file holds its path; its dentry is of `T` (the
+        // caller).
+        unsafe { super::dentry::DEntry::from_raw((*self.as_raw()).f_path.dentry) }
+    }
+
     /// Removes set-user-ID, set-group-ID and security capabilities before a
     /// write (`file_remove_privs()`), with the inode locked.
     pub fn remove_privs<T: FileSystem>(&self, _locked: &super::inode::InodeGuard<'_, T>) -> Result {

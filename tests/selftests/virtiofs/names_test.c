@@ -148,4 +148,36 @@ TEST_F(names, readdir_lists_255_byte_name_once)
 	EXPECT_EQ(1, nb);
 }
 
+/*
+ * A listing followed by a stat of every name (as "ls -l"): with
+ * READDIRPLUS the listing brings each entry's attributes and seeds the
+ * dcache, so the stats need no LOOKUP (the host check counts them).
+ */
+TEST_F(names, listing_then_stat)
+{
+	char dir[300], path[400];
+	struct dirent *de;
+	struct stat st;
+	char names[64][8];
+	int n = 0, i;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/host/listed", self->mnt);
+	d = opendir(dir);
+	ASSERT_NE(NULL, d) TH_LOG("opendir: %s", strerror(errno));
+	while ((errno = 0, de = readdir(d)) && n < 64) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
+	}
+	EXPECT_EQ(0, errno) TH_LOG("readdir: %s", strerror(errno));
+	closedir(d);
+	ASSERT_EQ(24, n);
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		ASSERT_EQ(0, stat(path, &st)) TH_LOG("stat %s: %s", path, strerror(errno));
+		EXPECT_EQ(3, st.st_size);
+	}
+}
+
 TEST_HARNESS_MAIN

@@ -72,10 +72,6 @@ pub struct Dirent<'a> {
 
 impl Dirent<'_> {
     /// Whether the name is "." or "..".
-    #[cfg_attr(
-        CONFIG_VIRTIOFS_RS,
-        expect(dead_code, reason = "for the data path; host-tested")
-    )]
     pub fn is_dot_or_dotdot(&self) -> bool {
         self.name == b"." || self.name == b".."
     }
@@ -194,10 +190,6 @@ impl DirentPlus<'_> {
     /// root, valid attributes). The C driver skips "." and ".." before this
     /// check, and forgets the node id of an entry that fails it
     /// (`fuse_force_forget()`), so a bad entry does not stop the listing.
-    #[cfg_attr(
-        CONFIG_VIRTIOFS_RS,
-        expect(dead_code, reason = "for the data path; host-tested")
-    )]
     pub fn check_entry(&self) -> Result<ValidEntry, DecodeError> {
         check_new_entry(&self.entry, None)
     }
@@ -210,11 +202,6 @@ pub struct DirentsPlus<'a> {
     pos: usize,
     done: bool,
 }
-
-#[cfg_attr(
-    CONFIG_VIRTIOFS_RS,
-    expect(dead_code, reason = "for the data path; host-tested")
-)]
 impl<'a> DirentsPlus<'a> {
     /// Iterates over `payload` (the bytes after the reply header).
     pub fn new(payload: &'a [u8]) -> Self {
