@@ -26,7 +26,7 @@ use kernel::{
     fs::{
         acl::{AclType, MntIdmap, PosixAcl},
         dentry,
-        dentry::{Child, LockedDEntry, LookupWaitQueue, RcuDEntry},
+        dentry::{Child, LockedDEntry, RcuDEntry},
         file::{self, DirEmitter, File},
         inode::{AtomicOpen, Entry, IAttr, Operations, Rename},
         DEntry, Inode,
@@ -53,8 +53,6 @@ impl Operations for DirOps {
         let sb = dir.super_block();
         let s = sb.data();
         let version = s.attr_version();
-        // A listing after lookups brings attributes along (READDIRPLUS).
-        dir.data().rdplus_advise.store(true, Ordering::Relaxed);
         match s.lookup(dir.data().nodeid, name)? {
             // An ENOENT error is never cached (expires now), as C.
             Looked::Missing(timeout) => Ok(Entry {
@@ -77,10 +75,15 @@ impl Operations for DirOps {
                     1,
                     version,
                 ) {
-                    Ok(i) => Ok(Entry {
-                        inode: Some(i),
-                        valid_until: expiry(e.entry_valid),
-                    }),
+                    Ok(i) => {
+                        // A listing after lookups brings attributes along
+                        // (READDIRPLUS_AUTO, C's `fuse_advise_use_readdirplus`).
+                        dir.data().rdplus_advise.store(true, Ordering::Relaxed);
+                        Ok(Entry {
+                            inode: Some(i),
+                            valid_until: expiry(e.entry_valid),
+                        })
+                    }
                     Err(err) => {
                         // The server counted this lookup: give it back.
                         s.forget_one(forget, e.nodeid);
@@ -703,11 +706,14 @@ impl file::Operations for DirFile {
     ) -> Result {
         let s = inode.super_block().data();
         let nodeid = inode.data().nodeid;
-        if s.readdirplus()
-            && (!s.readdirplus_auto()
-                || ctx.pos() == 0
-                || inode.data().rdplus_advise.swap(false, Ordering::Relaxed))
-        {
+        // As C: a directory whose host node changed is not listed.
+        if inode.data().bad.load(Ordering::Acquire) {
+            return Err(EIO);
+        }
+        // As C's `fuse_use_readdirplus`: the advice is taken (cleared) by
+        // every listing.
+        let advised = inode.data().rdplus_advise.swap(false, Ordering::Relaxed);
+        if s.readdirplus() && (!s.readdirplus_auto() || advised || ctx.pos() == 0) {
             // SAFETY: A directory of ours is opened through `DirFile`.
             let dentry = unsafe { file.dentry::<VirtioFsType>() };
             return readdirplus(&s, h, inode, dentry, ctx);
@@ -758,7 +764,9 @@ fn readdirplus(
     let size = kernel::page::PAGE_SIZE as u32;
     let pos = ctx.pos() as u64;
     let version = s.attr_version();
-    let reply = s.call(
+    // Waited for whatever signals come: an abandoned reply would drop the
+    // lookups it counted (C waits out every request it sent).
+    let reply = s.call_waited(
         Opcode::Readdirplus,
         request_len(ReadIn::SIZE, &[]),
         size as usize,
@@ -773,7 +781,6 @@ fn readdirplus(
             )
         },
     )?;
-    let wq = LookupWaitQueue::new()?;
     let mut over = false;
     for d in DirentsPlus::new(reply.payload()) {
         let d = d.map_err(|e| {
@@ -791,7 +798,7 @@ fn readdirplus(
         if d.entry.nodeid == 0 || d.dirent.is_dot_or_dotdot() {
             continue;
         }
-        if link_entry(s, dir, dentry, &d, version, &wq).is_err() {
+        if link_entry(s, dir, dentry, &d, version).is_err() {
             // The host counted a lookup the guest does not keep.
             s.forget_one(session::prepare_forget(s).ok(), d.entry.nodeid);
         }
@@ -803,34 +810,43 @@ fn readdirplus(
 /// the reply to a request sent at attribute version `version` (C's
 /// `fuse_direntplus_link`): a cached dentry naming the same node gets its
 /// attributes refreshed and its lookup counted; a new one gets the inode.
-/// A cached dentry naming something else (or nothing) is left to its own
-/// revalidation; the lookup is then given back (the caller, on `Err`).
+/// A cached dentry naming nothing or another node expires now (its next
+/// use looks the name up), a stale inode is marked bad (C invalidates the
+/// dentry and retries); the lookup is then given back (the caller, on
+/// `Err`).
 fn link_entry(
     s: &Session,
     dir: &Inode<VirtioFsType>,
     parent: &DEntry<VirtioFsType>,
     d: &DirentPlus<'_>,
     version: u64,
-    wq: &LookupWaitQueue,
 ) -> Result {
+    // Rejects node id 0 and the root, and bad attributes.
     let e = d.check_entry().map_err(|err| {
         warn_ratelimited!("READDIRPLUS entry refused: {:?}\n", err);
         EIO
     })?;
-    if e.nodeid == FUSE_ROOT_ID {
-        return Err(EIO);
-    }
     let sb = dir.super_block();
-    match parent.child(d.dirent.name, wq)? {
+    // SAFETY: Called from `iterate_shared` of `parent`'s directory, whose
+    // `i_rwsem` the VFS holds shared until after every `InLookup` made
+    // here is dropped (before this returns).
+    match unsafe { parent.child(d.dirent.name) }? {
         Child::Cached(dentry) => {
             let Some(inode) = dentry.inode() else {
+                dentry.set_valid_until(0);
                 return Err(ENOENT);
             };
-            if inode.data().nodeid != e.nodeid
-                || inode::is_stale(inode, e.generation, &e.attr)
-                || inode.data().bad.load(Ordering::Acquire)
-            {
+            if inode.data().nodeid != e.nodeid {
+                dentry.set_valid_until(0);
                 return Err(EINVAL);
+            }
+            if inode::is_stale(inode, e.generation, &e.attr) {
+                inode.data().bad.store(true, Ordering::Release);
+                dentry.set_valid_until(0);
+                return Err(EINVAL);
+            }
+            if inode.data().bad.load(Ordering::Acquire) {
+                return Err(EIO);
             }
             // The cached inode: its attributes refreshed, the lookup
             // counted.
@@ -858,8 +874,8 @@ fn link_entry(
                 1,
                 version,
             )?;
-            // On failure the inode (with the lookup counted in it) goes
-            // back with the reference `splice` took: its eviction forgets.
+            // On failure the lookup stays counted in the inode (its
+            // reference went with the splice), given back at its eviction.
             let _ = new.splice(i, expiry(e.entry_valid));
             Ok(())
         }

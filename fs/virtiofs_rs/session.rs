@@ -338,9 +338,22 @@ impl Session {
         in_len: usize,
         build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
     ) -> Result<Reply> {
+        self.call_waited(opcode, in_len, 0, build)
+    }
+
+    /// As [`Session::call`], waited for whatever signals come: for a reply
+    /// that hands out what must be given back (READDIRPLUS entries, each a
+    /// counted lookup), as C waits out every request it sent.
+    pub(crate) fn call_waited(
+        &self,
+        opcode: Opcode,
+        in_len: usize,
+        reply_capacity: usize,
+        build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
+    ) -> Result<Reply> {
         let unique = self.fs.conn.new_unique();
-        let spec = ReplySpec::for_opcode(opcode, 0, self.minor());
-        let req = Request::new(unique, opcode, spec, in_len, 0, |buf| {
+        let spec = ReplySpec::for_opcode(opcode, reply_capacity as u32, self.minor());
+        let req = Request::new(unique, opcode, spec, in_len, reply_capacity, |buf| {
             build(buf, unique).map_err(|_| EINVAL)
         })?;
         self.fs.conn.send_uninterruptible(req)

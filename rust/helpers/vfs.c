@@ -272,21 +272,41 @@ void rust_helper_vfs_init_waitqueue_head(wait_queue_head_t *wq)
 }
 
 /*
- * The dentry of @name (@len bytes, a valid name) in directory @parent:
- * found in the dcache (referenced), or new and in lookup (d_in_lookup();
- * waiters sleep on @wq until d_lookup_done()), or an error pointer.
+ * The dentry of @name (@len bytes, a valid name) in directory @parent, if
+ * the dcache has it (referenced), else NULL. -EINVAL for a parent whose
+ * names hash their own way (DCACHE_OP_HASH).
  */
-struct dentry *rust_helper_vfs_d_child(struct dentry *parent, const unsigned char *name,
-				       unsigned int len, wait_queue_head_t *wq)
+struct dentry *rust_helper_vfs_d_lookup_name(struct dentry *parent, const unsigned char *name,
+					     unsigned int len)
 {
 	struct qstr q = QSTR_INIT(name, len);
-	struct dentry *d;
 
+	if (parent->d_flags & DCACHE_OP_HASH)
+		return ERR_PTR(-EINVAL);
 	q.hash = full_name_hash(parent, name, len);
-	d = d_lookup(parent, &q);
-	if (d)
-		return d;
+	return d_lookup(parent, &q);
+}
+
+/*
+ * d_alloc_parallel() of @name in @parent (see above): a new dentry in
+ * lookup whose waiters sleep on @wq, which must serve this dentry alone
+ * and live until d_lookup_done(); or one another lookup just finished.
+ */
+struct dentry *rust_helper_vfs_d_alloc_parallel_name(struct dentry *parent,
+						     const unsigned char *name, unsigned int len,
+						     wait_queue_head_t *wq)
+{
+	struct qstr q = QSTR_INIT(name, len);
+
+	if (parent->d_flags & DCACHE_OP_HASH)
+		return ERR_PTR(-EINVAL);
+	q.hash = full_name_hash(parent, name, len);
 	return d_alloc_parallel(parent, &q, wq);
+}
+
+bool rust_helper_d_can_lookup(const struct dentry *dentry)
+{
+	return d_can_lookup(dentry);
 }
 
 void rust_helper_d_lookup_done(struct dentry *dentry)

@@ -305,44 +305,30 @@ unsafe extern "C" fn delete_callback<U: Operations + ?Sized>(
     }))
 }
 
-/// The wait queue of dentries [`DEntry::child`] puts in lookup: lookups of
-/// the same names sleep on it until [`InLookup::splice`] (or dropping the
-/// [`InLookup`]) ends theirs.
-pub struct LookupWaitQueue(KBox<Opaque<bindings::wait_queue_head>>);
-
-impl LookupWaitQueue {
-    /// A new wait queue.
-    pub fn new() -> Result<Self> {
-        let b = KBox::new(Opaque::uninit(), GFP_KERNEL)?;
-        // SAFETY: `b` is ours, uninitialised; this initialises it, and the
-        // box never moves its contents.
-        unsafe { bindings::vfs_init_waitqueue_head(b.get()) };
-        Ok(Self(b))
-    }
-}
-
 /// A child dentry [`DEntry::child`] found or made.
-pub enum Child<'q, T: FileSystem> {
+pub enum Child<T: FileSystem> {
     /// In the dcache already (positive or negative), referenced.
     Cached(ARef<DEntry<T>>),
     /// New and in lookup: [`InLookup::splice`] gives it its inode.
-    InLookup(InLookup<'q, T>),
+    InLookup(InLookup<T>),
 }
 
 /// A new dentry in lookup (`d_in_lookup()`): others looking its name up
-/// wait for it. Dropped without [`InLookup::splice`], its lookup ends with
-/// no inode (the next lookup asks again).
+/// wait for it, on a wait queue of its own. Dropped without
+/// [`InLookup::splice`], its lookup ends with no inode (the next lookup
+/// asks again); leaked, it leaks the queue too (nothing dangles).
 ///
 /// # Invariants
 ///
-/// The dentry is referenced, in lookup, with waiters on the queue `'q`
-/// borrows.
-pub struct InLookup<'q, T: FileSystem> {
+/// The dentry is referenced and in lookup, its waiters on `wq`, which
+/// serves it alone and is freed only after `d_lookup_done()` (`_wq`).
+pub struct InLookup<T: FileSystem> {
     dentry: ARef<DEntry<T>>,
-    _wq: PhantomData<&'q LookupWaitQueue>,
+    // Owned for the lookup: freed with the fields, after `Drop::drop`.
+    _wq: KBox<Opaque<bindings::wait_queue_head>>,
 }
 
-impl<T: FileSystem> InLookup<'_, T> {
+impl<T: FileSystem> InLookup<T> {
     /// The dentry.
     pub fn dentry(&self) -> &DEntry<T> {
         &self.dentry
@@ -350,9 +336,16 @@ impl<T: FileSystem> InLookup<'_, T> {
 
     /// Attaches `inode` (`d_splice_alias()`: an alias of a directory moves
     /// here instead) and ends the lookup; the dentry naming the inode then
-    /// is valid until `valid_until` (jiffies).
+    /// is valid until `valid_until` (jiffies). `EINVAL` for an inode of
+    /// another superblock.
     pub fn splice(self, inode: ARef<Inode<T>>, valid_until: u64) -> Result {
         let d = self.dentry.as_raw();
+        // SAFETY: Both are valid.
+        if unsafe { (*inode.as_raw()).i_sb != (*d).d_sb } {
+            return Err(EINVAL);
+        }
+        // Valid from the moment it is visible.
+        self.dentry.set_valid_until(valid_until);
         // SAFETY: The dentry is in lookup (type invariant); `d_splice_alias`
         // takes our inode reference and returns an alias (referenced),
         // NULL or an error.
@@ -363,15 +356,14 @@ impl<T: FileSystem> InLookup<'_, T> {
             Err(Error::from_errno(
                 unsafe { bindings::PTR_ERR(alias.cast_const().cast()) } as i32,
             ))
-        } else if alias.is_null() {
-            self.dentry.set_valid_until(valid_until);
-            Ok(())
         } else {
-            // SAFETY: A referenced dentry of the same superblock, which we
-            // give back.
-            unsafe {
-                DEntry::<T>::from_raw(alias).set_valid_until(valid_until);
-                bindings::dput(alias);
+            if !alias.is_null() {
+                // SAFETY: A referenced dentry of the same superblock, which
+                // we give back.
+                unsafe {
+                    DEntry::<T>::from_raw(alias).set_valid_until(valid_until);
+                    bindings::dput(alias);
+                }
             }
             Ok(())
         };
@@ -380,10 +372,11 @@ impl<T: FileSystem> InLookup<'_, T> {
     }
 }
 
-impl<T: FileSystem> Drop for InLookup<'_, T> {
+impl<T: FileSystem> Drop for InLookup<T> {
     fn drop(&mut self) {
         // SAFETY: The dentry is referenced and was put in lookup by
-        // `child` (type invariant); this ends it and wakes the waiters.
+        // `child` (type invariant); this ends it and wakes the waiters,
+        // after which nothing refers to `wq` (freed with the fields).
         unsafe { bindings::d_lookup_done(self.dentry.as_raw()) };
     }
 }
@@ -391,37 +384,66 @@ impl<T: FileSystem> Drop for InLookup<'_, T> {
 impl<T: FileSystem> DEntry<T> {
     /// The dentry of `name` in this directory (`d_lookup()`, then
     /// `d_alloc_parallel()`), as a file system seeds the dcache from a
-    /// listing (FUSE's READDIRPLUS). `name` must be a valid name (1 to
-    /// `NAME_MAX` bytes, no `/` or NUL), else `EINVAL`.
-    pub fn child<'q>(&self, name: &[u8], wq: &'q LookupWaitQueue) -> Result<Child<'q, T>> {
+    /// listing (FUSE's READDIRPLUS). `EINVAL` for a name that is not a
+    /// valid one (1 to `NAME_MAX` bytes, no `/` or NUL, not `.` or `..`),
+    /// `ENOTDIR` unless this is a directory.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds this directory's `i_rwsem` (shared at least) until
+    /// every returned [`InLookup`] is dropped (as `iterate_shared` does).
+    pub unsafe fn child(&self, name: &[u8]) -> Result<Child<T>> {
         if name.is_empty()
             || name.len() > bindings::NAME_MAX as usize
             || name.contains(&b'/')
             || name.contains(&0)
+            || name == b"."
+            || name == b".."
         {
             return Err(EINVAL);
         }
-        // SAFETY: This dentry is held by the caller; `name` is valid for
-        // the call (the new dentry copies it); `wq` outlives the lookup
-        // (`InLookup` borrows it).
+        // SAFETY: The dentry is valid; `d_can_lookup` reads its flags.
+        if !unsafe { bindings::d_can_lookup(self.as_raw()) } {
+            return Err(ENOTDIR);
+        }
+        // SAFETY: This positive directory dentry is held by the caller;
+        // `name` is valid for the call.
+        let d =
+            unsafe { bindings::vfs_d_lookup_name(self.as_raw(), name.as_ptr(), name.len() as u32) };
+        let d = crate::error::from_err_ptr(d)?;
+        if let Some(d) = NonNull::new(d) {
+            // SAFETY: A referenced child of ours, whose reference becomes
+            // the `ARef`'s.
+            return Ok(Child::Cached(unsafe { ARef::from_raw(d.cast()) }));
+        }
+        let wq = KBox::new(Opaque::<bindings::wait_queue_head>::uninit(), GFP_KERNEL)?;
+        // SAFETY: `wq` is ours, uninitialised; this initialises it, and the
+        // box never moves it.
+        unsafe { bindings::vfs_init_waitqueue_head(wq.get()) };
+        // SAFETY: As above, with the parent's `i_rwsem` held (the caller);
+        // `wq` serves only the dentry this may put in lookup, and outlives
+        // its lookup (`InLookup` owns it).
         let d = unsafe {
-            bindings::vfs_d_child(self.as_raw(), name.as_ptr(), name.len() as u32, wq.0.get())
+            bindings::vfs_d_alloc_parallel_name(
+                self.as_raw(),
+                name.as_ptr(),
+                name.len() as u32,
+                wq.get(),
+            )
         };
         let d = crate::error::from_err_ptr(d)?;
         let Some(d) = NonNull::new(d) else {
             return Err(ENOMEM);
         };
-        // SAFETY: A referenced dentry of this superblock (a child of ours),
-        // whose reference becomes the `ARef`'s.
+        // SAFETY: A referenced child of ours, whose reference becomes the
+        // `ARef`'s.
         let dentry: ARef<DEntry<T>> = unsafe { ARef::from_raw(d.cast()) };
         // SAFETY: The dentry is valid.
         if unsafe { bindings::d_in_lookup(dentry.as_raw()) } {
             // INVARIANT: `d_alloc_parallel` put it in lookup with `wq`.
-            Ok(Child::InLookup(InLookup {
-                dentry,
-                _wq: PhantomData,
-            }))
+            Ok(Child::InLookup(InLookup { dentry, _wq: wq }))
         } else {
+            // Another lookup finished it: `wq` was never used.
             Ok(Child::Cached(dentry))
         }
     }

@@ -104,7 +104,8 @@ impl File {
     ///
     /// # Safety
     ///
-    /// The file is a file of file system `T`.
+    /// The file's `f_path.dentry` is of file system `T` (a file `T`
+    /// opened, not a backing file another file system opened on it).
     pub unsafe fn dentry<T: FileSystem>(&self) -> &super::dentry::DEntry<T> {
         // SAFETY: An open file holds its path; its dentry is of `T` (the
         // caller).
