@@ -14,14 +14,14 @@
 //! completion), nor is one the file or the call wants synced (C queues
 //! those and does not sync them).
 
-use crate::file::{build_read, FileHandle};
+use crate::file::{build_read, build_write_pages, FileHandle};
 use crate::inode;
 use crate::proto::fuse::{
     abi::{Opcode, ReadIn, Wire, WriteIn, WriteOut},
-    request::{request_len, RequestBuilder},
+    request::request_len,
 };
 use crate::ratelimit::warn_ratelimited;
-use crate::session::{header, Session};
+use crate::session::Session;
 use crate::superblock::VirtioFsType;
 use crate::transport::{Ended, OnEnd};
 use kernel::{
@@ -258,12 +258,7 @@ pub(crate) fn write(
                         request_len(WriteIn::SIZE, &[]),
                         WriteOut::SIZE,
                         c,
-                        |b, unique| {
-                            RequestBuilder::new(b, header(Opcode::Write, unique, nodeid))?
-                                .arg(&inarg)?
-                                .external(c)?
-                                .finish()
-                        },
+                        |b, unique| build_write_pages(b, unique, nodeid, &inarg, c),
                         segs,
                         &[],
                     )

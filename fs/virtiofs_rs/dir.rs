@@ -827,6 +827,20 @@ fn link_entry(
         EIO
     })?;
     let sb = dir.super_block();
+    // The entry's inode (the cached one, or a new one) with this lookup
+    // counted in it and the reply's attributes.
+    let counted_inode = || {
+        inode::iget(
+            sb,
+            s,
+            e.nodeid,
+            e.generation,
+            &e.attr,
+            expiry(e.attr_valid),
+            1,
+            version,
+        )
+    };
     // SAFETY: Called from `iterate_shared` of `parent`'s directory, whose
     // `i_rwsem` the VFS holds shared until after every `InLookup` made
     // here is dropped (before this returns).
@@ -850,30 +864,12 @@ fn link_entry(
             }
             // The cached inode: its attributes refreshed, the lookup
             // counted.
-            inode::iget(
-                sb,
-                s,
-                e.nodeid,
-                e.generation,
-                &e.attr,
-                expiry(e.attr_valid),
-                1,
-                version,
-            )?;
+            counted_inode()?;
             dentry.set_valid_until(expiry(e.entry_valid));
             Ok(())
         }
         Child::InLookup(new) => {
-            let i = inode::iget(
-                sb,
-                s,
-                e.nodeid,
-                e.generation,
-                &e.attr,
-                expiry(e.attr_valid),
-                1,
-                version,
-            )?;
+            let i = counted_inode()?;
             // On failure the lookup stays counted in the inode (its
             // reference went with the splice), given back at its eviction.
             let _ = new.splice(i, expiry(e.entry_valid));

@@ -954,6 +954,21 @@ pub(crate) fn build_read(
     )
 }
 
+/// A WRITE of `inarg` whose `len` bytes of data follow in pages (the
+/// segments the transport adds after the arguments).
+pub(crate) fn build_write_pages(
+    buf: &mut [u8],
+    unique: u64,
+    nodeid: u64,
+    inarg: &WriteIn,
+    len: usize,
+) -> core::result::Result<usize, request::BuildError> {
+    RequestBuilder::new(buf, header(Opcode::Write, unique, nodeid))?
+        .arg(inarg)?
+        .external(len)?
+        .finish()
+}
+
 /// The bytes a WRITE's reply says the host wrote (the reply's size was
 /// validated as a `fuse_write_out`; the callers check it against what was
 /// sent).
@@ -1090,12 +1105,7 @@ fn perform_write(
                 request_len(WriteIn::SIZE, &[]),
                 WriteOut::SIZE,
                 copied,
-                |buf, unique| {
-                    RequestBuilder::new(buf, header(Opcode::Write, unique, nodeid))?
-                        .arg(&inarg)?
-                        .external(copied)?
-                        .finish()
-                },
+                |buf, unique| build_write_pages(buf, unique, nodeid, &inarg, copied),
                 &segs,
                 &[],
             )
@@ -1318,12 +1328,7 @@ fn direct_write(
                     request_len(WriteIn::SIZE, &[]),
                     WriteOut::SIZE,
                     c,
-                    |b, unique| {
-                        RequestBuilder::new(b, header(Opcode::Write, unique, nodeid))?
-                            .arg(&inarg)?
-                            .external(c)?
-                            .finish()
-                    },
+                    |b, unique| build_write_pages(b, unique, nodeid, &inarg, c),
                     &segs,
                     &[],
                 )
@@ -1622,12 +1627,7 @@ impl address_space::Operations for FileAops {
                 request_len(WriteIn::SIZE, &[]),
                 WriteOut::SIZE,
                 len,
-                |buf, unique| {
-                    RequestBuilder::new(buf, header(Opcode::Write, unique, nodeid))?
-                        .arg(&inarg)?
-                        .external(len)?
-                        .finish()
-                },
+                |buf, unique| build_write_pages(buf, unique, nodeid, &inarg, len),
                 &segs,
                 &[],
             )

@@ -308,18 +308,10 @@ pub trait Operations {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Writes back `folio` (`writepages`, one folio at a time): dirty,
-    /// under writeback, unlocked; the abstraction ends the writeback after.
-    /// An error is recorded in the mapping (reported by the next fsync).
-    fn write_folio(_inode: &Inode<Self::FileSystem>, _folio: &Folio) -> Result {
-        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
-    }
-
     /// Writes back `run` (`writepages`, contiguous dirty folios gathered
     /// up to [`Operations::writeback_max_bytes`]), each under writeback
-    /// and unlocked; the abstraction ends their writeback after. A file
-    /// system implements this or `write_folio`; an error is recorded in
-    /// the mapping for every folio of the run.
+    /// and unlocked; the abstraction ends their writeback after. An error
+    /// is recorded in the mapping (reported by the next fsync).
     fn write_folios(_inode: &Inode<Self::FileSystem>, _run: &FolioRun<'_>) -> Result {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -339,7 +331,7 @@ pub trait Operations {
 
     /// Writes back what `wbc` asks of `inode`'s mapping as a whole
     /// (`writepages`), for mappings without folios of their own (DAX);
-    /// a file system implements this or `write_folio`, not both.
+    /// a file system implements this or `write_folios`, not both.
     fn writepages(_inode: &Inode<Self::FileSystem>, _wbc: &mut WritebackControl) -> Result {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -469,7 +461,7 @@ impl<T: FileSystem> Ops<T> {
                 // without, folios are never dirtied behind the file
                 // system's back (no writable shared mappings), but
                 // `folio_mark_dirty()` must find a callback.
-                dirty_folio: if U::HAS_WRITE_FOLIO || U::HAS_WRITE_FOLIOS {
+                dirty_folio: if U::HAS_WRITE_FOLIOS {
                     Some(bindings::filemap_dirty_folio)
                 } else {
                     Some(bindings::noop_dirty_folio)
@@ -478,8 +470,6 @@ impl<T: FileSystem> Ops<T> {
                     Some(writepages_whole_callback::<U>)
                 } else if U::HAS_WRITE_FOLIOS {
                     Some(writepages_runs_callback::<U>)
-                } else if U::HAS_WRITE_FOLIO {
-                    Some(writepages_callback::<U>)
                 } else {
                     None
                 },
@@ -726,41 +716,6 @@ unsafe extern "C" fn writepages_runs_callback<U: Operations + ?Sized>(
             err = e;
         }
         bindings::vfs_memalloc_nofs_restore(nofs);
-    }
-    err
-}
-
-/// # Safety
-///
-/// Called only by the page cache through an `Ops` table, for a mapping of
-/// ours.
-unsafe extern "C" fn writepages_callback<U: Operations + ?Sized>(
-    mapping: *mut bindings::address_space,
-    wbc: *mut bindings::writeback_control,
-) -> c_int {
-    let mut err: c_int = 0;
-    let mut folio: *mut bindings::folio = core::ptr::null_mut();
-    // SAFETY: The mapping and its host (an inode of ours) are valid for the
-    // call; `writeback_iter` hands out each dirty folio locked, with its
-    // dirty bit cleared for I/O, and takes the previous one back.
-    unsafe {
-        let inode = Inode::<U::FileSystem>::from_raw((*mapping).host);
-        loop {
-            folio = bindings::writeback_iter(mapping, wbc, folio, &mut err);
-            if folio.is_null() {
-                break;
-            }
-            bindings::__folio_start_writeback(folio, false);
-            bindings::folio_unlock(folio);
-            // The folio stays referenced by the page cache while under
-            // writeback (truncation waits for the writeback to end).
-            let r = U::write_folio(inode, &*folio.cast::<Folio>());
-            if let Err(e) = r {
-                bindings::mapping_set_error(mapping, e.to_errno());
-                err = e.to_errno();
-            }
-            bindings::folio_end_writeback(folio);
-        }
     }
     err
 }
