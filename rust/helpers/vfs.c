@@ -263,6 +263,7 @@ bool rust_helper_vfs_capable(int cap)
 /* bdi_set_max_ratio() of a superblock's backing device. */
 int rust_helper_vfs_sb_bdi_max_ratio(struct super_block *sb, unsigned int ratio)
 {
+	sb->s_bdi->capabilities |= BDI_CAP_STRICTLIMIT;
 	return bdi_set_max_ratio(sb->s_bdi, ratio);
 }
 
@@ -320,6 +321,11 @@ bool rust_helper_d_in_lookup(const struct dentry *dentry)
 }
 
 /* FMODE_CREATED is a __force cast bindgen cannot evaluate. */
+int rust_helper_vfs_file_should_drop_suidgid(struct file *file)
+{
+	return setattr_should_drop_suidgid(file_mnt_idmap(file), file_inode(file));
+}
+
 void rust_helper_vfs_file_set_created(struct file *file)
 {
 	file->f_mode |= FMODE_CREATED;

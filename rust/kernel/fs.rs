@@ -147,6 +147,14 @@ pub trait FileSystem: Sized + 'static {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Writes the dirty metadata of `inode` (its times) to the backing
+    /// store (`super_operations.write_inode`, from writeback and
+    /// `sync_inode_metadata()`); `sync` when the caller waits for it
+    /// (`WB_SYNC_ALL`).
+    fn write_inode(_inode: &Inode<Self>, _sync: bool) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Writes the mount options to show in /proc/mounts
     /// (`super_operations.show_options`), each as `,key` or `,key=value`.
     fn show_options(_sb: &SuperBlock<Self>, _out: &mut sb::SeqFile) -> Result {

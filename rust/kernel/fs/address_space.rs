@@ -121,6 +121,14 @@ impl LockedFolio<'_> {
         // SAFETY: The folio is locked by us (type invariant).
         unsafe { bindings::folio_clear_uptodate(self.as_raw()) };
     }
+
+    /// Marks the folio dirty (`folio_mark_dirty()`): writeback sends it
+    /// later, through the mapping's `dirty_folio`.
+    pub fn mark_dirty(&self) {
+        // SAFETY: The folio is locked by us (type invariant), so its
+        // mapping stays; `folio_mark_dirty` wants that.
+        unsafe { bindings::folio_mark_dirty(self.as_raw()) };
+    }
 }
 
 /// A referenced, unlocked page cache folio; dropping it drops the
@@ -172,6 +180,13 @@ impl WriteFolio {
     pub fn locked(&self) -> &LockedFolio<'_> {
         // SAFETY: Locked and referenced for as long as `self` lives.
         unsafe { LockedFolio::from_raw(self.0.as_ptr()) }
+    }
+
+    /// Gives up the lock and the reference to the caller, as a raw
+    /// pointer (what a `write_begin` hands to the page cache).
+    fn into_raw(self) -> *mut bindings::folio {
+        let me = core::mem::ManuallyDrop::new(self);
+        me.0.as_ptr()
     }
 }
 
@@ -323,6 +338,34 @@ pub trait Operations {
         crate::page::PAGE_SIZE
     }
 
+    /// Prepares a buffered write of `len` bytes at `pos` through `file`
+    /// (`write_begin`, for `generic_perform_write()`): the folio of
+    /// `inode`'s page cache there, locked and referenced, and uptodate
+    /// unless the write covers it or it lies past the end of the file.
+    fn write_begin(
+        _file: &File,
+        _inode: &Inode<Self::FileSystem>,
+        _pos: i64,
+        _len: usize,
+    ) -> Result<WriteFolio> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Ends a buffered write (`write_end`): `copied` of the `len` bytes at
+    /// `pos` went into `folio` (the one `write_begin` gave); returns the
+    /// bytes the write keeps. The abstraction unlocks the folio and drops
+    /// its reference after.
+    fn write_end(
+        _file: &File,
+        _inode: &Inode<Self::FileSystem>,
+        _pos: i64,
+        _len: usize,
+        _copied: usize,
+        _folio: &LockedFolio<'_>,
+    ) -> usize {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Reads the folios of `ra` ahead (`readahead`); folios it does not
     /// take stay not uptodate and are read on demand.
     fn readahead(_file: Option<&File>, _inode: &Inode<Self::FileSystem>, _ra: &mut Readahead) {
@@ -466,6 +509,16 @@ impl<T: FileSystem> Ops<T> {
                 } else {
                     Some(bindings::noop_dirty_folio)
                 },
+                write_begin: if U::HAS_WRITE_BEGIN {
+                    Some(write_begin_callback::<U>)
+                } else {
+                    None
+                },
+                write_end: if U::HAS_WRITE_END {
+                    Some(write_end_callback::<U>)
+                } else {
+                    None
+                },
                 writepages: if U::HAS_WRITEPAGES {
                     Some(writepages_whole_callback::<U>)
                 } else if U::HAS_WRITE_FOLIOS {
@@ -529,6 +582,83 @@ unsafe extern "C" fn readahead_callback<U: Operations + ?Sized>(
         let file = (!f.is_null()).then(|| File::from_raw(f));
         U::readahead(file, inode, &mut *ractl.cast::<Readahead>());
     }
+}
+
+/// # Safety
+///
+/// Called only by the page cache (`generic_perform_write()`) through an
+/// `Ops` table, for an open file of a mapping of ours.
+unsafe extern "C" fn write_begin_callback<U: Operations + ?Sized>(
+    file: *mut bindings::file,
+    mapping: *mut bindings::address_space,
+    pos: bindings::loff_t,
+    len: core::ffi::c_uint,
+    foliop: *mut *mut bindings::folio,
+    _fsdata: *mut *mut core::ffi::c_void,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The file is open and its mapping's host an inode of
+        // ours, both kept alive by the writer for the call.
+        let f = unsafe {
+            U::write_begin(
+                File::from_raw(file),
+                Inode::<U::FileSystem>::from_raw((*mapping).host),
+                pos,
+                len as usize,
+            )
+        }?;
+        // SAFETY: `foliop` is valid for writes; the page cache takes the
+        // lock and the reference and gives both back to `write_end`.
+        unsafe { *foliop = f.into_raw() };
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called only by the page cache through an `Ops` table, after
+/// [`write_begin_callback`] gave it `folio` (locked, referenced by us).
+unsafe extern "C" fn write_end_callback<U: Operations + ?Sized>(
+    file: *mut bindings::file,
+    mapping: *mut bindings::address_space,
+    pos: bindings::loff_t,
+    len: core::ffi::c_uint,
+    copied: core::ffi::c_uint,
+    folio: *mut bindings::folio,
+    _fsdata: *mut core::ffi::c_void,
+) -> c_int {
+    // SAFETY: As in `write_begin_callback`; the folio is the one it
+    // returned, still locked and referenced.
+    let kept = unsafe {
+        U::write_end(
+            File::from_raw(file),
+            Inode::<U::FileSystem>::from_raw((*mapping).host),
+            pos,
+            len as usize,
+            copied as usize,
+            LockedFolio::from_raw(folio),
+        )
+    };
+    // SAFETY: The lock and the reference `write_begin` took end here.
+    unsafe {
+        bindings::folio_unlock(folio);
+        bindings::folio_put(folio);
+    }
+    kept.min(copied as usize) as c_int
+}
+
+/// Writes back `inode`'s dirty page cache and, if the inode itself is
+/// dirty, its metadata (`write_inode_now()`), waiting for both if `sync`.
+pub fn write_inode_now<T: FileSystem>(inode: &Inode<T>, sync: bool) -> Result {
+    // SAFETY: The inode is valid.
+    to_result(unsafe { bindings::write_inode_now(inode.as_raw(), c_int::from(sync)) })
+}
+
+/// Writes the inode's dirty metadata (`sync_inode_metadata()`, through
+/// `super_operations.write_inode`), waiting if `wait`.
+pub fn sync_inode_metadata<T: FileSystem>(inode: &Inode<T>, wait: bool) -> Result {
+    // SAFETY: The inode is valid.
+    to_result(unsafe { bindings::sync_inode_metadata(inode.as_raw(), c_int::from(wait)) })
 }
 
 /// Drops `inode`'s page cache from byte `from` on (`truncate_pagecache()`),

@@ -120,6 +120,14 @@ impl File {
         to_result(unsafe { bindings::file_remove_privs(self.as_raw()) })
     }
 
+    /// Whether a write through this file would have to remove the
+    /// inode's set-user-ID or set-group-ID bits
+    /// (`setattr_should_drop_suidgid()` for the file's mount).
+    pub fn should_drop_suidgid(&self) -> bool {
+        // SAFETY: The file is valid, so are its mount's idmap and inode.
+        unsafe { bindings::vfs_file_should_drop_suidgid(self.as_raw()) != 0 }
+    }
+
     /// `generic_file_llseek()`: seeks within the cached size.
     pub fn generic_llseek(&self, offset: i64, whence: u32) -> Result<i64> {
         // SAFETY: The file is valid.
@@ -209,6 +217,23 @@ impl Kiocb {
     pub fn generic_read_iter(&mut self, to: &mut IovIterDest<'_>) -> Result<usize> {
         // SAFETY: Both are valid (type invariants).
         let r = unsafe { bindings::generic_file_read_iter(self.as_raw(), to.as_raw()) };
+        if r < 0 {
+            Err(Error::from_errno(r as i32))
+        } else {
+            Ok(r as usize)
+        }
+    }
+
+    /// `generic_file_write_iter()`: a buffered write through the page
+    /// cache (`write_begin`/`write_end` of the mapping), taking the inode
+    /// lock itself, with the generic checks, privileges removed, times
+    /// updated and the write synced as the file asks. Only for files
+    /// whose mapping has `write_begin`/`write_end` and that never reach it
+    /// with `IOCB_DIRECT` without a `direct_IO`.
+    pub fn generic_write_iter(&mut self, from: &mut IovIterSource<'_>) -> Result<usize> {
+        // SAFETY: Both are valid (type invariants); the inode lock is not
+        // held by the caller (the helper takes it).
+        let r = unsafe { bindings::generic_file_write_iter(self.as_raw(), from.as_raw()) };
         if r < 0 {
             Err(Error::from_errno(r as i32))
         } else {

@@ -222,6 +222,32 @@ impl<T: FileSystem> Inode<T> {
         unsafe { bindings::forget_all_cached_acls(self.as_raw()) };
     }
 
+    /// The last modification time (`inode_get_mtime()`): seconds and
+    /// nanoseconds.
+    pub fn mtime(&self) -> (i64, u32) {
+        let i = self.as_raw();
+        // SAFETY: The inode is valid; plain reads of fields the VFS reads
+        // without locks (a torn pair is as possible as in C).
+        unsafe {
+            (
+                core::ptr::read_volatile(&(*i).i_mtime_sec),
+                core::ptr::read_volatile(&(*i).i_mtime_nsec),
+            )
+        }
+    }
+
+    /// The last status change time (`inode_get_ctime()`).
+    pub fn ctime(&self) -> (i64, u32) {
+        let i = self.as_raw();
+        // SAFETY: As in `mtime`.
+        unsafe {
+            (
+                core::ptr::read_volatile(&(*i).i_ctime_sec),
+                core::ptr::read_volatile(&(*i).i_ctime_nsec),
+            )
+        }
+    }
+
     /// The size (`i_size_read()`).
     pub fn size(&self) -> i64 {
         // SAFETY: The inode is valid; `i_size_read` is the racy-safe read.

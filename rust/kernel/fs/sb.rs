@@ -151,7 +151,10 @@ impl<T: FileSystem> SuperBlock<T, New> {
     /// Gives the superblock a backing device of its own
     /// (`super_setup_bdi()`), so its dirty page cache is written back (an
     /// anonymous superblock's default one does no writeback), with at most
-    /// `max_ratio` percent of the dirty threshold (`bdi_set_max_ratio()`).
+    /// `max_ratio` percent of the dirty threshold (`bdi_set_max_ratio()`),
+    /// held to it even below the global background threshold
+    /// (`BDI_CAP_STRICTLIMIT`, as C's FUSE: a stalled server cannot pin
+    /// more dirty memory than its share).
     pub fn setup_bdi(&mut self, max_ratio: u32) -> Result<&mut Self> {
         // SAFETY: As `set_magic`: the superblock is being filled.
         crate::error::to_result(unsafe { bindings::super_setup_bdi(self.raw()) })?;
@@ -217,6 +220,11 @@ impl<T: FileSystem> SuperOps<T> {
             None
         },
         evict_inode: Some(inode::evict_inode_callback::<T>),
+        write_inode: if T::HAS_WRITE_INODE {
+            Some(write_inode_callback::<T>)
+        } else {
+            None
+        },
         drop_inode: if T::DROP_UNUSED_INODES {
             Some(bindings::generic_delete_inode)
         } else {
@@ -326,6 +334,23 @@ pub(super) unsafe extern "C" fn kill_sb_callback<T: FileSystem>(sb: *mut binding
 /// # Safety
 ///
 /// Called only by the VFS through `SuperOps::TABLE`.
+unsafe extern "C" fn write_inode_callback<T: FileSystem>(
+    inode: *mut bindings::inode,
+    wbc: *mut bindings::writeback_control,
+) -> core::ffi::c_int {
+    // SAFETY: Writeback holds the inode (an inode of ours, `I_SYNC` set)
+    // and the control for the call.
+    let sync = unsafe { (*wbc).sync_mode == bindings::writeback_sync_modes_WB_SYNC_ALL };
+    crate::error::from_result(|| {
+        // SAFETY: As above.
+        T::write_inode(unsafe { Inode::<T>::from_raw(inode) }, sync)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called only by the VFS through a `super_operations` table of `T`.
 unsafe extern "C" fn statfs_callback<T: FileSystem>(
     dentry: *mut bindings::dentry,
     buf: *mut bindings::kstatfs,
