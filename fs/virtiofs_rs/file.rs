@@ -183,6 +183,14 @@ impl file::Operations for RegFile {
         if out.open_flags & fopen::KEEP_CACHE == 0 {
             let _ = address_space::invalidate(inode);
         }
+        // As C's `fuse_finish_open`: with a writeback cache, writeback may
+        // use any writable handle of the file.
+        if inode::writeback_cached(&s, inode) && writable(flags) {
+            if let Err(e) = link_writer(inode, h.fh) {
+                release_handle(inode, h);
+                return Err(e);
+            }
+        }
         // SAFETY: This is `open`.
         unsafe { file.allow_direct_io() };
         Ok(h)
@@ -205,28 +213,7 @@ impl file::Operations for RegFile {
         if !vma.shared_writable() {
             return Ok(());
         }
-        // Nothing is allocated under the lock: writeback takes it, and
-        // reclaim may wait for writeback.
-        let len = {
-            let w = inode.data().writers.lock();
-            if w.contains(&h.fh) {
-                return Ok(());
-            }
-            w.len()
-        };
-        let mut fresh = KVec::with_capacity(len + 4, GFP_KERNEL)?;
-        let mut w = inode.data().writers.lock();
-        if w.contains(&h.fh) {
-            return Ok(());
-        }
-        if w.len() + 1 > fresh.capacity() {
-            // Grown meanwhile (other mappings at once): rare.
-            return Err(EAGAIN);
-        }
-        fresh.extend_from_slice(&w, GFP_KERNEL)?;
-        fresh.push(h.fh, GFP_KERNEL)?;
-        *w = fresh;
-        Ok(())
+        link_writer(inode, h.fh)
     }
 
     /// RELEASE, waited for (as C's virtio-fs: `ctx->destroy` makes the
@@ -280,6 +267,24 @@ impl file::Operations for RegFile {
         h: &FileHandle,
         from: &mut IovIterSource<'_>,
     ) -> Result<usize> {
+        // SAFETY: A file operation of ours, on an open file of ours.
+        let inode = unsafe { file_inode(kiocb.file()) };
+        if !h.direct_io()
+            && kiocb.flags() & IOCB_DIRECT == 0
+            && inode::writeback_cached(&inode.super_block().data(), inode)
+        {
+            // As C's `fuse_cache_write_iter` with a writeback cache: the
+            // mode refreshed (if expired) for the set-id check, then
+            // through the page cache (`write_begin`/`write_end`), unless
+            // the host must remove set-id bits with the WRITE
+            // (KILLPRIV_V2): write-through then.
+            check_bad(inode)?;
+            inode::update_attrs(inode, Some(h.fh), false)?;
+            let s = inode.super_block().data();
+            if !(s.killpriv_v2() && kiocb.file().should_drop_suidgid()) {
+                return kiocb.generic_write_iter(from);
+            }
+        }
         // As C: a direct-I/O handle leaves dropping set-user-ID and the like
         // to the host (`fuse_direct_write_iter`).
         locked_write(kiocb, h, from, h.direct_io(), |kiocb, inode, from| {
@@ -348,6 +353,10 @@ impl file::Operations for RegFile {
         // last looked is this fsync's error, whoever started it.
         file.write_and_wait_range(start, end)?;
         let s = inode.super_block().data();
+        // As C: with a writeback cache, the times the writes set go first.
+        if inode::writeback_cached(&s, inode) {
+            address_space::sync_inode_metadata(inode, true)?;
+        }
         fsync_common(&s, inode, Opcode::Fsync, h.fh, datasync)
     }
 
@@ -442,9 +451,14 @@ impl file::Operations for RegFile {
         if inode.data().bad.load(core::sync::atomic::Ordering::Acquire) {
             return Err(EIO);
         }
-        // As C: dirty data goes first (its error is the close's).
-        address_space::write_and_wait(inode)?;
+        // As C: dirty data goes first (its error is the close's), with a
+        // writeback cache the times its writes set too.
         let s = inode.super_block().data();
+        if inode::writeback_cached(&s, inode) {
+            address_space::write_inode_now(inode, true)?;
+        } else {
+            address_space::write_and_wait(inode)?;
+        }
         if h.open_flags & fopen::NOFLUSH != 0 || s.lacks(Optional::Flush) {
             return Ok(());
         }
@@ -726,12 +740,53 @@ fn copy_file_range(
     Ok(copied)
 }
 
+/// Adds handle `fh` to the handles writeback may use for `inode` (C's
+/// `fuse_link_write_file`): at open with a writeback cache, at the first
+/// writable shared mapping otherwise. [`release_handle`] takes it out.
+fn link_writer(inode: &Inode<VirtioFsType>, fh: u64) -> Result {
+    // Nothing is allocated under the lock: writeback takes it, and
+    // reclaim may wait for writeback.
+    let len = {
+        let w = inode.data().writers.lock();
+        if w.contains(&fh) {
+            return Ok(());
+        }
+        w.len()
+    };
+    let mut fresh = KVec::with_capacity(len + 4, GFP_KERNEL)?;
+    let mut w = inode.data().writers.lock();
+    if w.contains(&fh) {
+        return Ok(());
+    }
+    if w.len() + 1 > fresh.capacity() {
+        // Grown meanwhile (other opens at once): rare.
+        return Err(EAGAIN);
+    }
+    fresh.extend_from_slice(&w, GFP_KERNEL)?;
+    fresh.push(fh, GFP_KERNEL)?;
+    *w = fresh;
+    Ok(())
+}
+
+/// Whether open flags `flags` give write access.
+fn writable(flags: u32) -> bool {
+    flags & bindings::O_ACCMODE != bindings::O_RDONLY
+}
+
 /// Gives an open file's handle back: a last writeback if writeback used
 /// it, then RELEASE, waited for.
 pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle>) {
     let registered = inode.data().writers.lock().contains(&h.fh);
     if registered {
-        if address_space::write_and_wait(inode).is_err() {
+        let s = inode.super_block().data();
+        // As C's `fuse_release`: with a writeback cache the times the
+        // writes set go too.
+        let r = if inode::writeback_cached(&s, inode) {
+            address_space::write_inode_now(inode, true)
+        } else {
+            address_space::write_and_wait(inode)
+        };
+        if r.is_err() {
             warn_ratelimited!("writeback before RELEASE of handle {} failed\n", h.fh);
         }
         let mut w = inode.data().writers.lock();
@@ -852,13 +907,21 @@ pub(crate) fn create_open(
         1,
         0,
     ) {
-        Ok(i) => Ok(Some((
-            Entry {
-                inode: Some(i),
-                valid_until: expiry(e.entry_valid),
-            },
-            h,
-        ))),
+        Ok(i) => {
+            if inode::writeback_cached(&s, &i) && writable(flags) {
+                if let Err(err) = link_writer(&i, h.fh) {
+                    release_handle(&i, h);
+                    return Err(err);
+                }
+            }
+            Ok(Some((
+                Entry {
+                    inode: Some(i),
+                    valid_until: expiry(e.entry_valid),
+                },
+                h,
+            )))
+        }
         Err(err) => {
             // Give back both what CREATE took: the handle, the lookup.
             if let Some(req) = h.release.take() {
@@ -1633,7 +1696,11 @@ impl address_space::Operations for FileAops {
             )
         }?;
         let w = write_reply_size(Ok(reply))?;
-        changed_locally(&s, inode);
+        // With a writeback cache the guest's times and size stand (C's
+        // `fuse_writepage_finish_stat`); otherwise the host's changed.
+        if !inode::writeback_cached(&s, inode) {
+            changed_locally(&s, inode);
+        }
         if w != len {
             warn_ratelimited!("writeback WRITE wrote {} of {} bytes\n", w, len);
             return Err(EIO);
@@ -1643,6 +1710,65 @@ impl address_space::Operations for FileAops {
 
     fn writeback_max_bytes(inode: &Inode<VirtioFsType>) -> usize {
         inode.super_block().data().max_io(true)
+    }
+
+    /// As C's `fuse_write_begin` (writeback cache only): the folio,
+    /// locked and out of writeback; read from the host first unless
+    /// uptodate, covered by the write, or past the end of the file (its
+    /// head zeroed then).
+    fn write_begin(
+        file: &File,
+        inode: &Inode<VirtioFsType>,
+        pos: i64,
+        len: usize,
+    ) -> Result<WriteFolio> {
+        let folio =
+            address_space::grab_write_folio(inode, (pos as u64) >> kernel::page::PAGE_SHIFT)?;
+        let f = folio.locked();
+        if f.test_uptodate() || len >= f.size() {
+            return Ok(folio);
+        }
+        if inode.size() <= f.pos() {
+            f.zero_range(0, (pos - f.pos()) as usize);
+            return Ok(folio);
+        }
+        read_folios(file, inode, f.pos(), &[f])?;
+        f.mark_uptodate();
+        Ok(folio)
+    }
+
+    /// As C's `fuse_write_end`: a folio not uptodate gets its tail past
+    /// the copy zeroed (its head was zeroed by `write_begin`, past the end
+    /// of the file), the size moves up, the folio is dirtied for
+    /// writeback. Past C: a short copy into a folio that is not uptodate
+    /// keeps nothing (`generic_perform_write` faults the source in and
+    /// tries again), as `block_write_end` does: C would zero file data
+    /// that was never read.
+    fn write_end(
+        _file: &File,
+        inode: &Inode<VirtioFsType>,
+        pos: i64,
+        len: usize,
+        copied: usize,
+        folio: &LockedFolio<'_>,
+    ) -> usize {
+        if copied == 0 {
+            return 0;
+        }
+        let end = pos + copied as i64;
+        if !folio.test_uptodate() {
+            if copied < len {
+                return 0;
+            }
+            folio.zero_range((end - folio.pos()) as usize, folio.size());
+            folio.mark_uptodate();
+        }
+        if end > inode.size() {
+            // The writer holds the inode lock (`generic_file_write_iter`).
+            inode.set_size(end);
+        }
+        folio.mark_dirty();
+        copied
     }
 
     fn read_folio(

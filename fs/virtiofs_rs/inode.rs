@@ -172,6 +172,10 @@ pub(crate) fn refresh(
 ) {
     let info = inode.data();
     let old_size;
+    // As C's `fuse_get_cache_mask`: with a writeback cache the guest's
+    // writes set a regular file's size and times, which the host learns
+    // only at writeback, so the host's are not taken.
+    let cached = writeback_cached(s, inode);
     // As C: the host's ACLs may have changed, whether or not this reply's
     // attributes are applied.
     if s.posix_acl() {
@@ -185,7 +189,13 @@ pub(crate) fn refresh(
             return;
         }
         old_size = inode.size();
-        inode.refresh_attrs(&attrs(attr));
+        let mut a = attrs(attr);
+        if cached {
+            a.size = old_size;
+            a.mtime = inode.mtime();
+            a.ctime = inode.ctime();
+        }
+        inode.refresh_attrs(&a);
         // As C: another client may have set set-id bits or a
         // `security.capability`; the next write checks again.
         inode.clear_nosec();
@@ -193,12 +203,21 @@ pub(crate) fn refresh(
         info.attr_version
             .store(s.next_attr_version(), Ordering::Release);
     }
-    if attr.file_type() == FileType::Regular && old_size != attr.size() {
+    if !cached && attr.file_type() == FileType::Regular && old_size != attr.size() {
         address_space::truncate_pagecache(inode, attr.size());
         // Busy folios (being written) stay; they are refreshed by the
         // write that holds them.
         let _ = address_space::invalidate(inode);
     }
+}
+
+/// Whether `inode` is a regular file whose writes the page cache keeps
+/// until writeback (`FUSE_WRITEBACK_CACHE`; not DAX files, whose data is
+/// the host's): the guest is the authority for its size and times.
+pub(crate) fn writeback_cached(s: &Session, inode: &Inode<VirtioFsType>) -> bool {
+    s.writeback_cache()
+        && FileType::from_mode(inode.mode()) == Some(FileType::Regular)
+        && !inode.is_dax()
 }
 
 /// Records a local change of `inode` (a write, a truncate): replies to
@@ -305,6 +324,11 @@ fn host_mode(inode: &Inode<VirtioFsType>, fh: Option<u64>) -> Result<u32> {
 /// ends there, unless a size change is in flight or the attributes
 /// changed since the READ went out.
 pub(crate) fn read_update_size(s: &Session, inode: &Inode<VirtioFsType>, attr_ver: u64, size: i64) {
+    // As C: with a writeback cache a short read is a hole whose end the
+    // host does not have yet (it is in the page cache).
+    if writeback_cached(s, inode) {
+        return;
+    }
     let info = inode.data();
     let _g = info.forget.lock();
     if attr_ver >= info.attr_version.load(Ordering::Acquire)
@@ -341,6 +365,50 @@ fn update_mtime(valid: u32) -> bool {
         return true;
     }
     !(valid & attr::SIZE != 0 && valid & (attr::OPEN | attr::FILE) != 0)
+}
+
+/// Sends the modification and change times the guest's writes set to
+/// the host (C's `fuse_flush_times`, from `write_inode`): a SETATTR of
+/// both, through a writable handle if the file has one. The reply's
+/// attributes are checked and not applied (the guest's are newer).
+pub(crate) fn flush_times(inode: &Inode<VirtioFsType>) -> Result {
+    let info = inode.data();
+    if info.bad.load(Ordering::Acquire) {
+        return Err(EIO);
+    }
+    let mut inarg = SetattrIn {
+        valid: fattr::MTIME | fattr::CTIME,
+        ..SetattrIn::default()
+    };
+    (inarg.mtime, inarg.mtimensec) = {
+        let (s, ns) = inode.mtime();
+        (s as u64, ns)
+    };
+    (inarg.ctime, inarg.ctimensec) = {
+        let (s, ns) = inode.ctime();
+        (s as u64, ns)
+    };
+    if let Some(&fh) = info.writers.lock().first() {
+        inarg.valid |= fattr::FH;
+        inarg.fh = fh;
+    }
+    let s = inode.super_block().data();
+    let nodeid = info.nodeid;
+    let reply = s.call(
+        Opcode::Setattr,
+        request_len(SetattrIn::SIZE, &[]),
+        104,
+        |buf, unique| request::simple(buf, header(Opcode::Setattr, unique, nodeid), &inarg),
+    )?;
+    let (na, _) = reply::decode_attr_out(reply.payload()).map_err(|e| {
+        warn_ratelimited!("SETATTR reply refused: {:?}\n", e);
+        EIO
+    })?;
+    if FileType::from_mode(inode.mode()) != Some(na.file_type()) {
+        info.bad.store(true, Ordering::Release);
+        return Err(EIO);
+    }
+    Ok(())
 }
 
 /// `S_ISUID`.
@@ -438,7 +506,13 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     } else {
         None
     };
-    if is_truncate {
+    let s = inode.super_block().data();
+    if writeback_cached(&s, inode) {
+        // As C's `fuse_do_setattr` with a writeback cache: the data and
+        // the times the guest kept reach the host first, so the reply's
+        // attributes (applied whole below) are the file's.
+        address_space::write_inode_now(inode, true)?;
+    } else if is_truncate {
         // Dirty folios (from shared mappings) reach the host before the
         // size changes under them (C waits out writeback here too).
         address_space::write_and_wait(inode)?;
@@ -459,7 +533,6 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     if is_truncate {
         inarg.valid |= fattr::LOCKOWNER;
     }
-    let s = inode.super_block().data();
     if is_truncate {
         inarg.lock_owner = s.lock_owner(current_files());
     }
@@ -650,10 +723,16 @@ pub(crate) fn iget(
             Iget::New(mut new) => {
                 let dax_file = attr.file_type() == FileType::Regular
                     && crate::dax::enabled(s, attr.get().flags);
-                // As C's `fuse_init_inode`: the server keeps the times
-                // (no writeback cache here).
-                new.set_attrs(&attrs(attr))
-                    .add_flags(inode::S_NOATIME | inode::S_NOCMTIME);
+                // As C's `fuse_iget`: the server keeps the times, except
+                // a regular file's modification times with a writeback
+                // cache (the guest's writes set them; `write_inode`
+                // sends them).
+                let wb = s.writeback_cache() && attr.file_type() == FileType::Regular && !dax_file;
+                new.set_attrs(&attrs(attr)).add_flags(if wb {
+                    inode::S_NOATIME
+                } else {
+                    inode::S_NOATIME | inode::S_NOCMTIME
+                });
                 // As C: without FUSE_POSIX_ACL nothing is cached, so
                 // `getxattr` of an ACL always reaches the host.
                 if !s.posix_acl() {

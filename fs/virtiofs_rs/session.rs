@@ -233,6 +233,13 @@ impl Session {
         self.granted(init_flags::FUSE_ASYNC_DIO)
     }
 
+    /// Whether the guest caches writes and is the authority for the size
+    /// and times of the regular files it caches (`FUSE_WRITEBACK_CACHE`,
+    /// C's `fc->writeback_cache`).
+    pub(crate) fn writeback_cache(&self) -> bool {
+        self.granted(init_flags::FUSE_WRITEBACK_CACHE)
+    }
+
     /// Whether directories may be listed with READDIRPLUS
     /// (`FUSE_DO_READDIRPLUS`, C's `fc->do_readdirplus`).
     pub(crate) fn readdirplus(&self) -> bool {
@@ -383,7 +390,10 @@ impl Session {
         // asynchronous O_DIRECT read or write is sent in the background;
         // FUSE_DO_READDIRPLUS with READDIRPLUS_AUTO: a listing from its
         // start, or after lookups in the directory, brings the entries'
-        // attributes along (as C).
+        // attributes along (as C); FUSE_WRITEBACK_CACHE: buffered writes
+        // stay in the page cache until writeback, and the guest keeps the
+        // size and times of the files it caches (the host grants it with
+        // virtiofsd --writeback).
         let mut offered = init_flags::FUSE_INIT_EXT
             | init_flags::FUSE_MAX_PAGES
             | init_flags::FUSE_HANDLE_KILLPRIV_V2
@@ -392,7 +402,8 @@ impl Session {
             | init_flags::FUSE_SETXATTR_EXT
             | init_flags::FUSE_ASYNC_DIO
             | init_flags::FUSE_DO_READDIRPLUS
-            | init_flags::FUSE_READDIRPLUS_AUTO;
+            | init_flags::FUSE_READDIRPLUS_AUTO
+            | init_flags::FUSE_WRITEBACK_CACHE;
         if self.fs.window.is_some() {
             offered |= init_flags::FUSE_MAP_ALIGNMENT;
         }

@@ -128,6 +128,16 @@ impl FileSystem for VirtioFsType {
         }
     }
 
+    /// As C's `fuse_write_inode`: a file with a writeback cache sends the
+    /// times its writes set; nothing else is dirtied.
+    fn write_inode(inode: &Inode<Self>, _sync: bool) -> Result {
+        if inode::writeback_cached(&inode.super_block().data(), inode) {
+            inode::flush_times(inode)
+        } else {
+            Ok(())
+        }
+    }
+
     /// As C: the statistics of the node the path is in (a host submount
     /// may differ from the root's).
     fn statfs(d: &DEntry<Self>, buf: &mut Kstatfs) -> Result {
