@@ -50,8 +50,9 @@ export VFSRS_FRESH=$FRESH
 # whose plans need the same guest are grouped into one boot by themselves.
 # QEMU 11.1.3 exposes the cache window on virtio-pci only, so the DAX plans
 # run there. The tools plans (fio and stress-ng, about 2.5 minutes each
-# with the C driver) run once per host: virtiofsd, and the DAX host with
-# dax=always (tools-dax-never.plan says why dax=never is not here).
+# with the C driver) run once per host: virtiofsd (and virtiofsd --writeback),
+# and the DAX host with dax=always (tools-dax-never.plan says why dax=never
+# is not here).
 MATRIX=(
 	"virtiofsd/pci virtiofsd pci basic"
 	"virtiofsd/mmio virtiofsd mmio basic"
@@ -79,6 +80,7 @@ MATRIX=(
 	"virtiofsd/pci/posix-always virtiofsd pci posix-always"
 	"virtiofsd/pci/posix-writeback virtiofsd pci posix-writeback"
 	"virtiofsd/pci/tools virtiofsd pci tools"
+	"virtiofsd/pci/tools-writeback virtiofsd pci tools-writeback"
 	"dax/pci/tools-dax-always dax pci tools-dax-always"
 )
 # The gate runs first: the C driver with the upstream host.

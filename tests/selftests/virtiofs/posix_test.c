@@ -1875,6 +1875,13 @@ TEST_F(posix, host_change_seen_per_cache_mode)
 	       mode == CACHE_NEVER ? 0.0 : 1.5, (long long)st.st_size);
 	if (mode == CACHE_NEVER || (mode == CACHE_AUTO && !wb))
 		EXPECT_EQ(3 * 4096, st.st_size);
+	/*
+	 * With a writeback cache the guest is the authority for the size of
+	 * the files it caches: the host's, fetched again after the timeout,
+	 * is not taken (C's fuse_get_cache_mask()).
+	 */
+	if (wb)
+		EXPECT_EQ(LIVE_SIZE, st.st_size) TH_LOG("the host's size replaced the guest's");
 	if (mode == CACHE_NEVER) {
 		n = pread_full(fd, buf, 3 * 4096 + 1, 0);
 		EXPECT_EQ(3 * 4096, n);
@@ -1903,6 +1910,54 @@ TEST_F(posix, host_change_seen_per_cache_mode)
 	EXPECT_EQ(-1, vfs_pattern_check(buf + 4096, 4096, 4096, LIVE_SEED));
 	EXPECT_EQ(-1, vfs_pattern_check(buf + 8192, 4096, 8192, LIVE_SEED + 2));
 	free(buf);
+}
+
+/*
+ * What a write promises the host before close: without a writeback cache
+ * write() sends the data (write-through), so the host has it at once; with
+ * --writeback it stays in the guest's page cache until writeback, which
+ * close() forces (FUSE_FLUSH follows it). The host agent copies the file
+ * before and after the close.
+ */
+TEST_F(posix, written_data_reaches_host_per_cache_mode)
+{
+	const char *path = at(self->dir, "f");
+	bool wb = env_flag("VFS_WRITEBACK");
+	unsigned char buf[20000];
+	struct timespec mtime;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+	ASSERT_LE(0, fd);
+	vfs_pattern_fill(buf, sizeof(buf), 0, 112);
+	ASSERT_EQ(sizeof(buf), write(fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, host_agent(self->mnt, "snap-early")) TH_LOG("the host agent never answered");
+	if (wb) {
+		ASSERT_EQ(0, stat(at(self->dir, "f.early"), &st));
+		EXPECT_EQ(0, st.st_size) TH_LOG("the host had the data before writeback");
+	} else {
+		EXPECT_EQ(0, file_is_pattern(at(self->dir, "f.early"), sizeof(buf), 112));
+	}
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(0, stat(path, &st));
+	mtime = st.st_mtim;
+	ASSERT_EQ(0, host_agent(self->mnt, "snap-closed")) TH_LOG("the host agent never answered");
+	EXPECT_EQ(0, file_is_pattern(at(self->dir, "f.closed"), sizeof(buf), 112));
+
+	/*
+	 * The modification time the guest showed is the file's: with a
+	 * writeback cache the guest set it at write() and sent it after the
+	 * data (write_inode), otherwise it is the host's. A new mount reads
+	 * the host's.
+	 */
+	vfs_umount(self->mnt);
+	ASSERT_EQ(0, vfs_mount_fresh(self->mnt, sizeof(self->mnt)));
+	ASSERT_EQ(0, stat(at(self->mnt, "guest/written_data_reaches_host_per_cache_mode/f"), &st));
+	EXPECT_EQ(mtime.tv_sec, st.st_mtim.tv_sec);
+	EXPECT_EQ(mtime.tv_nsec, st.st_mtim.tv_nsec) TH_LOG("mtime %lld.%09ld before, %lld.%09ld on the host",
+							     (long long)mtime.tv_sec, mtime.tv_nsec,
+							     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 }
 
 /* fsync() puts written data on the host before close (the host agent copies it). */
