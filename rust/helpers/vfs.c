@@ -263,8 +263,12 @@ bool rust_helper_vfs_capable(int cap)
 /* bdi_set_max_ratio() of a superblock's backing device. */
 int rust_helper_vfs_sb_bdi_max_ratio(struct super_block *sb, unsigned int ratio)
 {
-	sb->s_bdi->capabilities |= BDI_CAP_STRICTLIMIT;
 	return bdi_set_max_ratio(sb->s_bdi, ratio);
+}
+
+void rust_helper_vfs_sb_bdi_strictlimit(struct super_block *sb)
+{
+	sb->s_bdi->capabilities |= BDI_CAP_STRICTLIMIT;
 }
 
 void rust_helper_vfs_init_waitqueue_head(wait_queue_head_t *wq)
@@ -320,12 +324,17 @@ bool rust_helper_d_in_lookup(const struct dentry *dentry)
 	return d_in_lookup(dentry);
 }
 
-/* FMODE_CREATED is a __force cast bindgen cannot evaluate. */
 int rust_helper_vfs_file_should_drop_suidgid(struct file *file)
 {
 	return setattr_should_drop_suidgid(file_mnt_idmap(file), file_inode(file));
 }
 
+bool rust_helper_folio_test_dirty(struct folio *folio)
+{
+	return folio_test_dirty(folio);
+}
+
+/* FMODE_CREATED is a __force cast bindgen cannot evaluate. */
 void rust_helper_vfs_file_set_created(struct file *file)
 {
 	file->f_mode |= FMODE_CREATED;

@@ -61,6 +61,13 @@ impl Folio {
         // SAFETY: The folio is valid (type invariant).
         unsafe { bindings::folio_test_uptodate(self.as_raw()) }
     }
+
+    /// Whether the folio holds data not written back yet
+    /// (`folio_test_dirty()`).
+    pub fn test_dirty(&self) -> bool {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { bindings::folio_test_dirty(self.as_raw()) }
+    }
 }
 
 /// A folio locked by the caller for the lifetime of the reference: its
@@ -123,11 +130,17 @@ impl LockedFolio<'_> {
     }
 
     /// Marks the folio dirty (`folio_mark_dirty()`): writeback sends it
-    /// later, through the mapping's `dirty_folio`.
-    pub fn mark_dirty(&self) {
+    /// later, through the mapping's `dirty_folio`. Only an uptodate folio
+    /// holds data to write back: one that is not stays clean (and this
+    /// returns `false`).
+    pub fn mark_dirty(&self) -> bool {
+        if !self.test_uptodate() {
+            return false;
+        }
         // SAFETY: The folio is locked by us (type invariant), so its
         // mapping stays; `folio_mark_dirty` wants that.
         unsafe { bindings::folio_mark_dirty(self.as_raw()) };
+        true
     }
 }
 
@@ -489,46 +502,52 @@ impl<T: FileSystem> Ops<T> {
     pub const fn new<U: Operations<FileSystem = T> + ?Sized>() -> Self {
         struct Table<U: ?Sized>(PhantomData<U>);
         impl<U: Operations + ?Sized> Table<U> {
-            const TABLE: bindings::address_space_operations = bindings::address_space_operations {
-                read_folio: if U::HAS_READ_FOLIO {
-                    Some(read_folio_callback::<U>)
-                } else {
-                    None
-                },
-                readahead: if U::HAS_READAHEAD {
-                    Some(readahead_callback::<U>)
-                } else {
-                    None
-                },
-                // With `writepages`, dirty folios are tagged for it;
-                // without, folios are never dirtied behind the file
-                // system's back (no writable shared mappings), but
-                // `folio_mark_dirty()` must find a callback.
-                dirty_folio: if U::HAS_WRITE_FOLIOS {
-                    Some(bindings::filemap_dirty_folio)
-                } else {
-                    Some(bindings::noop_dirty_folio)
-                },
-                write_begin: if U::HAS_WRITE_BEGIN {
-                    Some(write_begin_callback::<U>)
-                } else {
-                    None
-                },
-                write_end: if U::HAS_WRITE_END {
-                    Some(write_end_callback::<U>)
-                } else {
-                    None
-                },
-                writepages: if U::HAS_WRITEPAGES {
-                    Some(writepages_whole_callback::<U>)
-                } else if U::HAS_WRITE_FOLIOS {
-                    Some(writepages_runs_callback::<U>)
-                } else {
-                    None
-                },
-                // SAFETY: All-zeroes is valid for the remaining (optional)
-                // callbacks.
-                ..unsafe { core::mem::zeroed() }
+            const TABLE: bindings::address_space_operations = {
+                // `generic_perform_write` calls both; what `write_end`
+                // dirties must be written back by someone.
+                assert!(U::HAS_WRITE_BEGIN == U::HAS_WRITE_END);
+                assert!(!U::HAS_WRITE_BEGIN || U::HAS_WRITE_FOLIOS || U::HAS_WRITEPAGES);
+                bindings::address_space_operations {
+                    read_folio: if U::HAS_READ_FOLIO {
+                        Some(read_folio_callback::<U>)
+                    } else {
+                        None
+                    },
+                    readahead: if U::HAS_READAHEAD {
+                        Some(readahead_callback::<U>)
+                    } else {
+                        None
+                    },
+                    // With `writepages`, dirty folios are tagged for it;
+                    // without, folios are never dirtied behind the file
+                    // system's back (no writable shared mappings), but
+                    // `folio_mark_dirty()` must find a callback.
+                    dirty_folio: if U::HAS_WRITE_FOLIOS {
+                        Some(bindings::filemap_dirty_folio)
+                    } else {
+                        Some(bindings::noop_dirty_folio)
+                    },
+                    write_begin: if U::HAS_WRITE_BEGIN {
+                        Some(write_begin_callback::<U>)
+                    } else {
+                        None
+                    },
+                    write_end: if U::HAS_WRITE_END {
+                        Some(write_end_callback::<U>)
+                    } else {
+                        None
+                    },
+                    writepages: if U::HAS_WRITEPAGES {
+                        Some(writepages_whole_callback::<U>)
+                    } else if U::HAS_WRITE_FOLIOS {
+                        Some(writepages_runs_callback::<U>)
+                    } else {
+                        None
+                    },
+                    // SAFETY: All-zeroes is valid for the remaining (optional)
+                    // callbacks.
+                    ..unsafe { core::mem::zeroed() }
+                }
             };
         }
         Self(&Table::<U>::TABLE, PhantomData)
@@ -597,8 +616,10 @@ unsafe extern "C" fn write_begin_callback<U: Operations + ?Sized>(
     _fsdata: *mut *mut core::ffi::c_void,
 ) -> c_int {
     from_result(|| {
-        // SAFETY: The file is open and its mapping's host an inode of
-        // ours, both kept alive by the writer for the call.
+        // SAFETY: Only `generic_perform_write` calls `write_begin`, with
+        // the writer's open file (`iocb->ki_filp`, never null) and its
+        // mapping, whose host is an inode of ours; the writer keeps both
+        // alive for the call.
         let f = unsafe {
             U::write_begin(
                 File::from_raw(file),
@@ -627,8 +648,9 @@ unsafe extern "C" fn write_end_callback<U: Operations + ?Sized>(
     folio: *mut bindings::folio,
     _fsdata: *mut core::ffi::c_void,
 ) -> c_int {
-    // SAFETY: As in `write_begin_callback`; the folio is the one it
-    // returned, still locked and referenced.
+    // SAFETY: As in `write_begin_callback` (the same caller, the same
+    // file); the folio is the one it returned, still locked and
+    // referenced.
     let kept = unsafe {
         U::write_end(
             File::from_raw(file),

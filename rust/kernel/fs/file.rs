@@ -120,6 +120,16 @@ impl File {
         to_result(unsafe { bindings::file_remove_privs(self.as_raw()) })
     }
 
+    /// Before a write or a size change through this file, with the inode
+    /// locked (`file_modified()`): removes set-user-ID, set-group-ID and
+    /// security capabilities, and sets the modification and change times
+    /// (not for an inode with `S_NOCMTIME`).
+    pub fn modified<T: FileSystem>(&self, _locked: &super::inode::InodeGuard<'_, T>) -> Result {
+        // SAFETY: The file is valid; the guard proves the inode lock is
+        // held, as `file_modified` requires.
+        to_result(unsafe { bindings::file_modified(self.as_raw()) })
+    }
+
     /// Whether a write through this file would have to remove the
     /// inode's set-user-ID or set-group-ID bits
     /// (`setattr_should_drop_suidgid()` for the file's mount).
@@ -227,12 +237,19 @@ impl Kiocb {
     /// `generic_file_write_iter()`: a buffered write through the page
     /// cache (`write_begin`/`write_end` of the mapping), taking the inode
     /// lock itself, with the generic checks, privileges removed, times
-    /// updated and the write synced as the file asks. Only for files
-    /// whose mapping has `write_begin`/`write_end` and that never reach it
-    /// with `IOCB_DIRECT` without a `direct_IO`.
-    pub fn generic_write_iter(&mut self, from: &mut IovIterSource<'_>) -> Result<usize> {
-        // SAFETY: Both are valid (type invariants); the inode lock is not
-        // held by the caller (the helper takes it).
+    /// updated and the write synced as the file asks.
+    ///
+    /// # Safety
+    ///
+    /// The file's mapping has `write_begin` and `write_end` (an
+    /// [`address_space::Operations`] implementing both); the kiocb is not
+    /// `IOCB_DIRECT` unless the mapping has a `direct_IO`; the caller does
+    /// not hold the inode lock.
+    ///
+    /// [`address_space::Operations`]: super::address_space::Operations
+    pub unsafe fn generic_write_iter(&mut self, from: &mut IovIterSource<'_>) -> Result<usize> {
+        // SAFETY: Both are valid (type invariants); the mapping has what
+        // the helper calls and the inode lock is free (the caller).
         let r = unsafe { bindings::generic_file_write_iter(self.as_raw(), from.as_raw()) };
         if r < 0 {
             Err(Error::from_errno(r as i32))

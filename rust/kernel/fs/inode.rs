@@ -180,6 +180,19 @@ impl<T: FileSystem> Inode<T> {
     /// caller checks it): as C's `fuse_change_attributes_common`. Writers
     /// must be serialised by the caller; readers may see a mix, as in C.
     pub fn refresh_attrs(&self, a: &Attrs) {
+        self.refresh(a, false);
+    }
+
+    /// As [`Inode::refresh_attrs`], leaving the size and the modification
+    /// and change times alone: the ones a file system keeps itself (C's
+    /// `fuse_get_cache_mask()` with a writeback cache), which writers
+    /// update without the caller's lock, so they are never stored from a
+    /// copy read earlier.
+    pub fn refresh_attrs_cached(&self, a: &Attrs) {
+        self.refresh(a, true);
+    }
+
+    fn refresh(&self, a: &Attrs, keep_size_times: bool) {
         let i = self.as_raw();
         let mode = (self.mode() & S_IFMT) | (a.mode & !S_IFMT);
         // SAFETY: The inode is valid. These are plain stores of fields the
@@ -192,10 +205,15 @@ impl<T: FileSystem> Inode<T> {
                 bindings::make_kuid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.uid);
             (*i).i_gid =
                 bindings::make_kgid(core::ptr::addr_of_mut!(bindings::init_user_ns), a.gid);
-            core::ptr::write_volatile(&mut (*i).i_size, a.size);
             (*i).i_blocks = a.blocks as _;
             bindings::set_nlink(i, a.nlink);
-            set_times(i, a);
+            if keep_size_times {
+                (*i).i_atime_sec = a.atime.0;
+                (*i).i_atime_nsec = a.atime.1;
+            } else {
+                core::ptr::write_volatile(&mut (*i).i_size, a.size);
+                set_times(i, a);
+            }
         }
     }
 
@@ -853,6 +871,9 @@ pub mod attr {
     pub const ATIME_SET: u32 = bindings::ATTR_ATIME_SET;
     /// `ia_mtime` is an explicit time (not "now").
     pub const MTIME_SET: u32 = bindings::ATTR_MTIME_SET;
+    /// Times set by the caller (`ATTR_TIMES_SET`: utimes without
+    /// ownership of the file).
+    pub const TIMES_SET: u32 = bindings::ATTR_TIMES_SET;
     /// The truncation comes with an open file (`ia_file`).
     pub const FILE: u32 = bindings::ATTR_FILE;
     /// The truncation is open(2)'s `O_TRUNC`.

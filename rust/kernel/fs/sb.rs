@@ -160,6 +160,9 @@ impl<T: FileSystem> SuperBlock<T, New> {
         crate::error::to_result(unsafe { bindings::super_setup_bdi(self.raw()) })?;
         // SAFETY: `super_setup_bdi` set `s_bdi` to a live bdi of ours.
         crate::error::to_result(unsafe { bindings::vfs_sb_bdi_max_ratio(self.raw(), max_ratio) })?;
+        // SAFETY: As above; the capability bits are the bdi owner's to set
+        // while nothing writes back through it yet.
+        unsafe { bindings::vfs_sb_bdi_strictlimit(self.raw()) };
         Ok(self)
     }
 }
