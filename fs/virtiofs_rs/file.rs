@@ -282,7 +282,10 @@ impl file::Operations for RegFile {
             inode::update_attrs(inode, Some(h.fh), false)?;
             let s = inode.super_block().data();
             if !(s.killpriv_v2() && kiocb.file().should_drop_suidgid()) {
-                return kiocb.generic_write_iter(from);
+                // SAFETY: The mapping of a regular file that is not DAX
+                // has `FileAops`, with `write_begin` and `write_end`; the
+                // kiocb is not `IOCB_DIRECT` (above); no lock is held.
+                return unsafe { kiocb.generic_write_iter(from) };
             }
         }
         // As C: a direct-I/O handle leaves dropping set-user-ID and the like
@@ -405,7 +408,7 @@ impl file::Operations for RegFile {
             // Dirty folios over the range must not land after the hole.
             address_space::write_and_wait(inode)?;
         }
-        file.remove_privs(&g)?;
+        file.modified(&g)?;
         let keep = mode & FALLOC_FL_KEEP_SIZE != 0;
         let _unstable = (!keep).then(|| inode::SizeUnstable::new(inode));
         let inarg = FallocateIn {
@@ -454,12 +457,20 @@ impl file::Operations for RegFile {
         // As C: dirty data goes first (its error is the close's), with a
         // writeback cache the times its writes set too.
         let s = inode.super_block().data();
-        if inode::writeback_cached(&s, inode) {
+        let wb = inode::writeback_cached(&s, inode);
+        if wb {
             address_space::write_inode_now(inode, true)?;
+            // The error of a writeback that already ended (the inode is
+            // clean then, and `write_inode_now` does not look).
+            address_space::write_and_wait(inode)?;
+            // As C: the host's block count changed with the data; the
+            // next stat asks (the size and times stay the guest's).
+            inode::invalidate_attrs(inode);
         } else {
             address_space::write_and_wait(inode)?;
         }
-        if h.open_flags & fopen::NOFLUSH != 0 || s.lacks(Optional::Flush) {
+        // As C: with a writeback cache FLUSH goes even with NOFLUSH.
+        if (h.open_flags & fopen::NOFLUSH != 0 && !wb) || s.lacks(Optional::Flush) {
             return Ok(());
         }
         let inarg = FlushIn {
@@ -622,7 +633,7 @@ fn locked_write(
             return Ok(0);
         }
         if !keep_privs {
-            kiocb.file().remove_privs(&g)?;
+            kiocb.file().modified(&g)?;
         }
         write(kiocb, inode, from)?
     };
@@ -683,7 +694,7 @@ fn copy_file_range(
         address_space::write_and_wait_range(inode_in, pos_in, pos_in + len as i64 - 1)?;
     }
     let g = inode_out.lock();
-    file_out.remove_privs(&g)?;
+    file_out.modified(&g)?;
     let end = pos_out + len as i64;
     address_space::write_and_wait_range(inode_out, pos_out, end - 1)?;
     // An extending copy: replies to requests sent meanwhile do not set
@@ -745,43 +756,42 @@ fn copy_file_range(
 /// writable shared mapping otherwise. [`release_handle`] takes it out.
 fn link_writer(inode: &Inode<VirtioFsType>, fh: u64) -> Result {
     // Nothing is allocated under the lock: writeback takes it, and
-    // reclaim may wait for writeback.
-    let len = {
-        let w = inode.data().writers.lock();
+    // reclaim may wait for writeback. If the list grew meanwhile (other
+    // opens at once), again with room for it.
+    let mut room = inode.data().writers.lock().len() + 4;
+    loop {
+        let mut fresh = KVec::with_capacity(room, GFP_KERNEL)?;
+        let mut w = inode.data().writers.lock();
         if w.contains(&fh) {
             return Ok(());
         }
-        w.len()
-    };
-    let mut fresh = KVec::with_capacity(len + 4, GFP_KERNEL)?;
-    let mut w = inode.data().writers.lock();
-    if w.contains(&fh) {
-        return Ok(());
+        if w.len() < fresh.capacity() {
+            fresh.extend_from_slice(&w, GFP_KERNEL)?;
+            fresh.push(fh, GFP_KERNEL)?;
+            *w = fresh;
+            return Ok(());
+        }
+        room = w.len() + 4;
     }
-    if w.len() + 1 > fresh.capacity() {
-        // Grown meanwhile (other opens at once): rare.
-        return Err(EAGAIN);
-    }
-    fresh.extend_from_slice(&w, GFP_KERNEL)?;
-    fresh.push(fh, GFP_KERNEL)?;
-    *w = fresh;
-    Ok(())
 }
 
-/// Whether open flags `flags` give write access.
+/// Whether open flags `flags` give write access (`FMODE_WRITE`: access
+/// mode 3 opens for ioctls only).
 fn writable(flags: u32) -> bool {
-    flags & bindings::O_ACCMODE != bindings::O_RDONLY
+    let acc = flags & bindings::O_ACCMODE;
+    acc == bindings::O_WRONLY || acc == bindings::O_RDWR
 }
 
 /// Gives an open file's handle back: a last writeback if writeback used
 /// it, then RELEASE, waited for.
 pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle>) {
     let registered = inode.data().writers.lock().contains(&h.fh);
-    if registered {
-        let s = inode.super_block().data();
+    let s = inode.super_block().data();
+    let wb = inode::writeback_cached(&s, inode);
+    if registered || wb {
         // As C's `fuse_release`: with a writeback cache the times the
-        // writes set go too.
-        let r = if inode::writeback_cached(&s, inode) {
+        // writes set go too, whichever handle closes.
+        let r = if wb {
             address_space::write_inode_now(inode, true)
         } else {
             address_space::write_and_wait(inode)
@@ -800,7 +810,12 @@ pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle
         drop(w);
         // A flusher may have picked this handle before it left the list:
         // its folio is under writeback, so this waits it out before
-        // RELEASE.
+        // RELEASE; and with a writeback cache its `write_inode` (SETATTR
+        // of the times through the handle) too, which a synchronous
+        // `write_inode_now` waits out (`I_SYNC`).
+        if wb && address_space::write_inode_now(inode, true).is_err() {
+            warn_ratelimited!("writeback before RELEASE of handle {} failed\n", h.fh);
+        }
         address_space::wait_writeback(inode);
     }
     // Readahead READs still out on the handle reach the host first.
@@ -1051,10 +1066,14 @@ enum Held {
 }
 
 impl Held {
+    /// The folio must be read again: its bytes did not reach the host.
+    /// Not a dirty one (a writeback cache's): that would read the host's
+    /// older data over bytes writeback has yet to send.
     fn clear_uptodate(&self) {
         match self {
-            Held::Locked(f) => f.locked().clear_uptodate(),
-            Held::Unlocked(f) => f.clear_uptodate(),
+            Held::Locked(f) if !f.locked().test_dirty() => f.locked().clear_uptodate(),
+            Held::Unlocked(f) if !f.folio().test_dirty() => f.clear_uptodate(),
+            _ => {}
         }
     }
 }
@@ -1764,9 +1783,12 @@ impl address_space::Operations for FileAops {
             folio.mark_uptodate();
         }
         if end > inode.size() {
-            // The writer holds the inode lock (`generic_file_write_iter`).
+            // The writer holds the inode lock (`generic_file_write_iter`),
+            // and with a writeback cache attribute replies never store the
+            // size (`inode::refresh`).
             inode.set_size(end);
         }
+        // Uptodate here, so always dirtied.
         folio.mark_dirty();
         copied
     }

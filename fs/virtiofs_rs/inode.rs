@@ -189,13 +189,12 @@ pub(crate) fn refresh(
             return;
         }
         old_size = inode.size();
-        let mut a = attrs(attr);
         if cached {
-            a.size = old_size;
-            a.mtime = inode.mtime();
-            a.ctime = inode.ctime();
+            // Not even stored back: a writer may be moving them.
+            inode.refresh_attrs_cached(&attrs(attr));
+        } else {
+            inode.refresh_attrs(&attrs(attr));
         }
-        inode.refresh_attrs(&a);
         // As C: another client may have set set-id bits or a
         // `security.capability`; the next write checks again.
         inode.clear_nosec();
@@ -507,11 +506,16 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
         None
     };
     let s = inode.super_block().data();
-    if writeback_cached(&s, inode) {
-        // As C's `fuse_do_setattr` with a writeback cache: the data and
-        // the times the guest kept reach the host first, so the reply's
-        // attributes (applied whole below) are the file's.
-        address_space::write_inode_now(inode, true)?;
+    let cached = writeback_cached(&s, inode);
+    if cached {
+        // As C's `fuse_do_setattr` with a writeback cache: before a change
+        // of the mode, owner or times, the data and the times the guest
+        // kept reach the host. A truncation needs no writeback: the gate
+        // below holds it off, and it never writes past the size.
+        if a.valid() & (attr::MODE | attr::UID | attr::GID | attr::MTIME_SET | attr::TIMES_SET) != 0
+        {
+            address_space::write_inode_now(inode, true)?;
+        }
     } else if is_truncate {
         // Dirty folios (from shared mappings) reach the host before the
         // size changes under them (C waits out writeback here too).
@@ -577,11 +581,26 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
         return Err(EIO);
     }
     // The reply is the host's state after our change: newer than any
-    // reply to a request sent before it.
+    // reply to a request sent before it. With a writeback cache the guest
+    // keeps the size (unless this set it) and the times (unless this set
+    // them), as C's `trust_local_cmtime`; the VFS holds the inode lock,
+    // so no write moves the size meanwhile.
     let old_size = inode.size();
+    let mut new = attrs(&na);
+    if cached {
+        if !is_truncate {
+            new.size = old_size;
+        }
+        if a.valid() & attr::MTIME == 0 {
+            new.mtime = inode.mtime();
+        }
+        if a.valid() & attr::CTIME == 0 {
+            new.ctime = inode.ctime();
+        }
+    }
     {
         let _g = info.forget.lock();
-        inode.refresh_attrs(&attrs(&na));
+        inode.refresh_attrs(&new);
         inode.clear_nosec();
         // As C: a mode change may have changed the host's access ACL.
         if s.posix_acl() {
@@ -594,9 +613,14 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     // The size is the host's now: writeback may go on (no gate is held
     // while the page cache is cut, which waits for writeback).
     drop(gate);
-    if na.file_type() == FileType::Regular && old_size != na.size() {
-        address_space::truncate_pagecache(inode, na.size());
-        let _ = address_space::invalidate(inode);
+    if na.file_type() == FileType::Regular && old_size != new.size {
+        address_space::truncate_pagecache(inode, new.size);
+        // Without a writeback cache the rest is stale too (as C); with
+        // one, clean folios below the size are the host's data and dirty
+        // ones the guest's.
+        if !cached {
+            let _ = address_space::invalidate(inode);
+        }
     }
     Ok(())
 }

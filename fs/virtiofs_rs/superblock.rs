@@ -193,12 +193,16 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
         }
         (attr, timeout)
     };
+    // As C (`process_init_reply`): the host's time granularity (checked
+    // by the decoder), so times the guest sets (a writeback cache's) are
+    // the ones the host keeps.
+    let gran = sb.data().params().and_then(|p| p.time_gran).unwrap_or(1);
     // As C (fuse_sb_defaults): no idmapped mounts unless the server
     // negotiates FUSE_ALLOW_IDMAP, which this driver does not offer.
     sb.set_magic(FUSE_SUPER_MAGIC)
         .set_blocksize_bits(kernel::page::PAGE_SHIFT as u8)
         .set_maxbytes(i64::MAX)
-        .set_time_gran(1)
+        .set_time_gran(gran)
         .add_iflags(fs::SB_I_NOIDMAP | fs::SB_I_IMA_UNVERIFIABLE_SIGNATURE)
         .set_dentry_ops(DENTRY_OPS)
         .set_xattr_handlers(XATTR_HANDLERS);
