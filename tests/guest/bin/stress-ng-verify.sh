@@ -10,6 +10,7 @@
 # work. stress-ng's output is passed through.
 #
 # usage: stress-ng-verify.sh STRESS-NG-ARGS...
+# (stress-ng-seek.sh links here: the same, under a result name of its own)
 log=$(mktemp /tmp/stress-ng-verify.XXXXXX) || exit 2
 { stress-ng --verify --metrics-brief "$@" 2>&1; echo $? >"$log.rc"; } | tee "$log"
 rc=$(cat "$log.rc")

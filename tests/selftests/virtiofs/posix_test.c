@@ -1841,6 +1841,44 @@ TEST_F(posix, concurrent_writers_one_file)
 }
 
 /*
+ * Appends while another process keeps asking the host for the file's
+ * attributes (statx with AT_STATX_FORCE_SYNC): a reply that raced with a
+ * write must not move the size back, or the next O_APPEND write lands
+ * over data already written (with a writeback cache the host's size lags
+ * behind the guest's). The file is checked from the host after the
+ * guest's caches are dropped.
+ */
+TEST_F(posix, appends_while_attributes_refresh)
+{
+	const char *path = at(self->dir, "appended");
+	unsigned char buf[3000];
+	struct statx stx;
+	int k, fd, ok = 1;
+	pid_t pid;
+
+	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_APPEND, 0644);
+	ASSERT_LE(0, fd);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		for (k = 0; k < 3000; k++)
+			if (statx(AT_FDCWD, path, AT_STATX_FORCE_SYNC, STATX_SIZE, &stx))
+				_exit(1);
+		_exit(0);
+	}
+	for (k = 0; k < 300 && ok; k++) {
+		vfs_pattern_fill(buf, sizeof(buf), (off_t)k * sizeof(buf), 160);
+		ok = write(fd, buf, sizeof(buf)) == sizeof(buf);
+	}
+	EXPECT_TRUE(ok) TH_LOG("append %d: %s", k, strerror(errno));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(0, drop_all_caches());
+	EXPECT_EQ(0, file_is_pattern(path, 300 * sizeof(buf), 160));
+}
+
+/*
  * The host changes a file the guest has read (posix.hostagent: its first
  * 4 KiB rewritten in place, 4 KiB appended). What each cache mode promises
  * (virtiofsd's README and its timeouts): never, at once (no caching, direct
