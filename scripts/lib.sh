@@ -175,6 +175,7 @@ plan_boot_key() {
 		return
 	fi
 	key="devices=$(plan_value "$plan" devices 1)"
+	key+=" hostmount=$(plan_values "$plan" host-mount | paste -sd,)"
 	if [ "$host" = virtiofsd ]; then
 		key+=" virtiofsd=$(plan_virtiofsd_opts "$plan" | paste -sd' ')"
 	fi

@@ -96,6 +96,14 @@ P0=${PLANS[0]}
 if [ ${#INJECT[@]} -eq 0 ]; then
 	while read -r s; do [ -n "$s" ] && INJECT+=("$s"); done < <(plan_values "$P0" inject)
 fi
+# "host-mount DIR": a tmpfs at SHARED/DIR that only the host daemon sees.
+HOST_MOUNTS=()
+while read -r s; do
+	[ -n "$s" ] || continue
+	[[ "$s" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$ ]] ||
+		die "plan $P0: host-mount takes a relative path without '..', not '$s'"
+	HOST_MOUNTS+=("$s")
+done < <(plan_values "$P0" host-mount)
 CACHE_SIZE=${CACHE_SIZE:-$(plan_value "$P0" cache-size 64M)}
 CACHE_BYTES=$(to_bytes "$CACHE_SIZE")
 # "devices N": N virtio-fs devices, each with its own daemon, all with the
@@ -284,6 +292,21 @@ start_daemon() {
 	local i=$1 sock=$RUN/vfs.$1.sock log=$OUT/host.log n pid
 	[ "$i" = 0 ] || log=$OUT/host.$i.log
 	SOCKDIR= daemon_cmd "$i"
+	if [ ${#HOST_MOUNTS[@]} -gt 0 ]; then
+		# The daemon gets a mount namespace of its own with a tmpfs at
+		# each host-mount directory: the mounts end with it, whatever
+		# way the run ends, and nothing else on the host sees them.
+		DCMD=(unshare --mount --propagation private -- bash -c '
+			set -e
+			n=$1 shared=$2
+			shift 2
+			for ((k = 0; k < n; k++)); do
+				mkdir -p "$shared/$1"
+				mount -t tmpfs -o size=16m,mode=0755 vfsrs-host-mount "$shared/$1"
+				shift
+			done
+			exec "$@"' host-mount "${#HOST_MOUNTS[@]}" "$SHARED" "${HOST_MOUNTS[@]}" "${DCMD[@]}")
+	fi
 	(cd "$RUN" && exec "${DCMD[@]}") >"$log" 2>&1 &
 	pid=$!
 	DAEMON_PIDS+=("$pid")
