@@ -79,6 +79,7 @@ MATRIX=(
 	"virtiofsd/pci/posix-never virtiofsd pci posix-never"
 	"virtiofsd/pci/posix-always virtiofsd pci posix-always"
 	"virtiofsd/pci/posix-writeback virtiofsd pci posix-writeback"
+	"virtiofsd/pci/submounts virtiofsd pci submounts"
 	"virtiofsd/pci/tools virtiofsd pci tools"
 	"virtiofsd/pci/tools-writeback virtiofsd pci tools-writeback"
 	"dax/pci/tools-dax-always dax pci tools-dax-always"
