@@ -93,7 +93,7 @@ opened() {
 # held LOG OP N: the host's injection held at least N replies to OP.
 held() {
 	local n
-	n=$(grep -c "inject: Delay .* hits $2 #" "$1" || true)
+	n=$(grep -c "inject: delay:.* hits $2 #" "$1" || true)
 	[ "$n" -ge "$3" ] || {
 		echo "only $n $2 replies were held"
 		return 1

@@ -160,10 +160,18 @@ impl FsBackend {
             };
         }
         req.truncate(hlen);
+        let decision = self
+            .inject
+            .on_request(opcode, request_name(opcode, &req[IN_HEADER_LEN..]));
 
         // Forgets and releases, logged at info so host checks can balance them against the
         // entries and handles handed out (src/account.rs, tests/guest/plans/*.hostcheck).
+        // A request failed by injection is not served: it releases nothing (FORGET is never
+        // failed).
         for ev in account::request_events(opcode, &req) {
+            if decision.fail.is_some() {
+                break;
+            }
             info!("{ev}");
             if let account::Event::Release { fh, .. } = ev {
                 self.open_fhs.lock().unwrap().remove(&fh);
@@ -185,9 +193,6 @@ impl FsBackend {
             FUSE_DESTROY => self.dax.end_session("FUSE_DESTROY"),
             _ => {}
         }
-        let decision = self
-            .inject
-            .on_request(opcode, request_name(opcode, &req[IN_HEADER_LEN..]));
         let mut reply = if let Some(e) = decision.fail {
             error_reply(unique, e)
         } else if let Err(e) = self.precheck(opcode, &req) {
@@ -543,5 +548,78 @@ mod init_tests {
         let mut r = init_reply(0, 5, 1)[..OUT_HEADER_LEN + 24].to_vec();
         init_ext_fixup(&mut r);
         assert_eq!(flags(&r), 5);
+    }
+}
+
+#[cfg(test)]
+mod serve_tests {
+    use super::*;
+    use fuse_backend_rs::passthrough::Config;
+    use std::path::PathBuf;
+
+    /// A backend serving a fresh directory holding file `f`, with `rules`.
+    fn backend(tag: &str, rules: &[&str]) -> (FsBackend, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("vufs-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("f"), b"data").unwrap();
+        let fs = PassthroughFs::<()>::new(Config {
+            root_dir: dir.to_string_lossy().into_owned(),
+            do_import: true,
+            ..Default::default()
+        })
+        .unwrap();
+        fs.import().unwrap();
+        let rules = rules.iter().map(|r| r.parse().unwrap()).collect();
+        let b = FsBackend::new(fs, "t", 1, 2 << 20, Injector::new(rules));
+        (b, dir)
+    }
+
+    /// A request: `fuse_in_header` (this process's credentials) and `body`.
+    fn req(opcode: u32, unique: u64, nodeid: u64, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![0u8; IN_HEADER_LEN];
+        v[0..4].copy_from_slice(&((IN_HEADER_LEN + body.len()) as u32).to_le_bytes());
+        v[4..8].copy_from_slice(&opcode.to_le_bytes());
+        v[8..16].copy_from_slice(&unique.to_le_bytes());
+        v[16..24].copy_from_slice(&nodeid.to_le_bytes());
+        // SAFETY: geteuid()/getegid() have no preconditions.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        v[24..28].copy_from_slice(&uid.to_le_bytes());
+        v[28..32].copy_from_slice(&gid.to_le_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn error(reply: &[u8]) -> i32 {
+        i32::from_le_bytes(reply[4..8].try_into().unwrap())
+    }
+
+    fn init(b: &FsBackend) {
+        // struct fuse_init_in { major 7, minor 31, max_readahead, flags }
+        let mut body = Vec::new();
+        for v in [7u32, 31, 0, 0] {
+            body.extend_from_slice(&v.to_le_bytes());
+        }
+        assert_eq!(error(&b.serve(req(FUSE_INIT, 1, 0, &body), 4096)), 0);
+    }
+
+    #[test]
+    fn failed_request_is_not_served() {
+        let (b, dir) = backend("fail", &["fail:opcode=MKDIR:errno=EDQUOT:nth=1:name=d"]);
+        init(&b);
+        // struct fuse_mkdir_in { mode, umask }, then the name.
+        let mut mkdir = Vec::new();
+        mkdir.extend_from_slice(&0o755u32.to_le_bytes());
+        mkdir.extend_from_slice(&0u32.to_le_bytes());
+        mkdir.extend_from_slice(b"d\0");
+        let r = b.serve(req(9, 7, 1, &mkdir), 4096);
+        assert_eq!(r.len(), OUT_HEADER_LEN);
+        assert_eq!(error(&r), -libc::EDQUOT);
+        assert_eq!(u64::from_le_bytes(r[8..16].try_into().unwrap()), 7);
+        assert!(!dir.join("d").exists(), "a failed MKDIR made the directory");
+        // The rule's one hit is over: the next MKDIR is served.
+        assert_eq!(error(&b.serve(req(9, 8, 1, &mkdir), 4096)), 0);
+        assert!(dir.join("d").is_dir());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

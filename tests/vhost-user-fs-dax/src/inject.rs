@@ -2,18 +2,21 @@
 //! Fault injection, off unless `--inject SPEC` is given (repeatable).
 //!
 //! SPEC grammar (fields separated by `:`; `nth` counts matching requests from 1; without
-//! `nth` a delay/corrupt rule applies to every matching request):
+//! `nth` a fail/delay/corrupt rule applies to every matching request):
 //!
 //! ```text
 //! setupmapping:nth=N:errno=E          fail the Nth FUSE_SETUPMAPPING with errno E
 //! removemapping:nth=N:errno=E         fail the Nth FUSE_REMOVEMAPPING with errno E
+//! fail:opcode=OP:errno=E[:nth=N][:name=NAME]
+//!                                     do nothing for OP and answer it with -E (any OP
+//!                                     but INIT, DESTROY, FORGET, BATCH_FORGET, INTERRUPT)
 //! delay:opcode=OP:ms=M[:nth=N][:name=NAME]
 //!                                     hold the reply of OP for M milliseconds
 //! corrupt:opcode=OP:field=len|unique[:nth=N][:name=NAME]
 //!                                     corrupt the reply header of OP (len += 4096,
 //!                                     or unique ^= 1 << 63)
 //! ```
-//! E is a name (EIO, ENOSPC, ...) or a positive number; OP is a FUSE opcode name (READ,
+//! E is a name (EIO, ENOSPC, ...) or a number 1..4095; OP is a FUSE opcode name (READ,
 //! GETATTR, SETUPMAPPING, ...) or number. `name=NAME` limits a rule to requests whose
 //! name argument (LOOKUP, CREATE, MKNOD, MKDIR, SYMLINK, LINK, UNLINK, RMDIR) is NAME, or starts
 //! with NAME minus its trailing `*`; `nth` then counts only those requests.
@@ -22,6 +25,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use fuse_backend_rs::abi::fuse_abi::Opcode;
 
 /// FUSE opcodes by name (include/uapi/linux/fuse.h, protocol 7.41).
 const OPCODES: &[(&str, u32)] = &[
@@ -82,6 +87,17 @@ pub const OP_SETUPMAPPING: u32 = 48;
 /// FUSE_REMOVEMAPPING.
 pub const OP_REMOVEMAPPING: u32 = 49;
 
+/// Opcodes a `fail` rule refuses to touch: the guest waits for no reply to them (FORGET,
+/// BATCH_FORGET, INTERRUPT), or they start and end the session itself (INIT, DESTROY),
+/// whose failure is not a request's failure but a dead mount.
+const NEVER_FAIL: &[Opcode] = &[
+    Opcode::Init,
+    Opcode::Destroy,
+    Opcode::Forget,
+    Opcode::BatchForget,
+    Opcode::Interrupt,
+];
+
 const ERRNOS: &[(&str, i32)] = &[
     ("EPERM", libc::EPERM),
     ("ENOENT", libc::ENOENT),
@@ -102,7 +118,22 @@ const ERRNOS: &[(&str, i32)] = &[
     ("EOPNOTSUPP", libc::EOPNOTSUPP),
     ("ETIMEDOUT", libc::ETIMEDOUT),
     ("ECONNREFUSED", libc::ECONNREFUSED),
+    ("EDQUOT", libc::EDQUOT),
+    ("EFBIG", libc::EFBIG),
+    ("EMLINK", libc::EMLINK),
+    ("ENOTEMPTY", libc::ENOTEMPTY),
+    ("EXDEV", libc::EXDEV),
+    ("ENODATA", libc::ENODATA),
 ];
+
+/// An errno's name if the table has it, else its number (for logs and [`Action`]'s
+/// `Display`, which must parse back).
+fn errno_name(errno: i32) -> String {
+    ERRNOS
+        .iter()
+        .find(|(_, n)| *n == errno)
+        .map_or_else(|| errno.to_string(), |(s, _)| (*s).to_string())
+}
 
 /// Name of a FUSE opcode, for logs.
 pub fn opcode_name(op: u32) -> &'static str {
@@ -174,6 +205,8 @@ pub enum Field {
 }
 
 /// Which names a rule applies to (`name=`): exactly one, or a prefix (`slow-*`).
+///
+/// `Display` gives back the form it was parsed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameMatch {
     /// The name is exactly this.
@@ -207,6 +240,15 @@ impl NameMatch {
     }
 }
 
+impl fmt::Display for NameMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameMatch::Exact(n) => write!(f, "{}", n.escape_ascii()),
+            NameMatch::Prefix(p) => write!(f, "{}*", p.escape_ascii()),
+        }
+    }
+}
+
 /// What a rule does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -214,6 +256,14 @@ pub enum Action {
     FailSetupmapping { nth: u64, errno: i32 },
     /// Fail the Nth REMOVEMAPPING (before any SHMEM_UNMAP) with `errno`.
     FailRemovemapping { nth: u64, errno: i32 },
+    /// Answer `opcode` with `-errno` without serving it (only for names matching `name`,
+    /// if given). Never INIT, DESTROY, FORGET, BATCH_FORGET or INTERRUPT ([`NEVER_FAIL`]).
+    Fail {
+        opcode: u32,
+        errno: i32,
+        nth: Option<u64>,
+        name: Option<NameMatch>,
+    },
     /// Delay the reply to `opcode` (only for names matching `name`, if given).
     Delay {
         opcode: u32,
@@ -235,7 +285,9 @@ impl Action {
         match self {
             Action::FailSetupmapping { .. } => OP_SETUPMAPPING,
             Action::FailRemovemapping { .. } => OP_REMOVEMAPPING,
-            Action::Delay { opcode, .. } | Action::Corrupt { opcode, .. } => *opcode,
+            Action::Fail { opcode, .. }
+            | Action::Delay { opcode, .. }
+            | Action::Corrupt { opcode, .. } => *opcode,
         }
     }
 
@@ -244,21 +296,78 @@ impl Action {
             Action::FailSetupmapping { nth, .. } | Action::FailRemovemapping { nth, .. } => {
                 Some(*nth)
             }
-            Action::Delay { nth, .. } | Action::Corrupt { nth, .. } => *nth,
+            Action::Fail { nth, .. } | Action::Delay { nth, .. } | Action::Corrupt { nth, .. } => {
+                *nth
+            }
         }
     }
 
     fn name(&self) -> Option<&NameMatch> {
         match self {
-            Action::Delay { name, .. } | Action::Corrupt { name, .. } => name.as_ref(),
+            Action::Fail { name, .. }
+            | Action::Delay { name, .. }
+            | Action::Corrupt { name, .. } => name.as_ref(),
             _ => None,
         }
     }
 }
 
+/// The rule as a SPEC that parses back to it (errno and opcode by name where they have
+/// one), so the host's log names each rule the way a plan wrote it.
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self:?}")
+        let op = |op: u32| match opcode_name(op) {
+            "?" => op.to_string(),
+            name => name.to_string(),
+        };
+        let (nth, name) = match self {
+            Action::FailSetupmapping { nth, errno } => {
+                return write!(f, "setupmapping:nth={nth}:errno={}", errno_name(*errno));
+            }
+            Action::FailRemovemapping { nth, errno } => {
+                return write!(f, "removemapping:nth={nth}:errno={}", errno_name(*errno));
+            }
+            Action::Fail {
+                opcode,
+                errno,
+                nth,
+                name,
+            } => {
+                let (op, e) = (op(*opcode), errno_name(*errno));
+                write!(f, "fail:opcode={op}:errno={e}")?;
+                (nth, name)
+            }
+            Action::Delay {
+                opcode,
+                delay,
+                nth,
+                name,
+            } => {
+                let (op, ms) = (op(*opcode), delay.as_millis());
+                write!(f, "delay:opcode={op}:ms={ms}")?;
+                (nth, name)
+            }
+            Action::Corrupt {
+                opcode,
+                field,
+                nth,
+                name,
+            } => {
+                let field = match field {
+                    Field::Len => "len",
+                    Field::Unique => "unique",
+                };
+                write!(f, "corrupt:opcode={}:field={field}", op(*opcode))?;
+                (nth, name)
+            }
+        };
+        if let Some(nth) = nth {
+            write!(f, ":nth={nth}")?;
+        }
+        if let Some(name) = name {
+            write!(f, ":name={name}")?;
+        }
+        Ok(())
     }
 }
 
@@ -321,6 +430,24 @@ impl FromStr for Action {
                     Action::FailRemovemapping { nth, errno }
                 })
             }
+            "fail" => {
+                unexpected("ms", ms.is_some())?;
+                unexpected("field", field.is_some())?;
+                let opcode = opcode.ok_or_else(|| need("opcode"))?;
+                if NEVER_FAIL.iter().any(|op| *op as u32 == opcode) {
+                    return Err(format!(
+                        "`fail` cannot refuse {} in `{spec}`: INIT and DESTROY start and end \
+                         the session, FORGET, BATCH_FORGET and INTERRUPT get no reply",
+                        opcode_name(opcode)
+                    ));
+                }
+                Ok(Action::Fail {
+                    opcode,
+                    errno: errno.ok_or_else(|| need("errno"))?,
+                    nth,
+                    name,
+                })
+            }
             "delay" => {
                 unexpected("errno", errno.is_some())?;
                 unexpected("field", field.is_some())?;
@@ -342,7 +469,7 @@ impl FromStr for Action {
                 })
             }
             _ => Err(format!(
-                "unknown injection `{kind}` (setupmapping, removemapping, delay, corrupt)"
+                "unknown injection `{kind}` (setupmapping, removemapping, fail, delay, corrupt)"
             )),
         }
     }
@@ -404,7 +531,8 @@ impl Injector {
             log::warn!("inject: {} hits {} #{n}", r.action, opcode_name(opcode));
             match r.action {
                 Action::FailSetupmapping { errno, .. }
-                | Action::FailRemovemapping { errno, .. } => {
+                | Action::FailRemovemapping { errno, .. }
+                | Action::Fail { errno, .. } => {
                     d.fail.get_or_insert(errno);
                 }
                 Action::Delay { delay, .. } => {
@@ -514,52 +642,115 @@ mod tests {
             "delay:opcode=LOOKUP:ms=1:name=*a",
             "delay:opcode=LOOKUP:ms=1:name=a:name=b",
             "setupmapping:nth=1:errno=EIO:name=a",
+            "fail:opcode=READ",
+            "fail:errno=EIO",
+            "fail:opcode=READ:errno=EIO:ms=5",
+            "fail:opcode=READ:errno=EIO:field=len",
+            "fail:opcode=READ:errno=0",
+            "fail:opcode=READ:errno=4096",
+            "fail:opcode=READ:errno=EIO:nth=0",
+            "fail:opcode=NOPE:errno=EIO",
+            "fail:opcode=LOOKUP:errno=EIO:name=a/b",
         ] {
             assert!(p(bad).is_err(), "{bad} parsed");
         }
     }
 
     #[test]
-    fn nth_counts_matching_requests_only() {
-        let inj = Injector::new(vec![
-            p("setupmapping:nth=2:errno=ENOSPC").unwrap(),
-            p("delay:opcode=READ:ms=5").unwrap(),
-            p("corrupt:opcode=READ:field=unique:nth=2").unwrap(),
-        ]);
-        assert_eq!(inj.on_request(OP_SETUPMAPPING, None), Decision::default());
-        assert_eq!(inj.on_request(3, None), Decision::default());
+    fn parses_fail() {
         assert_eq!(
-            inj.on_request(OP_SETUPMAPPING, None).fail,
-            Some(libc::ENOSPC)
+            p("fail:opcode=GETATTR:errno=EIO"),
+            Ok(Action::Fail {
+                opcode: 3,
+                errno: libc::EIO,
+                nth: None,
+                name: None,
+            })
         );
-        assert_eq!(inj.on_request(OP_SETUPMAPPING, None), Decision::default());
-        let d1 = inj.on_request(15, None);
-        assert_eq!(d1.delay, Some(Duration::from_millis(5)));
-        assert!(d1.corrupt.is_empty());
-        let d2 = inj.on_request(15, None);
-        assert_eq!(d2.corrupt, vec![Field::Unique]);
         assert_eq!(
-            Injector::default().on_request(15, None),
-            Decision::default()
+            p("fail:errno=EDQUOT:opcode=fuse_mkdir:name=d:nth=2"),
+            Ok(Action::Fail {
+                opcode: 9,
+                errno: libc::EDQUOT,
+                nth: Some(2),
+                name: Some(NameMatch::Exact(b"d".to_vec())),
+            })
+        );
+        assert_eq!(
+            p("fail:opcode=47:errno=1"),
+            Ok(Action::Fail {
+                opcode: 47,
+                errno: libc::EPERM,
+                nth: None,
+                name: None,
+            })
         );
     }
 
     #[test]
-    fn name_rules_see_and_count_matching_names_only() {
+    fn fail_refuses_what_has_no_request_to_fail() {
+        for op in [
+            "INIT",
+            "destroy",
+            "FUSE_FORGET",
+            "BATCH_FORGET",
+            "INTERRUPT",
+            "26",
+            "38",
+            "2",
+            "42",
+            "36",
+        ] {
+            let err = p(&format!("fail:opcode={op}:errno=EIO")).unwrap_err();
+            assert!(err.starts_with("`fail` cannot refuse "), "{op}: {err}");
+            assert!(err.contains("FORGET, BATCH_FORGET and INTERRUPT"), "{err}");
+        }
+        // The same opcodes may still be delayed or corrupted.
+        assert!(p("delay:opcode=INIT:ms=1").is_ok());
+        assert!(p("fail:opcode=RELEASE:errno=EIO").is_ok());
+        assert!(p("fail:opcode=SETUPMAPPING:errno=EIO").is_ok());
+    }
+
+    #[test]
+    fn display_parses_back() {
+        for spec in [
+            "setupmapping:nth=3:errno=EIO",
+            "removemapping:nth=1:errno=ENOSPC",
+            "fail:opcode=GETATTR:errno=EIO",
+            "fail:opcode=MKDIR:errno=EDQUOT:nth=2:name=d",
+            "fail:opcode=READ:errno=77:name=slow-*",
+            "delay:opcode=READDIRPLUS:ms=1500:name=dir",
+            "delay:opcode=LOOKUP:ms=3000:nth=1",
+            "corrupt:opcode=GETATTR:field=len:nth=1",
+            "corrupt:opcode=CREATE:field=unique:name=x",
+            "fail:opcode=99:errno=EIO",
+        ] {
+            let a = p(spec).unwrap();
+            assert_eq!(a.to_string(), spec);
+            assert_eq!(p(&a.to_string()), Ok(a));
+        }
+        // Numbers with a name come back by name.
+        assert_eq!(
+            p("fail:opcode=14:errno=13").unwrap().to_string(),
+            "fail:opcode=OPEN:errno=EACCES"
+        );
+    }
+
+    #[test]
+    fn fail_hits_the_nth_matching_request() {
         let inj = Injector::new(vec![
-            p("delay:opcode=LOOKUP:ms=7:name=slow-*").unwrap(),
-            p("corrupt:opcode=LOOKUP:field=len:name=exact:nth=2").unwrap(),
+            p("fail:opcode=MKDIR:errno=EDQUOT:name=d").unwrap(),
+            p("fail:opcode=WRITE:errno=ENOSPC:nth=2").unwrap(),
+            p("delay:opcode=WRITE:ms=3:nth=2").unwrap(),
         ]);
-        let ms7 = Some(Duration::from_millis(7));
-        assert_eq!(inj.on_request(1, Some(b"fast")), Decision::default());
-        assert_eq!(inj.on_request(1, None), Decision::default());
-        assert_eq!(inj.on_request(1, Some(b"slow-a")).delay, ms7);
-        assert_eq!(inj.on_request(1, Some(b"slow-")).delay, ms7);
-        assert_eq!(inj.on_request(1, Some(b"slow")), Decision::default());
-        assert_eq!(inj.on_request(3, Some(b"slow-a")), Decision::default());
-        assert_eq!(inj.on_request(1, Some(b"exact")), Decision::default());
-        assert_eq!(inj.on_request(1, Some(b"exactly")), Decision::default());
-        assert_eq!(inj.on_request(1, Some(b"exact")).corrupt, vec![Field::Len]);
+        assert_eq!(inj.on_request(9, Some(b"e")), Decision::default());
+        assert_eq!(inj.on_request(9, Some(b"d")).fail, Some(libc::EDQUOT));
+        assert_eq!(inj.on_request(9, Some(b"d")).fail, Some(libc::EDQUOT));
+        assert_eq!(inj.on_request(16, None), Decision::default());
+        let d = inj.on_request(16, None);
+        assert_eq!(d.fail, Some(libc::ENOSPC));
+        assert_eq!(d.delay, Some(Duration::from_millis(3)));
+        assert_eq!(inj.on_request(16, None), Decision::default());
     }
 
     #[test]
