@@ -39,7 +39,7 @@ use vmm_sys_util::event::{
 
 use crate::account;
 use crate::dax::{CacheReqHandler, Dax};
-use crate::inject::{opcode_name, request_name, Field, Injector, OP_REMOVEMAPPING};
+use crate::inject::{opcode_name, Field, Injector, OP_REMOVEMAPPING};
 use crate::window::{check_removemapping_count, WindowError};
 
 /// Descriptors in each virtqueue at most.
@@ -160,9 +160,12 @@ impl FsBackend {
             };
         }
         req.truncate(hlen);
-        let decision = self
-            .inject
-            .on_request(opcode, request_name(opcode, &req[IN_HEADER_LEN..]));
+        let nodeid = u64::from_le_bytes(req[16..24].try_into().unwrap());
+        if opcode == FUSE_INIT {
+            self.inject.new_session();
+        }
+        let subject = self.inject.subject(opcode, nodeid, &req[IN_HEADER_LEN..]);
+        let decision = self.inject.on_request(opcode, subject.as_deref());
 
         // Forgets and releases, logged at info so host checks can balance them against the
         // entries and handles handed out (src/account.rs, tests/guest/plans/*.hostcheck).
@@ -208,8 +211,14 @@ impl FsBackend {
             if let Some(head) = head {
                 for ev in account::reply_events(opcode, &head, &reply) {
                     info!("{ev}");
-                    if let account::Event::Opened { fh, .. } = ev {
-                        self.open_fhs.lock().unwrap().insert(fh);
+                    match ev {
+                        account::Event::Opened { fh, .. } => {
+                            self.open_fhs.lock().unwrap().insert(fh);
+                        }
+                        account::Event::Entry { nodeid, name, .. } => {
+                            self.inject.handed_out(nodeid, &name)
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -603,6 +612,12 @@ mod serve_tests {
         assert_eq!(error(&b.serve(req(FUSE_INIT, 1, 0, &body), 4096)), 0);
     }
 
+    fn lookup(b: &FsBackend, name: &str) -> u64 {
+        let r = b.serve(req(1, 2, 1, format!("{name}\0").as_bytes()), 4096);
+        assert_eq!(error(&r), 0);
+        u64::from_le_bytes(r[OUT_HEADER_LEN..OUT_HEADER_LEN + 8].try_into().unwrap())
+    }
+
     #[test]
     fn failed_request_is_not_served() {
         let (b, dir) = backend("fail", &["fail:opcode=MKDIR:errno=EDQUOT:nth=1:name=d"]);
@@ -620,6 +635,38 @@ mod serve_tests {
         // The rule's one hit is over: the next MKDIR is served.
         assert_eq!(error(&b.serve(req(9, 8, 1, &mkdir), 4096)), 0);
         assert!(dir.join("d").is_dir());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn node_name_rules_pick_the_node() {
+        let (b, dir) = backend(
+            "node",
+            &[
+                "fail:opcode=GETATTR:errno=EIO:name=f",
+                "fail:opcode=RELEASE:errno=EIO:name=f",
+            ],
+        );
+        init(&b);
+        // struct fuse_getattr_in { getattr_flags, dummy, fh }
+        let getattr = |nodeid| error(&b.serve(req(3, 3, nodeid, &[0; 16]), 4096));
+        assert_eq!(getattr(1), 0);
+        let f = lookup(&b, "f");
+        assert_eq!(getattr(f), -libc::EIO);
+        assert_eq!(getattr(1), 0);
+        // struct fuse_open_in { flags, open_flags }
+        let r = b.serve(req(14, 4, f, &[0; 8]), 4096);
+        assert_eq!(error(&r), 0);
+        let fh = u64::from_le_bytes(r[OUT_HEADER_LEN..OUT_HEADER_LEN + 8].try_into().unwrap());
+        // struct fuse_release_in { fh, flags, release_flags, lock_owner }: refused, so the
+        // handle stays open on the host.
+        let mut release = fh.to_le_bytes().to_vec();
+        release.extend_from_slice(&[0; 16]);
+        assert_eq!(error(&b.serve(req(18, 5, f, &release), 4096)), -libc::EIO);
+        assert!(b.open_fhs.lock().unwrap().contains(&fh));
+        // A new session forgets the node's name: the rule no longer sees `f` in node f.
+        init(&b);
+        assert_ne!(getattr(f), -libc::EIO);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

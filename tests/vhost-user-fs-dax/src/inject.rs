@@ -17,13 +17,19 @@
 //!                                     or unique ^= 1 << 63)
 //! ```
 //! E is a name (EIO, ENOSPC, ...) or a number 1..4095; OP is a FUSE opcode name (READ,
-//! GETATTR, SETUPMAPPING, ...) or number. `name=NAME` limits a rule to requests whose
-//! name argument (LOOKUP, CREATE, MKNOD, MKDIR, SYMLINK, LINK, UNLINK, RMDIR) is NAME, or starts
-//! with NAME minus its trailing `*`; `nth` then counts only those requests.
+//! GETATTR, SETUPMAPPING, ...) or number. `name=NAME` limits a rule to requests about NAME,
+//! or about a name starting with NAME minus its trailing `*`; `nth` then counts only those
+//! requests. A request is about its name argument (LOOKUP, CREATE, MKNOD, MKDIR, SYMLINK,
+//! LINK, UNLINK, RMDIR, and the old name of RENAME and RENAME2; see [`request_name`]), or,
+//! for every other opcode, about the name under which this session's host last handed out
+//! the node in the request header (an entry reply: LOOKUP, CREATE, MKNOD, MKDIR, SYMLINK,
+//! LINK, READDIRPLUS; see [`NodeNames`]). The root has no name.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use fuse_backend_rs::abi::fuse_abi::Opcode;
@@ -144,16 +150,22 @@ pub fn opcode_name(op: u32) -> &'static str {
         .unwrap_or("?")
 }
 
-/// The name argument of a request (the NUL-terminated entry name), given its opcode and
-/// the bytes after `fuse_in_header`; `None` for opcodes without one.
+/// Where the name argument of an `opcode` request starts, after the opcode's fixed argument
+/// (include/uapi/linux/fuse.h); `None` for opcodes without one.
+fn name_offset(opcode: u32) -> Option<usize> {
+    match opcode_name(opcode) {
+        "LOOKUP" | "UNLINK" | "RMDIR" | "SYMLINK" => Some(0),
+        "MKDIR" | "LINK" | "RENAME" => Some(8), // fuse_mkdir_in, fuse_link_in, fuse_rename_in
+        "MKNOD" | "CREATE" | "RENAME2" => Some(16), // fuse_mknod_in, fuse_create_in, fuse_rename2_in
+        _ => None,
+    }
+}
+
+/// The name argument of a request (the NUL-terminated entry name; RENAME's and RENAME2's
+/// old name), given its opcode and the bytes after `fuse_in_header`; `None` for opcodes
+/// without one.
 pub fn request_name(opcode: u32, body: &[u8]) -> Option<&[u8]> {
-    // Offset of the name: after the opcode's fixed argument (include/uapi/linux/fuse.h).
-    let off = match opcode_name(opcode) {
-        "LOOKUP" | "UNLINK" | "RMDIR" | "SYMLINK" => 0,
-        "MKDIR" | "LINK" => 8,    // fuse_mkdir_in, fuse_link_in
-        "MKNOD" | "CREATE" => 16, // fuse_mknod_in, fuse_create_in
-        _ => return None,
-    };
+    let off = name_offset(opcode)?;
     let rest = body.get(off..)?;
     let end = rest.iter().position(|&b| b == 0)?;
     Some(&rest[..end])
@@ -230,7 +242,7 @@ impl NameMatch {
         }
     }
 
-    /// Whether `name` (the request's name argument, if it has one) matches.
+    /// Whether `name` (what the request is about, if it has a name) matches.
     pub fn matches(&self, name: Option<&[u8]>) -> bool {
         match (self, name) {
             (_, None) => false,
@@ -493,15 +505,47 @@ pub struct Decision {
     pub corrupt: Vec<Field>,
 }
 
+/// The name under which the host last handed out each node of the session (in an entry
+/// reply), so that `name=` rules can pick requests that carry only a node id (GETATTR, READ,
+/// FLUSH, ...). A node handed out under two names (LINK) goes by the later one; a RENAME
+/// changes nothing until the node is handed out again. FUSE_INIT starts afresh: node ids
+/// are per session.
+#[derive(Debug, Default)]
+pub struct NodeNames(Mutex<HashMap<u64, Vec<u8>>>);
+
+impl NodeNames {
+    /// An entry reply handed out `nodeid` as `name` (`.` and `..` are not names).
+    pub fn handed_out(&self, nodeid: u64, name: &[u8]) {
+        if name != b"." && name != b".." {
+            self.0.lock().unwrap().insert(nodeid, name.to_vec());
+        }
+    }
+
+    /// The name `nodeid` was last handed out under, if any.
+    pub fn get(&self, nodeid: u64) -> Option<Vec<u8>> {
+        self.0.lock().unwrap().get(&nodeid).cloned()
+    }
+
+    /// A new session: forgets every node.
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
 /// All rules. Empty (the default) means no injection.
 #[derive(Debug, Default)]
 pub struct Injector {
     rules: Vec<Rule>,
+    /// Kept only if a `name=` rule is for an opcode without a name argument.
+    nodes: Option<NodeNames>,
 }
 
 impl Injector {
     /// Builds the injector from parsed rules.
     pub fn new(actions: Vec<Action>) -> Self {
+        let by_node = actions
+            .iter()
+            .any(|a| a.name().is_some() && name_offset(a.opcode()).is_none());
         Injector {
             rules: actions
                 .into_iter()
@@ -510,11 +554,36 @@ impl Injector {
                     seen: AtomicU64::new(0),
                 })
                 .collect(),
+            nodes: by_node.then(NodeNames::default),
         }
     }
 
-    /// Called once per incoming request with its opcode and name argument (see
-    /// [`request_name`]); counts and decides.
+    /// An entry reply handed out `nodeid` as `name` (see [`NodeNames`]).
+    pub fn handed_out(&self, nodeid: u64, name: &[u8]) {
+        if let Some(nodes) = &self.nodes {
+            nodes.handed_out(nodeid, name);
+        }
+    }
+
+    /// A new FUSE session (FUSE_INIT): node ids start afresh.
+    pub fn new_session(&self) {
+        if let Some(nodes) = &self.nodes {
+            nodes.clear();
+        }
+    }
+
+    /// What `name=` rules match a request against: its name argument ([`request_name`]),
+    /// else the name its node (`nodeid`, from the request header) was handed out under.
+    /// `body` is the request after `fuse_in_header`.
+    pub fn subject(&self, opcode: u32, nodeid: u64, body: &[u8]) -> Option<Vec<u8>> {
+        match request_name(opcode, body) {
+            Some(name) => Some(name.to_vec()),
+            None => self.nodes.as_ref()?.get(nodeid),
+        }
+    }
+
+    /// Called once per incoming request with its opcode and what it is about (see
+    /// [`Injector::subject`]); counts and decides.
     pub fn on_request(&self, opcode: u32, name: Option<&[u8]>) -> Decision {
         let mut d = Decision::default();
         for r in &self.rules {
@@ -754,6 +823,94 @@ mod tests {
     }
 
     #[test]
+    fn name_rules_see_node_names_for_nameless_opcodes() {
+        let inj = Injector::new(vec![
+            p("fail:opcode=GETATTR:errno=EIO:name=f").unwrap(),
+            p("delay:opcode=READDIRPLUS:ms=9:name=dir-*").unwrap(),
+        ]);
+        let getattr = |nodeid| inj.on_request(3, inj.subject(3, nodeid, &[0; 16]).as_deref());
+        // Not handed out yet: no name, no match.
+        assert_eq!(getattr(5), Decision::default());
+        inj.handed_out(5, b"f");
+        inj.handed_out(6, b"g");
+        inj.handed_out(7, b"dir-1");
+        inj.handed_out(5, b".");
+        assert_eq!(getattr(5).fail, Some(libc::EIO));
+        assert_eq!(getattr(6), Decision::default());
+        assert_eq!(getattr(1), Decision::default());
+        assert_eq!(
+            inj.on_request(44, inj.subject(44, 7, &[0; 40]).as_deref())
+                .delay,
+            Some(Duration::from_millis(9))
+        );
+        // A LINK hands the node out under a second name: the later one counts.
+        inj.handed_out(5, b"f2");
+        assert_eq!(getattr(5), Decision::default());
+        inj.handed_out(5, b"f");
+        // A new session: node ids mean nothing any more.
+        inj.new_session();
+        assert_eq!(getattr(5), Decision::default());
+        // A name argument wins over the node's (the parent's) name.
+        inj.handed_out(8, b"f");
+        assert_eq!(inj.subject(1, 8, b"child\0"), Some(b"child".to_vec()));
+        assert_eq!(inj.subject(3, 8, &[0; 16]), Some(b"f".to_vec()));
+    }
+
+    #[test]
+    fn node_names_kept_only_for_rules_that_need_them() {
+        let inj = Injector::new(vec![
+            p("delay:opcode=LOOKUP:ms=1:name=x").unwrap(),
+            p("fail:opcode=GETATTR:errno=EIO").unwrap(),
+        ]);
+        inj.handed_out(5, b"x");
+        assert_eq!(inj.subject(3, 5, &[]), None);
+        assert_eq!(inj.subject(1, 5, b"x\0"), Some(b"x".to_vec()));
+    }
+
+    #[test]
+    fn nth_counts_matching_requests_only() {
+        let inj = Injector::new(vec![
+            p("setupmapping:nth=2:errno=ENOSPC").unwrap(),
+            p("delay:opcode=READ:ms=5").unwrap(),
+            p("corrupt:opcode=READ:field=unique:nth=2").unwrap(),
+        ]);
+        assert_eq!(inj.on_request(OP_SETUPMAPPING, None), Decision::default());
+        assert_eq!(inj.on_request(3, None), Decision::default());
+        assert_eq!(
+            inj.on_request(OP_SETUPMAPPING, None).fail,
+            Some(libc::ENOSPC)
+        );
+        assert_eq!(inj.on_request(OP_SETUPMAPPING, None), Decision::default());
+        let d1 = inj.on_request(15, None);
+        assert_eq!(d1.delay, Some(Duration::from_millis(5)));
+        assert!(d1.corrupt.is_empty());
+        let d2 = inj.on_request(15, None);
+        assert_eq!(d2.corrupt, vec![Field::Unique]);
+        assert_eq!(
+            Injector::default().on_request(15, None),
+            Decision::default()
+        );
+    }
+
+    #[test]
+    fn name_rules_see_and_count_matching_names_only() {
+        let inj = Injector::new(vec![
+            p("delay:opcode=LOOKUP:ms=7:name=slow-*").unwrap(),
+            p("corrupt:opcode=LOOKUP:field=len:name=exact:nth=2").unwrap(),
+        ]);
+        let ms7 = Some(Duration::from_millis(7));
+        assert_eq!(inj.on_request(1, Some(b"fast")), Decision::default());
+        assert_eq!(inj.on_request(1, None), Decision::default());
+        assert_eq!(inj.on_request(1, Some(b"slow-a")).delay, ms7);
+        assert_eq!(inj.on_request(1, Some(b"slow-")).delay, ms7);
+        assert_eq!(inj.on_request(1, Some(b"slow")), Decision::default());
+        assert_eq!(inj.on_request(3, Some(b"slow-a")), Decision::default());
+        assert_eq!(inj.on_request(1, Some(b"exact")), Decision::default());
+        assert_eq!(inj.on_request(1, Some(b"exactly")), Decision::default());
+        assert_eq!(inj.on_request(1, Some(b"exact")).corrupt, vec![Field::Len]);
+    }
+
+    #[test]
     fn request_names() {
         assert_eq!(request_name(1, b"abc\0"), Some(&b"abc"[..]));
         assert_eq!(request_name(1, b"abc"), None);
@@ -765,5 +922,13 @@ mod tests {
         let mut mkdir = vec![0xffu8; 8];
         mkdir.extend_from_slice(b"d\0");
         assert_eq!(request_name(9, &mkdir), Some(&b"d"[..]));
+        // RENAME and RENAME2: the old name, after fuse_rename_in / fuse_rename2_in.
+        let mut rename = vec![0xffu8; 8];
+        rename.extend_from_slice(b"old\0new\0");
+        assert_eq!(request_name(12, &rename), Some(&b"old"[..]));
+        let mut rename2 = vec![0xffu8; 16];
+        rename2.extend_from_slice(b"old2\0new\0");
+        assert_eq!(request_name(45, &rename2), Some(&b"old2"[..]));
+        assert_eq!(request_name(45, &rename2[..12]), None);
     }
 }
