@@ -62,6 +62,7 @@ MATRIX=(
 	"dax/pci/dax-cycles dax pci dax-cycles"
 	"dax/pci/dax-inject dax pci dax-inject"
 	"dax/pci/dax-inject-remove dax pci dax-inject-remove"
+	"dax/pci/inject-ops dax pci inject-ops"
 	"dax/mmio/basic dax mmio basic"
 	"dax/pci/corrupt-len dax pci corrupt-len"
 	"dax/pci/corrupt-unique dax pci corrupt-unique"
