@@ -944,6 +944,51 @@ TEST_F(posix, rename_whiteout)
 	EXPECT_EQ(makedev(0, 0), st.st_rdev);
 }
 
+/*
+ * O_TMPFILE (FUSE_TMPFILE): an unnamed file in the directory, written and
+ * read through its descriptor, given a name with linkat(); one never
+ * linked leaves nothing behind. Where the host lacks FUSE_TMPFILE
+ * (virtiofsd 1.14 answers ENOSYS) it fails with EOPNOTSUPP, as on a local
+ * file system without tmpfile support, and nothing else is checked.
+ */
+TEST_F(posix, o_tmpfile)
+{
+	unsigned char buf[5000], back[5000];
+	char proc[64];
+	struct stat st;
+	int fd, fd2;
+
+	fd = open(self->dir, O_TMPFILE | O_RDWR, 0640);
+	if (fd < 0 && errno == EOPNOTSUPP) {
+		TH_LOG("O_TMPFILE: EOPNOTSUPP (no FUSE_TMPFILE on this host)");
+		return;
+	}
+	ASSERT_LE(0, fd) TH_LOG("O_TMPFILE: %s", strerror(errno));
+	vfs_pattern_fill(buf, sizeof(buf), 0, 170);
+	ASSERT_EQ(sizeof(buf), pwrite(fd, buf, sizeof(buf), 0));
+	ASSERT_EQ(sizeof(back), pread(fd, back, sizeof(back), 0));
+	EXPECT_EQ(0, memcmp(buf, back, sizeof(buf)));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(0, st.st_nlink);
+	EXPECT_EQ(0640, st.st_mode & 07777);
+	EXPECT_TRUE(S_ISREG(st.st_mode));
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	ASSERT_EQ(0, linkat(AT_FDCWD, proc, AT_FDCWD, at(self->dir, "named"), AT_SYMLINK_FOLLOW))
+		TH_LOG("linkat: %s", strerror(errno));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(1, st.st_nlink);
+	close(fd);
+	EXPECT_EQ(0, file_is_pattern(at(self->dir, "named"), sizeof(buf), 170));
+
+	/* Never linked: gone with its descriptor. */
+	fd2 = open(self->dir, O_TMPFILE | O_WRONLY | O_EXCL, 0600);
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(10, write(fd2, "temporary\n", 10));
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd2);
+	EXPECT_EQ(-1, linkat(AT_FDCWD, proc, AT_FDCWD, at(self->dir, "never"), AT_SYMLINK_FOLLOW));
+	close(fd2);
+}
+
 /* Hard links share the inode; st_nlink counts them, on every name and fd. */
 TEST_F(posix, hard_links_and_nlink)
 {
