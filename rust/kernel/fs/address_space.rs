@@ -133,6 +133,7 @@ impl LockedFolio<'_> {
     /// later, through the mapping's `dirty_folio`. Only an uptodate folio
     /// holds data to write back: one that is not stays clean (and this
     /// returns `false`).
+    #[must_use]
     pub fn mark_dirty(&self) -> bool {
         if !self.test_uptodate() {
             return false;
@@ -356,7 +357,7 @@ pub trait Operations {
     /// `inode`'s page cache there, locked and referenced, and uptodate
     /// unless the write covers it or it lies past the end of the file.
     fn write_begin(
-        _file: &File,
+        _file: Option<&File>,
         _inode: &Inode<Self::FileSystem>,
         _pos: i64,
         _len: usize,
@@ -369,7 +370,7 @@ pub trait Operations {
     /// bytes the write keeps. The abstraction unlocks the folio and drops
     /// its reference after.
     fn write_end(
-        _file: &File,
+        _file: Option<&File>,
         _inode: &Inode<Self::FileSystem>,
         _pos: i64,
         _len: usize,
@@ -505,8 +506,10 @@ impl<T: FileSystem> Ops<T> {
             const TABLE: bindings::address_space_operations = {
                 // `generic_perform_write` calls both; what `write_end`
                 // dirties must be written back by someone.
+                // (`write_folios`: only then is `dirty_folio` the one that
+                // tags folios for writeback.)
                 assert!(U::HAS_WRITE_BEGIN == U::HAS_WRITE_END);
-                assert!(!U::HAS_WRITE_BEGIN || U::HAS_WRITE_FOLIOS || U::HAS_WRITEPAGES);
+                assert!(!U::HAS_WRITE_BEGIN || U::HAS_WRITE_FOLIOS);
                 bindings::address_space_operations {
                     read_folio: if U::HAS_READ_FOLIO {
                         Some(read_folio_callback::<U>)
@@ -616,13 +619,13 @@ unsafe extern "C" fn write_begin_callback<U: Operations + ?Sized>(
     _fsdata: *mut *mut core::ffi::c_void,
 ) -> c_int {
     from_result(|| {
-        // SAFETY: Only `generic_perform_write` calls `write_begin`, with
-        // the writer's open file (`iocb->ki_filp`, never null) and its
-        // mapping, whose host is an inode of ours; the writer keeps both
-        // alive for the call.
+        // SAFETY: The mapping's host is an inode of ours and `file` is
+        // null (`page_symlink`, `generic_cont_expand_simple`) or an open
+        // file of it (`generic_perform_write`'s `iocb->ki_filp`); the
+        // caller keeps both alive for the call.
         let f = unsafe {
             U::write_begin(
-                File::from_raw(file),
+                (!file.is_null()).then(|| File::from_raw(file)),
                 Inode::<U::FileSystem>::from_raw((*mapping).host),
                 pos,
                 len as usize,
@@ -653,7 +656,7 @@ unsafe extern "C" fn write_end_callback<U: Operations + ?Sized>(
     // referenced.
     let kept = unsafe {
         U::write_end(
-            File::from_raw(file),
+            (!file.is_null()).then(|| File::from_raw(file)),
             Inode::<U::FileSystem>::from_raw((*mapping).host),
             pos,
             len as usize,
@@ -667,6 +670,33 @@ unsafe extern "C" fn write_end_callback<U: Operations + ?Sized>(
         bindings::folio_put(folio);
     }
     kept.min(copied as usize) as c_int
+}
+
+/// A scope whose allocations do not recurse into file system reclaim
+/// (`memalloc_nofs_save()` until dropped): for code that holds what this
+/// file system's writeback waits for.
+pub struct NofsScope(core::ffi::c_uint, PhantomData<*mut ()>);
+
+impl NofsScope {
+    /// Enters the scope.
+    pub fn new() -> Self {
+        // SAFETY: Restored by `drop`, on this task (the raw pointer
+        // marker keeps the scope from moving to another one).
+        NofsScope(unsafe { bindings::vfs_memalloc_nofs_save() }, PhantomData)
+    }
+}
+
+impl Default for NofsScope {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for NofsScope {
+    fn drop(&mut self) {
+        // SAFETY: The flags `new` saved, on the same task.
+        unsafe { bindings::vfs_memalloc_nofs_restore(self.0) };
+    }
 }
 
 /// Writes back `inode`'s dirty page cache and, if the inode itself is

@@ -151,18 +151,20 @@ impl<T: FileSystem> SuperBlock<T, New> {
     /// Gives the superblock a backing device of its own
     /// (`super_setup_bdi()`), so its dirty page cache is written back (an
     /// anonymous superblock's default one does no writeback), with at most
-    /// `max_ratio` percent of the dirty threshold (`bdi_set_max_ratio()`),
-    /// held to it even below the global background threshold
-    /// (`BDI_CAP_STRICTLIMIT`, as C's FUSE: a stalled server cannot pin
-    /// more dirty memory than its share).
-    pub fn setup_bdi(&mut self, max_ratio: u32) -> Result<&mut Self> {
+    /// `max_ratio` percent of the dirty threshold (`bdi_set_max_ratio()`);
+    /// with `strict`, held to that share even below the global background
+    /// threshold (`BDI_CAP_STRICTLIMIT`, as C's FUSE: a stalled server
+    /// cannot pin more dirty memory than that).
+    pub fn setup_bdi(&mut self, max_ratio: u32, strict: bool) -> Result<&mut Self> {
         // SAFETY: As `set_magic`: the superblock is being filled.
         crate::error::to_result(unsafe { bindings::super_setup_bdi(self.raw()) })?;
         // SAFETY: `super_setup_bdi` set `s_bdi` to a live bdi of ours.
         crate::error::to_result(unsafe { bindings::vfs_sb_bdi_max_ratio(self.raw(), max_ratio) })?;
-        // SAFETY: As above; the capability bits are the bdi owner's to set
-        // while nothing writes back through it yet.
-        unsafe { bindings::vfs_sb_bdi_strictlimit(self.raw()) };
+        if strict {
+            // SAFETY: As above; the capability bits are the bdi owner's
+            // to set while nothing writes back through it yet.
+            unsafe { bindings::vfs_sb_bdi_strictlimit(self.raw()) };
+        }
         Ok(self)
     }
 }
