@@ -287,6 +287,9 @@ impl file::Operations for RegFile {
                 // kiocb is not `IOCB_DIRECT` (above); no lock is held.
                 return unsafe { kiocb.generic_write_iter(from) };
             }
+            // Write-through clears the uptodate bit of what a failed
+            // WRITE did not send: no folio it uses may be dirty then.
+            address_space::write_and_wait(inode)?;
         }
         // As C: a direct-I/O handle leaves dropping set-user-ID and the like
         // to the host (`fuse_direct_write_iter`).
@@ -463,9 +466,6 @@ impl file::Operations for RegFile {
             // The error of a writeback that already ended (the inode is
             // clean then, and `write_inode_now` does not look).
             address_space::write_and_wait(inode)?;
-            // As C: the host's block count changed with the data; the
-            // next stat asks (the size and times stay the guest's).
-            inode::invalidate_attrs(inode);
         } else {
             address_space::write_and_wait(inode)?;
         }
@@ -1066,14 +1066,10 @@ enum Held {
 }
 
 impl Held {
-    /// The folio must be read again: its bytes did not reach the host.
-    /// Not a dirty one (a writeback cache's): that would read the host's
-    /// older data over bytes writeback has yet to send.
     fn clear_uptodate(&self) {
         match self {
-            Held::Locked(f) if !f.locked().test_dirty() => f.locked().clear_uptodate(),
-            Held::Unlocked(f) if !f.folio().test_dirty() => f.clear_uptodate(),
-            _ => {}
+            Held::Locked(f) => f.locked().clear_uptodate(),
+            Held::Unlocked(f) => f.clear_uptodate(),
         }
     }
 }
@@ -1736,11 +1732,14 @@ impl address_space::Operations for FileAops {
     /// uptodate, covered by the write, or past the end of the file (its
     /// head zeroed then).
     fn write_begin(
-        file: &File,
+        file: Option<&File>,
         inode: &Inode<VirtioFsType>,
         pos: i64,
         len: usize,
     ) -> Result<WriteFolio> {
+        // Only writes through an open file get here (reads need its
+        // handle).
+        let file = file.ok_or(EBADF)?;
         let folio =
             address_space::grab_write_folio(inode, (pos as u64) >> kernel::page::PAGE_SHIFT)?;
         let f = folio.locked();
@@ -1764,7 +1763,7 @@ impl address_space::Operations for FileAops {
     /// tries again), as `block_write_end` does: C would zero file data
     /// that was never read.
     fn write_end(
-        _file: &File,
+        _file: Option<&File>,
         inode: &Inode<VirtioFsType>,
         pos: i64,
         len: usize,
@@ -1789,7 +1788,8 @@ impl address_space::Operations for FileAops {
             inode.set_size(end);
         }
         // Uptodate here, so always dirtied.
-        folio.mark_dirty();
+        let dirtied = folio.mark_dirty();
+        debug_assert!(dirtied);
         copied
     }
 

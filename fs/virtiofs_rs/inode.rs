@@ -553,6 +553,9 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     }
     let nodeid = info.nodeid;
     let _unstable = is_truncate.then(|| SizeUnstable::new(inode));
+    // Writeback waits for the gate with folios under writeback, which
+    // reclaim may wait for: nothing allocated under it may enter it.
+    let nofs = address_space::NofsScope::new();
     let gate = is_truncate.then(|| info.wb_gate.lock());
     let reply = s.call(
         Opcode::Setattr,
@@ -582,25 +585,24 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     }
     // The reply is the host's state after our change: newer than any
     // reply to a request sent before it. With a writeback cache the guest
-    // keeps the size (unless this set it) and the times (unless this set
-    // them), as C's `trust_local_cmtime`; the VFS holds the inode lock,
-    // so no write moves the size meanwhile.
+    // keeps its size unless this truncated (the VFS holds the inode lock,
+    // so no write moves it meanwhile) and its times unless this truncated
+    // or set them (the host's then are the file's: it changed them with
+    // the size, or the guest's went to it first, above).
     let old_size = inode.size();
     let mut new = attrs(&na);
-    if cached {
-        if !is_truncate {
-            new.size = old_size;
-        }
-        if a.valid() & attr::MTIME == 0 {
-            new.mtime = inode.mtime();
-        }
-        if a.valid() & attr::CTIME == 0 {
-            new.ctime = inode.ctime();
-        }
+    let keep_times = cached && !is_truncate && a.valid() & (attr::MTIME | attr::CTIME) == 0;
+    if cached && !is_truncate {
+        new.size = old_size;
     }
     {
         let _g = info.forget.lock();
-        inode.refresh_attrs(&new);
+        if keep_times {
+            // Not even stored back: a write fault may be setting them.
+            inode.refresh_attrs_cached(&new);
+        } else {
+            inode.refresh_attrs(&new);
+        }
         inode.clear_nosec();
         // As C: a mode change may have changed the host's access ACL.
         if s.posix_acl() {
@@ -613,13 +615,18 @@ fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     // The size is the host's now: writeback may go on (no gate is held
     // while the page cache is cut, which waits for writeback).
     drop(gate);
+    drop(nofs);
     if na.file_type() == FileType::Regular && old_size != new.size {
         address_space::truncate_pagecache(inode, new.size);
-        // Without a writeback cache the rest is stale too (as C); with
-        // one, clean folios below the size are the host's data and dirty
-        // ones the guest's.
         if !cached {
+            // Without a writeback cache the rest is stale too (as C).
             let _ = address_space::invalidate(inode);
+        } else if new.size > old_size {
+            // With one, folios below the size are the file's (clean: the
+            // host's, dirty: the guest's), but the one the old end fell in
+            // may hold bytes a shared mapping wrote past it, which must
+            // read as zeros now that they are inside the file.
+            address_space::truncate_pagecache_range(inode, old_size, new.size - 1);
         }
     }
     Ok(())

@@ -217,9 +217,9 @@ fn fill_super(sb: &mut SuperBlock<VirtioFsType, New>) -> Result<ARef<Inode<Virti
     // host negotiated FUSE_DONT_MASK), and ACLs the host enforces
     // (FUSE_POSIX_ACL) take part in permission checks.
     sb.set_posixacl();
-    // As C (`fuse_bdi_init`): a backing device of its own, so writable
-    // shared mappings are written back, with 1% of the dirty threshold.
-    sb.setup_bdi(1)?;
+    // As C (`fuse_bdi_init`): a backing device of its own, so dirty folios
+    // are written back, strictly held to 1% of the dirty threshold.
+    sb.setup_bdi(1, true)?;
     let s = sb.data();
     if let Some(d) = s.dax_conn() {
         d.register_sysfs(s.fs.index);
