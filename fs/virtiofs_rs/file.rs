@@ -3,8 +3,11 @@
 //! Regular files: OPEN/RELEASE, reads through the page cache
 //! (`read_folio`, `readahead`: one READ of up to `max_pages` pages),
 //! write-through writes (C's `fuse_perform_write`: the data is copied into
-//! page cache folios, which go to the host as the WRITE's pages), direct
-//! I/O (`FOPEN_DIRECT_IO` handles and `O_DIRECT`), FLUSH and FSYNC; and
+//! page cache folios, which go to the host as the WRITE's pages) or, with
+//! a writeback cache (FUSE_WRITEBACK_CACHE), buffered writes
+//! (`write_begin`/`write_end`) that writeback sends (`write_folios`),
+//! direct I/O (`FOPEN_DIRECT_IO` handles and `O_DIRECT`), FLUSH and FSYNC;
+//! and
 //! the file operations of DAX files ([`DaxFile`]), whose data goes
 //! through the cache window instead (see `dax.rs`).
 //!

@@ -452,10 +452,11 @@ fn setattr_in(a: &IAttr) -> SetattrIn {
     s
 }
 
-/// setattr: as C's `fuse_do_setattr` without a writeback cache: one
-/// SETATTR (through the open file's handle for a truncation of an open
-/// file), the reply's attributes applied, and for a size change the page
-/// cache cut to the new size. The VFS holds the inode lock.
+/// setattr: as C's `fuse_do_setattr`: one SETATTR (through the open
+/// file's handle for a truncation of an open file), the reply's
+/// attributes applied (with a writeback cache, but for the size and times
+/// the guest keeps), and for a size change the page cache cut to the new
+/// size. The VFS holds the inode lock.
 fn setattr(d: &DEntry<VirtioFsType>, a: &IAttr) -> Result {
     let inode = d.inode().ok_or(ENOENT)?;
     let info = inode.data();
