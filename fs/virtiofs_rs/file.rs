@@ -1099,8 +1099,13 @@ fn perform_write(
     let mut misses = 0u32;
     let _unstable = inode::SizeUnstable::new(inode);
     while !from.is_empty() {
-        let mut held: KVec<Held> = KVec::with_capacity(npages, GFP_KERNEL)?;
-        let mut segs: KVec<Segment> = KVec::with_capacity(npages, GFP_KERNEL)?;
+        // Room for the pages this chunk spans, not for `max_pages` (as C's
+        // `fuse_wr_pages`): a small write allocates little.
+        let want = (pos as usize % PAGE_SIZE + from.len().min(max))
+            .div_ceil(PAGE_SIZE)
+            .min(npages);
+        let mut held: KVec<Held> = KVec::with_capacity(want, GFP_KERNEL)?;
+        let mut segs: KVec<Segment> = KVec::with_capacity(want, GFP_KERNEL)?;
         let mut copied = 0usize;
         while copied < max && !from.is_empty() {
             let p = pos as usize + copied;
@@ -1274,7 +1279,8 @@ fn direct_read(
                 Err(_) => break,
             };
             let n = pages.len();
-            let mut segs: KVec<Segment> = KVec::with_capacity(max / PAGE_SIZE + 1, GFP_KERNEL)?;
+            let mut segs: KVec<Segment> =
+                KVec::with_capacity(pages.segments().count(), GFP_KERNEL)?;
             for (p, off, len) in pages.segments() {
                 segs.push(Segment::Page(p, len as u32, off as u32), GFP_KERNEL)?;
             }
@@ -1388,7 +1394,8 @@ fn direct_write(
                 }
             };
             let c = pages.len();
-            let mut segs: KVec<Segment> = KVec::with_capacity(max / PAGE_SIZE + 1, GFP_KERNEL)?;
+            let mut segs: KVec<Segment> =
+                KVec::with_capacity(pages.segments().count(), GFP_KERNEL)?;
             for (p, off, len) in pages.segments() {
                 segs.push(Segment::Page(p, len as u32, off as u32), GFP_KERNEL)?;
             }
