@@ -186,14 +186,7 @@ impl file::Operations for RegFile {
         if out.open_flags & fopen::KEEP_CACHE == 0 {
             let _ = address_space::invalidate(inode);
         }
-        // As C's `fuse_finish_open`: with a writeback cache, writeback may
-        // use any writable handle of the file.
-        if inode::writeback_cached(&s, inode) && writable(flags) {
-            if let Err(e) = link_writer(inode, h.fh) {
-                release_handle(inode, h);
-                return Err(e);
-            }
-        }
+        let h = link_opened(&s, inode, h)?;
         // SAFETY: This is `open`.
         unsafe { file.allow_direct_io() };
         Ok(h)
@@ -466,12 +459,11 @@ impl file::Operations for RegFile {
         let wb = inode::writeback_cached(&s, inode);
         if wb {
             address_space::write_inode_now(inode, true)?;
-            // The error of a writeback that already ended (the inode is
-            // clean then, and `write_inode_now` does not look).
-            address_space::write_and_wait(inode)?;
-        } else {
-            address_space::write_and_wait(inode)?;
         }
+        // With a writeback cache also the error of a writeback that
+        // already ended (the inode is clean then, and `write_inode_now`
+        // does not look).
+        address_space::write_and_wait(inode)?;
         // As C: with a writeback cache FLUSH goes even with NOFLUSH.
         if (h.open_flags & fopen::NOFLUSH != 0 && !wb) || s.lacks(Optional::Flush) {
             return Ok(());
@@ -785,6 +777,24 @@ fn writable(flags: u32) -> bool {
     acc == bindings::O_WRONLY || acc == bindings::O_RDWR
 }
 
+/// A handle just opened (OPEN or CREATE), linked for writeback if the
+/// file has a writeback cache and the handle may write (C's
+/// `fuse_finish_open`: writeback may use any writable handle); released
+/// if that fails.
+fn link_opened(
+    s: &Session,
+    inode: &Inode<VirtioFsType>,
+    h: KBox<FileHandle>,
+) -> Result<KBox<FileHandle>> {
+    if inode::writeback_cached(s, inode) && writable(h.flags) {
+        if let Err(e) = link_writer(inode, h.fh) {
+            release_handle(inode, h);
+            return Err(e);
+        }
+    }
+    Ok(h)
+}
+
 /// Gives an open file's handle back: a last writeback if writeback used
 /// it, then RELEASE, waited for.
 pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle>) {
@@ -926,12 +936,7 @@ pub(crate) fn create_open(
         0,
     ) {
         Ok(i) => {
-            if inode::writeback_cached(&s, &i) && writable(flags) {
-                if let Err(err) = link_writer(&i, h.fh) {
-                    release_handle(&i, h);
-                    return Err(err);
-                }
-            }
+            let h = link_opened(&s, &i, h)?;
             Ok(Some((
                 Entry {
                     inode: Some(i),

@@ -329,11 +329,6 @@ int rust_helper_vfs_file_should_drop_suidgid(struct file *file)
 	return setattr_should_drop_suidgid(file_mnt_idmap(file), file_inode(file));
 }
 
-bool rust_helper_folio_test_dirty(struct folio *folio)
-{
-	return folio_test_dirty(folio);
-}
-
 /* FMODE_CREATED is a __force cast bindgen cannot evaluate. */
 void rust_helper_vfs_file_set_created(struct file *file)
 {

@@ -61,13 +61,6 @@ impl Folio {
         // SAFETY: The folio is valid (type invariant).
         unsafe { bindings::folio_test_uptodate(self.as_raw()) }
     }
-
-    /// Whether the folio holds data not written back yet
-    /// (`folio_test_dirty()`).
-    pub fn test_dirty(&self) -> bool {
-        // SAFETY: The folio is valid (type invariant).
-        unsafe { bindings::folio_test_dirty(self.as_raw()) }
-    }
 }
 
 /// A folio locked by the caller for the lifetime of the reference: its
@@ -860,8 +853,7 @@ unsafe extern "C" fn writepages_runs_callback<U: Operations + ?Sized>(
     let max = unsafe { U::writeback_max_bytes(Inode::<U::FileSystem>::from_raw((*mapping).host)) };
     // Allocations while writing back must not recurse into this file
     // system's reclaim (C's `fuse_writepages` allocates with GFP_NOFS).
-    // SAFETY: Saved here, restored below on the one way out.
-    let nofs = unsafe { bindings::vfs_memalloc_nofs_save() };
+    let _nofs = NofsScope::new();
     // SAFETY: The mapping is valid for the call; `writeback_iter` hands
     // out each dirty folio locked, with its dirty bit cleared for I/O, and
     // takes the previous one back (its reference with it), so each folio
@@ -897,7 +889,6 @@ unsafe extern "C" fn writepages_runs_callback<U: Operations + ?Sized>(
         if e != 0 {
             err = e;
         }
-        bindings::vfs_memalloc_nofs_restore(nofs);
     }
     err
 }
