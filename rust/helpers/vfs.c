@@ -105,6 +105,12 @@ size_t rust_helper_iov_iter_count(const struct iov_iter *i)
 	return iov_iter_count(i);
 }
 
+int rust_helper_iov_iter_npages_cap(struct iov_iter *i, int maxpages,
+				    size_t max_bytes)
+{
+	return iov_iter_npages_cap(i, maxpages, max_bytes);
+}
+
 ssize_t rust_helper_generic_write_sync(struct kiocb *iocb, ssize_t count)
 {
 	return generic_write_sync(iocb, count);

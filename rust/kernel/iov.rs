@@ -10,6 +10,7 @@
 //! C header: [`include/linux/uio.h`](srctree/include/linux/uio.h)
 
 use crate::{alloc::KVec, bindings, page::PAGE_SIZE, prelude::*, types::Opaque};
+use core::ffi::c_int;
 use core::marker::PhantomData;
 
 /// Pages of an iterator's user memory, pinned (`iov_iter_extract_pages()`):
@@ -59,23 +60,21 @@ impl IterPages {
         max_pages: usize,
         written: bool,
     ) -> Result<Self> {
-        let max_pages = max_pages.max(1);
-        let mut pages = KVec::from_elem(core::ptr::null_mut(), max_pages, GFP_KERNEL)?;
+        let max_pages = c_int::try_from(max_pages.max(1)).unwrap_or(c_int::MAX);
+        // Room for the pages these bytes span, not for `max_pages` (as C's
+        // `fuse_iter_npages`): a small I/O allocates little.
+        // SAFETY: The iterator is valid (caller); the count is restored.
+        let want = unsafe { bindings::iov_iter_npages_cap(iter, max_pages, max_bytes) };
+        let room = want.clamp(1, max_pages);
+        let mut pages: KVec<*mut bindings::page> = KVec::with_capacity(room as usize, GFP_KERNEL)?;
         let mut start = 0usize;
         let mut array = pages.as_mut_ptr();
-        // SAFETY: `array` has room for `max_pages` entries (so the call
-        // does not allocate another); the iterator is valid and
-        // user-backed (caller), so the pages come pinned (`FOLL_PIN`, as
-        // C 6.12's FUSE takes them for device I/O).
+        // SAFETY: `array` has room for `room` entries (so the call does
+        // not allocate another); the iterator is valid and user-backed
+        // (caller), so the pages come pinned (`FOLL_PIN`, as C 6.12's
+        // FUSE takes them for device I/O).
         let got = unsafe {
-            bindings::iov_iter_extract_pages(
-                iter,
-                &mut array,
-                max_bytes,
-                max_pages as _,
-                0,
-                &mut start,
-            )
+            bindings::iov_iter_extract_pages(iter, &mut array, max_bytes, room as _, 0, &mut start)
         };
         if got < 0 {
             return Err(Error::from_errno(got as i32));
@@ -86,9 +85,9 @@ impl IterPages {
         } else {
             (start + len).div_ceil(PAGE_SIZE)
         };
-        // SAFETY: The first `n` entries were filled; the rest are null
-        // pointers, which need no drop.
-        unsafe { pages.set_len(n.min(max_pages)) };
+        // SAFETY: The call filled the first `n` entries (`n <= room`, the
+        // capacity); raw pointers need no drop.
+        unsafe { pages.set_len(n.min(room as usize)) };
         Ok(IterPages {
             pages,
             offset: start,

@@ -297,13 +297,21 @@ pub enum Segment {
 /// device-writable ones (`struct scatterlist` entries, built once with
 /// `GFP_KERNEL` so that queueing never allocates).
 ///
+/// A list of up to [`SgTable::INLINE`] entries (a request's arguments and
+/// reply, and a page of data) lives in the table itself, so building it
+/// does not allocate; a longer one is allocated.
+///
 /// # Invariants
 ///
-/// `sgl[..nout]` and `sgl[nout..]` are each an initialised scatterlist
-/// whose last entry carries the end mark; at least one of them is
-/// non-empty.
+/// The first `len` entries of the storage ([`SgTable::entries`]) are in
+/// use; of them, `[..nout]` and `[nout..]` are each an initialised
+/// scatterlist ending in an end mark (when not empty), and `len > 0`.
+/// The entries hold no pointer into the table itself (none is chained),
+/// so the table may move.
 pub struct SgTable {
-    sgl: KVec<bindings::scatterlist>,
+    inline: [bindings::scatterlist; SgTable::INLINE],
+    heap: KVec<bindings::scatterlist>,
+    len: usize,
     nout: usize,
 }
 
@@ -312,58 +320,79 @@ pub struct SgTable {
 unsafe impl Send for SgTable {}
 
 impl SgTable {
+    /// Entries kept in the table itself.
+    pub const INLINE: usize = 4;
+
     /// The number of segments (descriptors without indirection).
     pub fn len(&self) -> usize {
-        self.sgl.len()
+        self.len
     }
 
     /// Whether there is no segment (never, by the type invariant).
     pub fn is_empty(&self) -> bool {
-        self.sgl.is_empty()
+        self.len == 0
     }
 
-    /// Builds the list for `out` (device-readable) then `inb`
-    /// (device-writable) segments.
+    /// The entries in use.
+    fn entries(&mut self) -> &mut [bindings::scatterlist] {
+        if self.heap.is_empty() {
+            &mut self.inline[..self.len]
+        } else {
+            &mut self.heap[..]
+        }
+    }
+
+    /// Builds the list for the `out` groups of segments (device-readable),
+    /// then the `inb` ones (device-writable), each group in order.
     ///
     /// # Safety
     ///
     /// Every segment must describe memory that stays valid (and, for
     /// `inb`, is not accessed by the CPU) from the time a buffer built from
     /// this table is queued until its token comes back.
-    pub unsafe fn new(out: &[Segment], inb: &[Segment], gfp: Flags) -> Result<Self> {
-        let total = out.len() + inb.len();
+    pub unsafe fn new(out: &[&[Segment]], inb: &[&[Segment]], gfp: Flags) -> Result<Self> {
+        let nout = out.iter().map(|g| g.len()).sum::<usize>();
+        let total = nout + inb.iter().map(|g| g.len()).sum::<usize>();
         if total == 0 {
             return Err(EINVAL);
         }
-        let mut sgl = KVec::with_capacity(total, gfp)?;
-        for seg in Iterator::chain(out.iter(), inb.iter()) {
+        let mut t = SgTable {
             // SAFETY: All-zeroes is a valid `scatterlist` before it is set.
-            let mut sg: bindings::scatterlist = unsafe { core::mem::zeroed() };
+            inline: unsafe { core::mem::zeroed() },
+            heap: KVec::new(),
+            len: total,
+            nout,
+        };
+        if total > Self::INLINE {
+            // SAFETY: As above.
+            t.heap = KVec::from_elem(unsafe { core::mem::zeroed() }, total, gfp)?;
+        }
+        let entries = t.entries();
+        let segs = Iterator::chain(out.iter(), inb.iter()).flat_map(|g| g.iter());
+        for (sg, seg) in entries.iter_mut().zip(segs) {
             match *seg {
                 Segment::Buf(ptr, len) => {
                     let len = c_uint::try_from(len).map_err(|_| EINVAL)?;
                     // SAFETY: `sg` is a zeroed entry; the caller vouches
                     // that `ptr..ptr+len` is linear-mapped memory.
-                    unsafe { bindings::sg_set_buf(&mut sg, ptr.cast(), len) };
+                    unsafe { bindings::sg_set_buf(sg, ptr.cast(), len) };
                 }
                 Segment::Page(page, len, offset) => {
                     // SAFETY: As above; the caller vouches for the page.
-                    unsafe { bindings::sg_set_page(&mut sg, page, len, offset) };
+                    unsafe { bindings::sg_set_page(sg, page, len, offset) };
                 }
             }
-            sgl.push(sg, gfp)?;
         }
-        let nout = out.len();
         if nout > 0 {
             // SAFETY: `nout - 1` is in bounds.
-            unsafe { bindings::sg_mark_end(&mut sgl[nout - 1]) };
+            unsafe { bindings::sg_mark_end(&mut entries[nout - 1]) };
         }
         if total > nout {
             // SAFETY: `total - 1` is in bounds.
-            unsafe { bindings::sg_mark_end(&mut sgl[total - 1]) };
+            unsafe { bindings::sg_mark_end(&mut entries[total - 1]) };
         }
-        // INVARIANT: Both groups are set and end-marked.
-        Ok(SgTable { sgl, nout })
+        // INVARIANT: `total` entries, both groups set and end-marked.
+        Ok(t)
     }
 }
 
@@ -497,10 +526,11 @@ impl<T: ForeignOwnable> Ring<'_, T> {
         gfp: Flags,
     ) -> core::result::Result<(), (Error, T)> {
         let nout = sg.nout;
-        let total = sg.sgl.len();
-        let base = sg.sgl.as_mut_ptr();
-        // SAFETY: `nout <= total`, so `base + nout` is in bounds of `sgl`
-        // or one past its end (then unused: no device-writable list).
+        let total = sg.len;
+        let base = sg.entries().as_mut_ptr();
+        // SAFETY: `nout <= total`, so `base + nout` is in bounds of the
+        // entries or one past their end (then unused: no device-writable
+        // list).
         let ins = unsafe { base.add(nout) };
         let mut lists: [*mut bindings::scatterlist; 2] = match (nout > 0, total > nout) {
             (true, true) => [base, ins],
