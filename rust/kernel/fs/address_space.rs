@@ -331,9 +331,11 @@ pub trait Operations {
     }
 
     /// Writes back `run` (`writepages`, contiguous dirty folios gathered
-    /// up to [`Operations::writeback_max_bytes`]), each under writeback
-    /// and unlocked; the abstraction ends their writeback after. An error
-    /// is recorded in the mapping (reported by the next fsync).
+    /// up to [`Operations::writeback_max_bytes`]), each under writeback;
+    /// the abstraction ends their writeback after. An error is recorded in
+    /// the mapping (reported by the next fsync). The folios are unlocked,
+    /// but for a single one laundered before it is dropped from the page
+    /// cache (`launder_folio`), which stays locked: never lock them.
     fn write_folios(_inode: &Inode<Self::FileSystem>, _run: &FolioRun<'_>) -> Result {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -396,8 +398,9 @@ pub const FOLIO_RUN_MAX: usize = 64;
 /// # Invariants
 ///
 /// Each pointer is a valid folio of the mapping, referenced by the run's
-/// owner, under writeback and unlocked, each following the previous one
-/// in the file; there is at least one.
+/// owner, under writeback (and unlocked, or locked by the caller of
+/// `launder_folio`), each following the previous one in the file; there
+/// is at least one.
 pub struct FolioRun<'a>(&'a [*mut bindings::folio]);
 
 impl FolioRun<'_> {
@@ -530,6 +533,13 @@ impl<T: FileSystem> Ops<T> {
                     },
                     write_end: if U::HAS_WRITE_END {
                         Some(write_end_callback::<U>)
+                    } else {
+                        None
+                    },
+                    // A dirty folio dropped from the page cache
+                    // (`invalidate_inode_pages2`) is written back first.
+                    launder_folio: if U::HAS_WRITE_FOLIOS {
+                        Some(launder_folio_callback::<U>)
                     } else {
                         None
                     },
@@ -801,7 +811,8 @@ unsafe extern "C" fn writepages_whole_callback<U: Operations + ?Sized>(
 /// # Safety
 ///
 /// `run` holds valid folios of `mapping` (an inode of ours), each with a
-/// reference of ours, under writeback and unlocked, contiguous.
+/// reference of ours, under writeback and unlocked (or one, locked by the
+/// caller of `launder_folio`), contiguous.
 unsafe fn write_run<U: Operations + ?Sized>(
     mapping: *mut bindings::address_space,
     run: &[*mut bindings::folio],
@@ -833,6 +844,32 @@ unsafe fn write_run<U: Operations + ?Sized>(
         }
     }
     err
+}
+
+/// As C's `fuse_launder_folio`: a dirty folio about to be dropped is
+/// written back with `write_folios`, synchronously, still locked.
+///
+/// # Safety
+///
+/// Called only by the page cache through an `Ops` table, with a locked
+/// folio of a mapping of ours, not under writeback
+/// (`invalidate_inode_pages2_range` waits that out first).
+unsafe extern "C" fn launder_folio_callback<U: Operations + ?Sized>(
+    folio: *mut bindings::folio,
+) -> c_int {
+    // SAFETY: The folio is locked and its mapping (of ours) set (the
+    // caller); once its dirty bit is cleared for I/O it is started and
+    // referenced for `write_run`, which ends the writeback and drops that
+    // reference: a run of one folio under writeback, locked by our caller.
+    unsafe {
+        if !bindings::folio_clear_dirty_for_io(folio) {
+            return 0;
+        }
+        let _nofs = NofsScope::new();
+        bindings::__folio_start_writeback(folio, false);
+        bindings::folio_get(folio);
+        write_run::<U>(bindings::folio_mapping(folio), &[folio])
+    }
 }
 
 /// # Safety
