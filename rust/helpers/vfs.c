@@ -8,6 +8,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/dcache.h>
+#include <linux/filelock.h>
 #include <linux/jiffies.h>
 #include <linux/uidgid.h>
 #include <linux/pagemap.h>
@@ -73,6 +74,32 @@ void rust_helper_vfs_current_creds(u32 *uid, u32 *gid, u32 *pid)
 	*uid = from_kuid(&init_user_ns, current_fsuid());
 	*gid = from_kgid(&init_user_ns, current_fsgid());
 	*pid = pid_nr_ns(task_pid(current), &init_pid_ns);
+}
+
+/*
+ * File locks: the caller's thread group id, and a pid the host gave back,
+ * both in the initial pid namespace (as the request headers; C's FUSE uses
+ * its connection's namespace, the mounter's).
+ */
+pid_t rust_helper_vfs_current_tgid(void)
+{
+	return pid_nr_ns(task_tgid(current), &init_pid_ns);
+}
+
+pid_t rust_helper_vfs_lock_pid(pid_t nr)
+{
+	pid_t ret;
+
+	rcu_read_lock();
+	ret = pid_nr_ns(find_pid_ns(nr, &init_pid_ns), &init_pid_ns);
+	rcu_read_unlock();
+	return ret;
+}
+
+/* Whether a lock manager (lockd) waits for an asynchronous grant. */
+bool rust_helper_vfs_lock_wants_grant(const struct file_lock *fl)
+{
+	return fl->fl_lmops && fl->fl_lmops->lm_grant;
 }
 
 loff_t rust_helper_i_size_read(const struct inode *inode)

@@ -452,6 +452,176 @@ impl DirEmitter {
     }
 }
 
+/// Lock commands ([`Operations::lock`], [`Operations::flock`]).
+pub mod lock_cmd {
+    /// Tests for a conflicting lock (`F_GETLK`).
+    pub const GETLK: i32 = crate::bindings::F_GETLK as i32;
+    /// Sets or clears a lock without waiting (`F_SETLK`).
+    pub const SETLK: i32 = crate::bindings::F_SETLK as i32;
+    /// Sets a lock, waiting for it (`F_SETLKW`).
+    pub const SETLKW: i32 = crate::bindings::F_SETLKW as i32;
+    /// A lock manager gives up a blocked request (`F_CANCELLK`).
+    pub const CANCELLK: i32 = crate::bindings::F_CANCELLK as i32;
+}
+
+/// What [`Operations::lock`] returns for a blocked caller that waits: the
+/// VFS waits for the lock's blocker to go and asks again.
+pub const FILE_LOCK_DEFERRED: i32 = bindings::FILE_LOCK_DEFERRED as i32;
+
+/// Lock types ([`FileLock::lock_type`]).
+pub mod lock_type {
+    /// A shared lock (`F_RDLCK`).
+    pub const RDLCK: u8 = crate::bindings::F_RDLCK as u8;
+    /// An exclusive lock (`F_WRLCK`).
+    pub const WRLCK: u8 = crate::bindings::F_WRLCK as u8;
+    /// No lock (`F_UNLCK`).
+    pub const UNLCK: u8 = crate::bindings::F_UNLCK as u8;
+}
+
+/// Lock flags ([`FileLock::flags`]).
+pub mod lock_flags {
+    /// A POSIX (`fcntl`) lock (`FL_POSIX`).
+    pub const POSIX: u32 = crate::bindings::FL_POSIX;
+    /// A `flock` lock (`FL_FLOCK`).
+    pub const FLOCK: u32 = crate::bindings::FL_FLOCK;
+    /// Removal when a file is closed (`FL_CLOSE`).
+    pub const CLOSE: u32 = crate::bindings::FL_CLOSE;
+    /// The caller waits for the lock (`FL_SLEEP`).
+    pub const SLEEP: u32 = crate::bindings::FL_SLEEP;
+    /// An open file description lock (`F_OFD_SETLK`; `FL_OFDLCK`): owned
+    /// by the open file.
+    pub const OFDLCK: u32 = crate::bindings::FL_OFDLCK;
+}
+
+/// A lock request (`struct file_lock`): what `fcntl` or `flock` asks for,
+/// and where [`lock_cmd::GETLK`] puts the conflicting lock it finds.
+///
+/// Only shared references are handed out: once the VFS's table holds the
+/// lock (a blocked [`FileLock::posix_lock_file`]), other CPUs write parts
+/// of it (its blocker, its list links).
+///
+/// # Invariants
+///
+/// Wraps a valid `struct file_lock` that the VFS lends for one call, whose
+/// range, type, flags and owner only the borrower writes meanwhile.
+#[repr(transparent)]
+pub struct FileLock(Opaque<bindings::file_lock>);
+
+impl FileLock {
+    /// Wraps `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a valid `struct file_lock` for `'a`, whose range, type,
+    /// flags and owner nothing else writes for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::file_lock) -> &'a Self {
+        // SAFETY: `FileLock` is a transparent wrapper of an `Opaque`, which
+        // allows writes by others; the caller vouches for the pointer.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn raw(&self) -> *mut bindings::file_lock {
+        self.0.get()
+    }
+
+    /// The first byte covered (`fl_start`).
+    pub fn start(&self) -> i64 {
+        // SAFETY: A valid lock (type invariant).
+        unsafe { (*self.raw()).fl_start }
+    }
+
+    /// The last byte covered (`fl_end`; `OFFSET_MAX` for "to the end").
+    pub fn end(&self) -> i64 {
+        // SAFETY: As above.
+        unsafe { (*self.raw()).fl_end }
+    }
+
+    /// The lock type ([`lock_type`]).
+    pub fn lock_type(&self) -> u8 {
+        // SAFETY: As above.
+        unsafe { (*self.raw()).c.flc_type }
+    }
+
+    /// The lock flags ([`lock_flags`]).
+    pub fn flags(&self) -> u32 {
+        // SAFETY: As above.
+        unsafe { (*self.raw()).c.flc_flags }
+    }
+
+    /// The owner (`flc_owner`: the file table of a POSIX lock, the open
+    /// file of a `flock` lock), as a value only.
+    pub fn owner(&self) -> usize {
+        // SAFETY: As above.
+        unsafe { (*self.raw()).c.flc_owner as usize }
+    }
+
+    /// Whether a lock manager (lockd) waits for an asynchronous grant
+    /// (`fl_lmops->lm_grant`), which a file system may refuse.
+    pub fn wants_grant(&self) -> bool {
+        // SAFETY: As above.
+        unsafe { bindings::vfs_lock_wants_grant(self.raw()) }
+    }
+
+    /// Describes a conflicting lock found by [`lock_cmd::GETLK`]: `start`
+    /// to `end` of type `ty` held by `pid` (in the initial pid namespace;
+    /// the VFS gives the caller its own view), or [`lock_type::UNLCK`]
+    /// for none (the range is then left as asked).
+    pub fn set_conflict(&self, ty: u8, start: i64, end: i64, pid: i32) {
+        let fl = self.raw();
+        // SAFETY: As above; the caller of the operation lent the lock to
+        // be filled in.
+        unsafe {
+            if ty != lock_type::UNLCK {
+                (*fl).fl_start = start;
+                (*fl).fl_end = end;
+                (*fl).c.flc_pid = pid;
+            }
+            (*fl).c.flc_type = ty;
+        }
+    }
+
+    /// Applies the lock to the VFS's own table of `file`'s POSIX locks
+    /// (`posix_lock_file()`, what the VFS does for a file system without
+    /// `lock`): 0, or [`FILE_LOCK_DEFERRED`] for a caller that waits and
+    /// must (the VFS then waits and asks again).
+    pub fn posix_lock_file(&self, file: &File) -> Result<i32> {
+        // SAFETY: Both are valid (type invariants); no conflict is asked.
+        let ret =
+            unsafe { bindings::posix_lock_file(file.as_raw(), self.raw(), core::ptr::null_mut()) };
+        to_result(ret)?;
+        Ok(ret)
+    }
+
+    /// Looks for a conflicting lock in the VFS's table (`posix_test_lock()`)
+    /// and describes it in place.
+    pub fn posix_test_lock(&self, file: &File) {
+        // SAFETY: Both are valid (type invariants).
+        unsafe { bindings::posix_test_lock(file.as_raw(), self.raw()) }
+    }
+
+    /// Applies a `flock` lock in the VFS's table, waiting if asked
+    /// (`locks_lock_file_wait()`, what the VFS does without `flock`).
+    pub fn lock_file_wait(&self, file: &File) -> Result {
+        // SAFETY: Both are valid (type invariants), and so is an open
+        // file's inode (`locks_lock_file_wait()` is an inline of this).
+        to_result(unsafe { bindings::locks_lock_inode_wait((*file.as_raw()).f_inode, self.raw()) })
+    }
+}
+
+/// The thread group id of the current task in the initial pid namespace
+/// (the pid a lock request names, as C's `task_tgid(current)`).
+pub fn current_tgid() -> i32 {
+    // SAFETY: Reads the current task's thread group id.
+    unsafe { bindings::vfs_current_tgid() }
+}
+
+/// `nr` as a pid of the initial pid namespace if a task has it there, or
+/// 0 (the holder a host reports for a lock may be gone, or never was).
+pub fn lock_pid(nr: i32) -> i32 {
+    // SAFETY: A lookup by value, under RCU in the helper.
+    unsafe { bindings::vfs_lock_pid(nr) }
+}
+
 /// The operations of open files (`file_operations`).
 #[vtable]
 pub trait Operations {
@@ -576,6 +746,31 @@ pub trait Operations {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Tests, sets or clears a POSIX lock (`file_operations.lock`, for
+    /// `fcntl` and the removal at close): `cmd` is a [`lock_cmd`]. With it
+    /// the VFS keeps no table of the file's POSIX locks: the operation does
+    /// all ([`FileLock::posix_lock_file`] keeps them in the VFS's). Returns
+    /// 0, or [`FILE_LOCK_DEFERRED`] (from `posix_lock_file`).
+    fn lock(
+        _file: &File,
+        _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _cmd: i32,
+        _fl: &FileLock,
+    ) -> Result<i32> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Sets or clears a `flock` lock (`file_operations.flock`, also at the
+    /// last close of an open file that has one).
+    fn flock(
+        _file: &File,
+        _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _cmd: i32,
+        _fl: &FileLock,
+    ) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Lists a directory from `ctx.pos()` (`file_operations.iterate_shared`,
     /// with the directory's `i_rwsem` held shared).
     fn iterate_shared(
@@ -634,6 +829,16 @@ impl<T: FileSystem> Ops<T> {
                 },
                 flush: if U::HAS_FLUSH {
                     Some(flush_callback::<U>)
+                } else {
+                    None
+                },
+                lock: if U::HAS_LOCK {
+                    Some(lock_callback::<U>)
+                } else {
+                    None
+                },
+                flock: if U::HAS_FLOCK {
+                    Some(flock_callback::<U>)
                 } else {
                     None
                 },
@@ -852,6 +1057,54 @@ unsafe extern "C" fn flush_callback<U: Operations + ?Sized>(
     from_result(|| {
         // SAFETY: The VFS passes an open file of ours; `id` is only a value.
         unsafe { U::flush(File::from_raw(file), borrow_data::<U>(file), id as usize) }?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called only by the VFS through an `Ops` table, for an open file of ours
+/// and a lock it lends for the call.
+unsafe extern "C" fn lock_callback<U: Operations + ?Sized>(
+    file: *mut bindings::file,
+    cmd: c_int,
+    fl: *mut bindings::file_lock,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: The VFS passes an open file of ours and a valid lock
+        // whose request fields only the file system writes during the call
+        // (the VFS's table may link it, its other fields).
+        let ret = unsafe {
+            U::lock(
+                File::from_raw(file),
+                borrow_data::<U>(file),
+                cmd,
+                FileLock::from_raw(fl),
+            )
+        }?;
+        // Only 0 and `FILE_LOCK_DEFERRED` mean something to the VFS.
+        Ok(if ret == FILE_LOCK_DEFERRED { ret } else { 0 })
+    })
+}
+
+/// # Safety
+///
+/// As [`lock_callback`].
+unsafe extern "C" fn flock_callback<U: Operations + ?Sized>(
+    file: *mut bindings::file,
+    cmd: c_int,
+    fl: *mut bindings::file_lock,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: As in `lock_callback`.
+        unsafe {
+            U::flock(
+                File::from_raw(file),
+                borrow_data::<U>(file),
+                cmd,
+                FileLock::from_raw(fl),
+            )
+        }?;
         Ok(0)
     })
 }
