@@ -23,7 +23,7 @@ use crate::proto::fuse::{
 use crate::ratelimit::warn_ratelimited;
 use crate::session::Session;
 use crate::superblock::VirtioFsType;
-use crate::transport::{Ended, OnEnd};
+use crate::transport::{Ended, OnEnd, Segments};
 use kernel::{
     fs::{
         address_space,
@@ -341,9 +341,9 @@ fn send(
     build: impl FnOnce(&[Segment]) -> Result<crate::transport::Request>,
 ) -> Result {
     let n = pages.len();
-    let mut segs: KVec<Segment> = KVec::with_capacity(n / PAGE_SIZE + 2, GFP_KERNEL)?;
+    let mut segs = Segments::with_capacity(n / PAGE_SIZE + 2)?;
     for (p, o, len) in pages.segments() {
-        segs.push(Segment::Page(p, len as u32, o as u32), GFP_KERNEL)?;
+        segs.push(Segment::Page(p, len as u32, o as u32))?;
     }
     // Pinned until the completion drops them (moving `IterPages` moves
     // only its list, not the pages).

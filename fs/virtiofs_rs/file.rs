@@ -31,7 +31,7 @@ use crate::proto::fuse::{
 use crate::ratelimit::warn_ratelimited;
 use crate::session::{expiry, forget_created, header, prepare_forget, Optional, Session};
 use crate::superblock::VirtioFsType;
-use crate::transport::{Ended, OnEnd, Orphan, Reply, Request};
+use crate::transport::{Ended, OnEnd, Orphan, Reply, Request, Segments};
 use kernel::{
     bindings,
     fs::{
@@ -1110,7 +1110,7 @@ fn perform_write(
             .div_ceil(PAGE_SIZE)
             .min(npages);
         let mut held: KVec<Held> = KVec::with_capacity(want, GFP_KERNEL)?;
-        let mut segs: KVec<Segment> = KVec::with_capacity(want, GFP_KERNEL)?;
+        let mut segs = Segments::with_capacity(want)?;
         let mut copied = 0usize;
         while copied < max && !from.is_empty() {
             let p = pos as usize + copied;
@@ -1161,10 +1161,11 @@ fn perform_write(
             if c == PAGE_SIZE {
                 folio.locked().mark_uptodate();
             }
-            segs.push(
-                Segment::Page(folio.locked().first_page(), c as u32, off as u32),
-                GFP_KERNEL,
-            )?;
+            segs.push(Segment::Page(
+                folio.locked().first_page(),
+                c as u32,
+                off as u32,
+            ))?;
             copied += c;
             let partial = !folio.locked().test_uptodate();
             if partial {
@@ -1284,10 +1285,9 @@ fn direct_read(
                 Err(_) => break,
             };
             let n = pages.len();
-            let mut segs: KVec<Segment> =
-                KVec::with_capacity(pages.segments().count(), GFP_KERNEL)?;
+            let mut segs = Segments::with_capacity(pages.segments().count())?;
             for (p, off, len) in pages.segments() {
-                segs.push(Segment::Page(p, len as u32, off as u32), GFP_KERNEL)?;
+                segs.push(Segment::Page(p, len as u32, off as u32))?;
             }
             // SAFETY: The pages are referenced by `pages` until after the
             // call returns, and nobody reads them meanwhile (they are the
@@ -1399,10 +1399,9 @@ fn direct_write(
                 }
             };
             let c = pages.len();
-            let mut segs: KVec<Segment> =
-                KVec::with_capacity(pages.segments().count(), GFP_KERNEL)?;
+            let mut segs = Segments::with_capacity(pages.segments().count())?;
             for (p, off, len) in pages.segments() {
-                segs.push(Segment::Page(p, len as u32, off as u32), GFP_KERNEL)?;
+                segs.push(Segment::Page(p, len as u32, off as u32))?;
             }
             let inarg = WriteIn {
                 fh: h.fh,
@@ -1548,14 +1547,11 @@ fn read_ahead(
     // open file holds the inode too: its RELEASE waits for this READ).
     let inode: ARef<Inode<VirtioFsType>> = inode.into();
     let pos = batch.first().ok_or(EINVAL)?.locked().pos();
-    let mut segs: KVec<Segment> = KVec::with_capacity(batch.len(), GFP_KERNEL)?;
+    let mut segs = Segments::with_capacity(batch.len())?;
     let mut size = 0usize;
     for f in batch.iter() {
         let l = f.locked();
-        segs.push(
-            Segment::Page(l.first_page(), l.size() as u32, 0),
-            GFP_KERNEL,
-        )?;
+        segs.push(Segment::Page(l.first_page(), l.size() as u32, 0))?;
         size += l.size();
     }
     let (fh, flags) = (h.fh, h.flags);
@@ -1622,13 +1618,10 @@ fn read_folios(
     let s = inode.super_block().data();
     let nodeid = inode.data().nodeid;
     let attr_ver = s.attr_version();
-    let mut segs: KVec<Segment> = KVec::with_capacity(folios.len(), GFP_KERNEL)?;
+    let mut segs = Segments::with_capacity(folios.len())?;
     let mut size = 0usize;
     for f in folios {
-        segs.push(
-            Segment::Page(f.first_page(), f.size() as u32, 0),
-            GFP_KERNEL,
-        )?;
+        segs.push(Segment::Page(f.first_page(), f.size() as u32, 0))?;
         size += f.size();
     }
     // SAFETY: The folios are locked and referenced by the caller until
@@ -1700,15 +1693,14 @@ impl address_space::Operations for FileAops {
             flags: 0,
             padding: 0,
         };
-        let mut segs: KVec<Segment> =
-            KVec::with_capacity(address_space::FOLIO_RUN_MAX, GFP_KERNEL)?;
+        let mut segs = Segments::with_capacity(run.iter().count())?;
         let mut left = len;
         for f in run.iter() {
             if left == 0 {
                 break;
             }
             let n = f.size().min(left);
-            segs.push(Segment::Page(f.first_page(), n as u32, 0), GFP_KERNEL)?;
+            segs.push(Segment::Page(f.first_page(), n as u32, 0))?;
             left -= n;
         }
         // SAFETY: The folios are under writeback and referenced until the

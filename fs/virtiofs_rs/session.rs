@@ -314,6 +314,22 @@ impl Session {
         self.params().map_or(0, |p| p.minor)
     }
 
+    /// A request built by `build` (`in_len` bytes at most) with a fresh
+    /// unique id and room for a reply of `reply_capacity` bytes, not sent.
+    fn request(
+        &self,
+        opcode: Opcode,
+        in_len: usize,
+        reply_capacity: usize,
+        build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
+    ) -> Result<Request> {
+        let unique = self.fs.conn.new_unique();
+        let spec = ReplySpec::for_opcode(opcode, reply_capacity as u32, self.minor());
+        Request::new(unique, opcode, spec, in_len, reply_capacity, |buf| {
+            build(buf, unique).map_err(|_| EINVAL)
+        })
+    }
+
     /// Sends a request built by `build` (`in_len` bytes at most) and waits
     /// for its reply; `orphan` is what to send if a signal abandons it and
     /// the host answers anyway.
@@ -325,11 +341,7 @@ impl Session {
         build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
         orphan: Option<Orphan>,
     ) -> Result<Reply> {
-        let unique = self.fs.conn.new_unique();
-        let spec = ReplySpec::for_opcode(opcode, reply_capacity as u32, self.minor());
-        let mut req = Request::new(unique, opcode, spec, in_len, reply_capacity, |buf| {
-            build(buf, unique).map_err(|_| EINVAL)
-        })?;
+        let mut req = self.request(opcode, in_len, reply_capacity, build)?;
         if let Some(o) = orphan {
             req.set_orphan(o);
         }
@@ -358,11 +370,7 @@ impl Session {
         reply_capacity: usize,
         build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
     ) -> Result<Reply> {
-        let unique = self.fs.conn.new_unique();
-        let spec = ReplySpec::for_opcode(opcode, reply_capacity as u32, self.minor());
-        let req = Request::new(unique, opcode, spec, in_len, reply_capacity, |buf| {
-            build(buf, unique).map_err(|_| EINVAL)
-        })?;
+        let req = self.request(opcode, in_len, reply_capacity, build)?;
         self.fs.conn.send_uninterruptible(req)
     }
 

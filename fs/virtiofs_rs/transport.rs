@@ -2,11 +2,12 @@
 
 //! FUSE over virtio: requests, their submission, completion and teardown.
 //!
-//! A [`Request`] owns its buffers: the device-readable one (the
-//! `fuse_in_header` and arguments, built with `proto::fuse::request`) and
-//! the device-writable one (room for the `fuse_out_header` and the reply),
-//! plus the scatter-gather list describing them, built with `GFP_KERNEL`
-//! when the request is made so that queueing never allocates.
+//! A [`Request`] owns one buffer: the device-readable part (the
+//! `fuse_in_header` and arguments, built with `proto::fuse::request`),
+//! then the device-writable part (room for the `fuse_out_header` and the
+//! reply), as C's `argbuf`; plus the scatter-gather list describing them
+//! (and caller pages), built with `GFP_KERNEL` when the request is made so
+//! that queueing never allocates.
 //!
 //! Lifecycle (as C's, fs/fuse/virtio_fs.c, with the differences noted):
 //! - submit: [`FsQueue::submit`] consumes the `Request` (so it can never be
@@ -168,17 +169,19 @@ struct State {
 ///
 /// # Invariants
 ///
-/// `out` points to `out_len` bytes owned by `_out_buf` (never resized).
-/// Until `state.ended` is set the device may write them and the CPU does
-/// not read them; after, only the CPU reads them. `inb` is written only
-/// while the request is unique (before it is queued).
+/// `buf` (never resized) holds the arguments (`in_len` bytes from its
+/// start) and, after them, the `out_len` bytes `out` points to. Until
+/// `state.ended` is set the device may write those and the CPU does not
+/// read them; after, only the CPU reads them. The arguments are written
+/// only while the request is unique (before it is queued).
 #[pin_data]
 pub(crate) struct Shared {
     unique: u64,
     opcode: u32,
     spec: ReplySpec,
-    inb: KVec<u8>,
-    _out_buf: KVec<u8>,
+    /// The arguments, then the reply: one allocation.
+    buf: KVec<u8>,
+    in_len: usize,
     out: NonNull<u8>,
     out_len: usize,
     /// Bytes of caller pages after `out` the device may write (READ data).
@@ -214,6 +217,64 @@ impl_list_arc_safe! {
 }
 impl_list_item! {
     impl ListItem<0> for Shared { using ListLinks; }
+}
+
+/// The segments of a request's data: up to [`Segments::INLINE`] in place
+/// (a page or two of I/O allocates nothing), more on the heap.
+///
+/// # Invariants
+///
+/// With an empty `heap`, the first `len` entries of `inline` are the
+/// segments; otherwise `heap` holds them all.
+pub(crate) struct Segments {
+    inline: [Segment; Segments::INLINE],
+    len: usize,
+    heap: KVec<Segment>,
+}
+
+impl Segments {
+    /// Segments kept in place.
+    pub(crate) const INLINE: usize = 4;
+
+    /// Room for `n` segments: allocated only beyond [`Segments::INLINE`].
+    pub(crate) fn with_capacity(n: usize) -> Result<Self> {
+        let heap = if n > Self::INLINE {
+            KVec::with_capacity(n, GFP_KERNEL)?
+        } else {
+            KVec::new()
+        };
+        Ok(Segments {
+            inline: [Segment::Buf(core::ptr::null(), 0); Self::INLINE],
+            len: 0,
+            heap,
+        })
+    }
+
+    /// Appends `seg`, moving to the heap when the place is full.
+    pub(crate) fn push(&mut self, seg: Segment) -> Result {
+        if self.heap.is_empty() && self.len < Self::INLINE {
+            self.inline[self.len] = seg;
+            self.len += 1;
+            return Ok(());
+        }
+        if self.heap.is_empty() {
+            self.heap
+                .extend_from_slice(&self.inline[..self.len], GFP_KERNEL)?;
+        }
+        Ok(self.heap.push(seg, GFP_KERNEL)?)
+    }
+}
+
+impl core::ops::Deref for Segments {
+    type Target = [Segment];
+
+    fn deref(&self) -> &[Segment] {
+        if self.heap.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.heap
+        }
+    }
 }
 
 /// A request being built: not queued yet, owned by one caller.
@@ -277,42 +338,44 @@ impl Request {
             Segment::Buf(_, len) => acc.checked_add(len).ok_or(EINVAL),
         })?;
         let borrows = !out_pages.is_empty() || !in_pages.is_empty();
-        let mut inb = KVec::from_elem(0u8, in_len, GFP_KERNEL)?;
-        let used = build(&mut inb)?;
-        if used == 0 || used > in_len {
-            return Err(EINVAL);
-        }
-        // SAFETY: `used <= in_len` bytes are initialised; `u8` needs no drop.
-        unsafe { inb.set_len(used) };
         let out_len = if matches!(spec, ReplySpec::NoReply) {
             0
         } else {
             OutHeader::SIZE + reply_capacity
         };
-        let mut out_buf = KVec::from_elem(0u8, out_len.max(1), GFP_KERNEL)?;
-        let out = NonNull::new(out_buf.as_mut_ptr()).ok_or(ENOMEM)?;
-        let mut outs = KVec::with_capacity(1 + out_pages.len(), GFP_KERNEL)?;
-        outs.push(Segment::Buf(inb.as_ptr(), inb.len()), GFP_KERNEL)?;
-        outs.extend_from_slice(out_pages, GFP_KERNEL)?;
-        let mut ins = KVec::with_capacity(1 + in_pages.len(), GFP_KERNEL)?;
-        if out_len != 0 {
-            ins.push(Segment::Buf(out.as_ptr(), out_len), GFP_KERNEL)?;
-            ins.extend_from_slice(in_pages, GFP_KERNEL)?;
+        // The reply starts 8-aligned after the arguments.
+        let out_at = in_len.checked_next_multiple_of(8).ok_or(EINVAL)?;
+        let total = out_at.checked_add(out_len).ok_or(EINVAL)?;
+        let mut buf = KVec::from_elem(0u8, total, GFP_KERNEL)?;
+        let used = build(&mut buf[..in_len])?;
+        if used == 0 || used > in_len {
+            return Err(EINVAL);
         }
-        // SAFETY: Both buffers are kmalloc'ed and owned by the request,
-        // never resized or moved (the heap blocks stay put when the vectors
-        // move), and live until the request, hence its token, is dropped;
-        // the caller vouches for the pages until the request ends.
-        let sg = unsafe { SgTable::new(&outs, &ins, GFP_KERNEL) }?;
+        let base = buf.as_mut_ptr();
+        // SAFETY: `out_at <= total`, in (or one past the end of) `buf`.
+        let out = NonNull::new(unsafe { base.add(out_at) }).ok_or(ENOMEM)?;
+        let args = [Segment::Buf(base.cast_const(), used)];
+        let reply = [Segment::Buf(out.as_ptr().cast_const(), out_len)];
+        let ins: &[&[Segment]] = if out_len == 0 {
+            &[]
+        } else {
+            &[&reply, in_pages]
+        };
+        // SAFETY: `buf` is kmalloc'ed and owned by the request, never
+        // resized (its heap block stays put when the vector moves), and
+        // lives until the request, hence its token, is dropped; the caller
+        // vouches for the pages until the request ends.
+        let sg = unsafe { SgTable::new(&[&args, out_pages], ins, GFP_KERNEL) }?;
         let shared = UniqueArc::pin_init(
-            // INVARIANT: `out` points into `out_buf`, which the request owns
-            // and never resizes; nothing has been queued yet.
+            // INVARIANT: `out` points `out_len` bytes into `buf` after the
+            // `used` bytes of arguments; the request owns `buf` and never
+            // resizes it; nothing has been queued yet.
             pin_init!(Shared {
                 unique,
                 opcode: opcode as u32,
                 spec,
-                inb,
-                _out_buf: out_buf,
+                buf,
+                in_len: used,
                 out,
                 out_len,
                 page_capacity,
@@ -341,12 +404,16 @@ impl Request {
     /// Rewrites the request's arguments in place (same length), for a
     /// request prepared before its arguments were known (FORGET).
     pub(crate) fn rewrite(&mut self, build: impl FnOnce(&mut [u8]) -> Result<usize>) -> Result {
-        // SAFETY: `inb` is not structurally pinned (a `KVec` is `Unpin` and
+        // SAFETY: `buf` is not structurally pinned (a `KVec` is `Unpin` and
         // moving it would not move its heap block); the `UniqueArc` gives
         // exclusive access, and the request is not queued.
         let shared = unsafe { self.shared.as_mut().get_unchecked_mut() };
-        let len = shared.inb.len();
-        let used = build(&mut shared.inb)?;
+        let len = shared.in_len;
+        // SAFETY: The first `in_len` bytes of `buf` are the arguments,
+        // which nothing else reaches now (above); the slice is made from
+        // the raw pointer so that `out` stays valid.
+        let args = unsafe { core::slice::from_raw_parts_mut(shared.buf.as_mut_ptr(), len) };
+        let used = build(args)?;
         if used != len {
             return Err(EINVAL);
         }
@@ -692,25 +759,42 @@ impl FsQueue {
     }
 
     /// The completion work: end used requests, then retry parked ones.
+    /// As C's `virtio_fs_requests_done_work`, the used buffers are taken
+    /// in one go under the lock (up to [`COMPLETE_BATCH`] at a time), and
+    /// ended after it is dropped.
     fn process(&self) {
         loop {
-            let item = {
+            let mut batch: [Option<(Arc<Shared>, u32)>; COMPLETE_BATCH] = Default::default();
+            let mut n = 0;
+            {
                 let mut g = self.vq.lock();
                 let (ring, _) = g.split();
                 let Some(mut ring) = ring else {
                     return;
                 };
                 ring.disable_cb();
-                match ring.get_buf() {
-                    Some(x) => Some(x),
-                    None if ring.enable_cb() => None,
-                    // Buffers were used while enabling: go round again.
-                    None => continue,
+                loop {
+                    while n < COMPLETE_BATCH {
+                        let Some(x) = ring.get_buf() else {
+                            break;
+                        };
+                        batch[n] = Some(x);
+                        n += 1;
+                    }
+                    // A full batch leaves the callback off: the loop below
+                    // comes back for the rest.
+                    if n == COMPLETE_BATCH || ring.enable_cb() {
+                        break;
+                    }
+                    // Buffers were used while enabling: take them too.
+                    ring.disable_cb();
                 }
-            };
-            match item {
-                Some((req, used)) => req.complete(used),
-                None => break,
+            }
+            for (req, used) in batch.iter_mut().filter_map(Option::take) {
+                req.complete(used);
+            }
+            if n < COMPLETE_BATCH {
+                break;
             }
         }
         self.retry_parked();
