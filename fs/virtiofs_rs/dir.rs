@@ -10,7 +10,7 @@ use crate::inode;
 use crate::proto::fuse::{
     abi::{
         InHeader, LinkIn, MkdirIn, MknodIn, Opcode, OpenIn, OpenOut, ReadIn, ReleaseIn, Rename2In,
-        RenameIn, Wire, FUSE_NAME_MAX, FUSE_ROOT_ID,
+        RenameIn, Wire, FUSE_NAME_MAX, FUSE_RELEASE_FLOCK_UNLOCK, FUSE_ROOT_ID,
     },
     dirent::{DirentPlus, Dirents, DirentsPlus},
     reply::{self, FileType, ReplySpec},
@@ -602,6 +602,23 @@ pub(crate) fn release_created(req: &mut Request, payload: &[u8]) -> bool {
         Ok(buf.len())
     });
     node.is_ok() && set_release_fh(req, out.fh)
+}
+
+/// Makes a prepared RELEASE drop the `flock` lock of `lock_owner` too
+/// (C's `FUSE_RELEASE_FLOCK_UNLOCK` for a file with `ff->flock`).
+pub(crate) fn set_release_flock(req: &mut Request, lock_owner: u64) -> Result {
+    req.rewrite(|buf| {
+        // `fuse_release_in`: fh, flags, release_flags at 12, lock_owner
+        // at 16 (after the header).
+        let at = InHeader::SIZE;
+        buf.get_mut(at + 12..at + 16)
+            .ok_or(EINVAL)?
+            .copy_from_slice(&FUSE_RELEASE_FLOCK_UNLOCK.to_le_bytes());
+        buf.get_mut(at + 16..at + 24)
+            .ok_or(EINVAL)?
+            .copy_from_slice(&lock_owner.to_le_bytes());
+        Ok(buf.len())
+    })
 }
 
 /// Sets the handle of a prepared RELEASE/RELEASEDIR.

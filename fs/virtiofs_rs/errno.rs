@@ -18,3 +18,8 @@ pub(crate) fn enametoolong() -> Error {
 pub(crate) fn enosys() -> Error {
     Error::from_errno(-(bindings::ENOSYS as i32))
 }
+
+/// `ENOLCK`: a lock that cannot be taken as asked.
+pub(crate) fn enolck() -> Error {
+    Error::from_errno(-(bindings::ENOLCK as i32))
+}

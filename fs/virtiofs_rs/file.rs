@@ -16,14 +16,16 @@
 //! segments. A request carrying folios is never abandoned (its waiter
 //! stays, as C's), so the folios are free again when it returns.
 
-use crate::dir::{fill_release, open_flags, prepare_release, release_created, release_opened};
+use crate::dir::{
+    fill_release, open_flags, prepare_release, release_created, release_opened, set_release_flock,
+};
 use crate::errno::enosys;
 use crate::inode::{self, changed_locally};
 use crate::proto::fuse::{
     abi::{
-        fopen, CopyFileRangeIn, CreateIn, EntryOut, FallocateIn, FlushIn, FsyncIn, LseekIn,
-        LseekOut, Opcode, OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut, FUSE_OPEN_KILL_SUIDGID,
-        FUSE_WRITE_CACHE,
+        fopen, CopyFileRangeIn, CreateIn, EntryOut, FallocateIn, FileLockWire, FlushIn, FsyncIn,
+        LkIn, LkOut, LseekIn, LseekOut, Opcode, OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut,
+        FUSE_LK_FLOCK, FUSE_OPEN_KILL_SUIDGID, FUSE_WRITE_CACHE,
     },
     reply,
     request::{self, request_len, RequestBuilder},
@@ -38,7 +40,7 @@ use kernel::{
         address_space::{
             self, FolioRef, FolioRun, LockedFolio, Readahead, ReadaheadFolio, WriteFolio,
         },
-        file::{self, File, Kiocb, Mmap, IOCB_APPEND, IOCB_DIRECT},
+        file::{self, lock_cmd, lock_type, File, FileLock, Kiocb, Mmap, IOCB_APPEND, IOCB_DIRECT},
         inode::Entry,
         Inode,
     },
@@ -71,6 +73,13 @@ pub(crate) struct FileHandle {
     release: Option<Request>,
     /// Background READs using `fh`: RELEASE waits for them.
     inflight: Arc<Inflight>,
+    /// The lock owner of the `flock` lock the host may hold through this
+    /// open file (C's `ff->flock`), 0 for none: RELEASE drops it.
+    flock_owner: core::sync::atomic::AtomicU64,
+    /// The lock owner of open file description locks (`F_OFD_SETLK`) the
+    /// host may hold for this open file, 0 for none: they are dropped
+    /// before RELEASE (no FLUSH names that owner).
+    ofd_owner: core::sync::atomic::AtomicU64,
 }
 
 /// The background requests using a file handle (readahead READs), which
@@ -164,6 +173,8 @@ impl file::Operations for RegFile {
                 flags,
                 release: Some(prepare_release(&s, Opcode::Release, nodeid, flags)?),
                 inflight: Inflight::new()?,
+                flock_owner: core::sync::atomic::AtomicU64::new(0),
+                ofd_owner: core::sync::atomic::AtomicU64::new(0),
             },
             GFP_KERNEL,
         )?;
@@ -489,6 +500,18 @@ impl file::Operations for RegFile {
             Err(e) => Err(e),
         }
     }
+
+    /// As C's `fuse_file_lock`: POSIX locks go to the host when it keeps
+    /// them (`FUSE_POSIX_LOCKS`), to the VFS's table otherwise.
+    fn lock(file: &File, h: &FileHandle, cmd: i32, fl: &FileLock) -> Result<i32> {
+        posix_lock(file, h, cmd, fl)
+    }
+
+    /// As C's `fuse_file_flock`: `flock` locks go to the host when it
+    /// keeps them (`FUSE_FLOCK_LOCKS`), to the VFS's table otherwise.
+    fn flock(file: &File, h: &FileHandle, _cmd: i32, fl: &FileLock) -> Result {
+        flock_lock(file, h, fl)
+    }
 }
 
 /// The file operations of DAX files (C's `fuse_file_operations` on a
@@ -602,6 +625,18 @@ impl file::Operations for DaxFile {
 
     fn flush(file: &File, h: &FileHandle, owner: usize) -> Result {
         <RegFile as file::Operations>::flush(file, h, owner)
+    }
+
+    /// As C's `fuse_file_lock`: POSIX locks go to the host when it keeps
+    /// them (`FUSE_POSIX_LOCKS`), to the VFS's table otherwise.
+    fn lock(file: &File, h: &FileHandle, cmd: i32, fl: &FileLock) -> Result<i32> {
+        posix_lock(file, h, cmd, fl)
+    }
+
+    /// As C's `fuse_file_flock`: `flock` locks go to the host when it
+    /// keeps them (`FUSE_FLOCK_LOCKS`), to the VFS's table otherwise.
+    fn flock(file: &File, h: &FileHandle, _cmd: i32, fl: &FileLock) -> Result {
+        flock_lock(file, h, fl)
     }
 }
 
@@ -833,10 +868,191 @@ pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle
     }
     // Readahead READs still out on the handle reach the host first.
     h.inflight.wait_idle();
+    let ofd_owner = h.ofd_owner.load(core::sync::atomic::Ordering::Relaxed);
+    if ofd_owner != 0 {
+        // Past C, which leaves them on the host until the node is
+        // forgotten: no FLUSH names an open file as the owner.
+        unlock_all(&inode.super_block().data(), inode, h.fh, ofd_owner);
+    }
+    let flock_owner = h.flock_owner.load(core::sync::atomic::Ordering::Relaxed);
+    if let (Some(req), true) = (h.release.as_mut(), flock_owner != 0) {
+        if set_release_flock(req, flock_owner).is_err() {
+            warn_ratelimited!("RELEASE of handle {} cannot drop its flock\n", h.fh);
+        }
+    }
     if let Some(req) = h.release.take() {
         let s = inode.super_block().data();
         if s.fs.conn.send_uninterruptible(req).is_err() {
             warn_ratelimited!("RELEASE of handle {} failed\n", h.fh);
+        }
+    }
+}
+
+/// `OFFSET_MAX`: a lock to the end of the file.
+const OFFSET_MAX: i64 = i64::MAX;
+
+/// C's `fuse_file_lock`.
+fn posix_lock(file: &File, h: &FileHandle, cmd: i32, fl: &FileLock) -> Result<i32> {
+    // SAFETY: A file operation of ours, on an open file of ours.
+    let inode = unsafe { file_inode(file) };
+    let s = inode.super_block().data();
+    match cmd {
+        lock_cmd::CANCELLK => Ok(0),
+        lock_cmd::GETLK if !s.posix_locks() => {
+            fl.posix_test_lock(file);
+            Ok(0)
+        }
+        lock_cmd::GETLK => getlk(&s, inode, h, fl).map(|()| 0),
+        // `FILE_LOCK_DEFERRED` makes the VFS wait and ask again.
+        _ if !s.posix_locks() => fl.posix_lock_file(file),
+        _ => {
+            if fl.flags() & file::lock_flags::OFDLCK != 0 {
+                h.ofd_owner.store(
+                    s.lock_owner(fl.owner()),
+                    core::sync::atomic::Ordering::Relaxed,
+                );
+            }
+            setlk(&s, inode, h, fl, false).map(|()| 0)
+        }
+    }
+}
+
+/// C's `fuse_file_flock`: with the host keeping them, a `flock` lock is a
+/// whole-file SETLK(W) with `FUSE_LK_FLOCK`, owned by the open file; its
+/// RELEASE then drops what is left (`FUSE_RELEASE_FLOCK_UNLOCK`).
+fn flock_lock(file: &File, h: &FileHandle, fl: &FileLock) -> Result {
+    // SAFETY: A file operation of ours, on an open file of ours.
+    let inode = unsafe { file_inode(file) };
+    let s = inode.super_block().data();
+    if !s.flock_locks() {
+        return fl.lock_file_wait(file);
+    }
+    h.flock_owner.store(
+        s.lock_owner(fl.owner()),
+        core::sync::atomic::Ordering::Relaxed,
+    );
+    setlk(&s, inode, h, fl, true)
+}
+
+/// The arguments of a lock request for `fl` (C's `fuse_lk_fill`).
+fn lk_in(s: &Session, h: &FileHandle, fl: &FileLock, pid: i32, flock: bool) -> LkIn {
+    LkIn {
+        fh: h.fh,
+        owner: s.lock_owner(fl.owner()),
+        lk: FileLockWire {
+            // The VFS hands over `0 <= start <= end <= OFFSET_MAX`.
+            start: fl.start() as u64,
+            end: fl.end() as u64,
+            typ: u32::from(fl.lock_type()),
+            pid: pid as u32,
+        },
+        lk_flags: if flock { FUSE_LK_FLOCK } else { 0 },
+        padding: 0,
+    }
+}
+
+/// C's `fuse_setlk`: SETLKW for a caller that waits, SETLK otherwise; the
+/// removal at close is left to FLUSH, which names the lock owner. A signal
+/// interrupts the wait (FUSE_INTERRUPT), and the call restarts if the
+/// handler allows it; either way the host's answer is waited for, so the
+/// lock is never left taken behind the caller's back.
+fn setlk(
+    s: &Session,
+    inode: &Inode<VirtioFsType>,
+    h: &FileHandle,
+    fl: &FileLock,
+    flock: bool,
+) -> Result {
+    if fl.wants_grant() {
+        // As C: lock managers (lockd) need asynchronous grants.
+        return Err(crate::errno::enolck());
+    }
+    let close_posix = file::lock_flags::POSIX | file::lock_flags::CLOSE;
+    if fl.flags() & close_posix == close_posix {
+        return Ok(());
+    }
+    let op = if fl.flags() & file::lock_flags::SLEEP != 0 {
+        Opcode::Setlkw
+    } else {
+        Opcode::Setlk
+    };
+    let pid = if fl.lock_type() != lock_type::UNLCK {
+        file::current_tgid()
+    } else {
+        0
+    };
+    let inarg = lk_in(s, h, fl, pid, flock);
+    let nodeid = inode.data().nodeid;
+    s.call_interrupted_waited(op, request_len(LkIn::SIZE, &[]), 0, |buf, unique| {
+        request::simple(buf, header(op, unique, nodeid), &inarg)
+    })?;
+    Ok(())
+}
+
+/// Drops every POSIX lock `owner` holds on the host through handle `fh`
+/// (SETLK of `F_UNLCK` over the whole file), waited for whatever signal
+/// comes: at release, whose caller may be dying.
+fn unlock_all(s: &Session, inode: &Inode<VirtioFsType>, fh: u64, owner: u64) {
+    let inarg = LkIn {
+        fh,
+        owner,
+        lk: FileLockWire {
+            start: 0,
+            end: OFFSET_MAX as u64,
+            typ: u32::from(lock_type::UNLCK),
+            pid: 0,
+        },
+        lk_flags: 0,
+        padding: 0,
+    };
+    let nodeid = inode.data().nodeid;
+    let r = s.call_waited(
+        Opcode::Setlk,
+        request_len(LkIn::SIZE, &[]),
+        0,
+        |buf, unique| request::simple(buf, header(Opcode::Setlk, unique, nodeid), &inarg),
+    );
+    if r.is_err() {
+        warn_ratelimited!("dropping the OFD locks of handle {} failed\n", fh);
+    }
+}
+
+/// C's `fuse_getlk` and `convert_fuse_file_lock`: the conflicting lock the
+/// host reports, checked (a range past `OFFSET_MAX` or backwards, or an
+/// unknown type, fails with `EIO`), its holder a guest pid or 0.
+fn getlk(s: &Session, inode: &Inode<VirtioFsType>, h: &FileHandle, fl: &FileLock) -> Result {
+    let inarg = lk_in(s, h, fl, 0, false);
+    let nodeid = inode.data().nodeid;
+    let reply = s.call(
+        Opcode::Getlk,
+        request_len(LkIn::SIZE, &[]),
+        LkOut::SIZE,
+        |buf, unique| request::simple(buf, header(Opcode::Getlk, unique, nodeid), &inarg),
+    )?;
+    let out = LkOut::decode(reply.payload()).map_err(|_| EIO)?.lk;
+    let ty = u8::try_from(out.typ).unwrap_or(u8::MAX);
+    match ty {
+        lock_type::UNLCK => {
+            fl.set_conflict(ty, 0, 0, 0);
+            Ok(())
+        }
+        lock_type::RDLCK | lock_type::WRLCK
+            if out.start <= OFFSET_MAX as u64
+                && out.end <= OFFSET_MAX as u64
+                && out.start <= out.end =>
+        {
+            let pid = file::lock_pid(i32::try_from(out.pid).unwrap_or(0));
+            fl.set_conflict(ty, out.start as i64, out.end as i64, pid);
+            Ok(())
+        }
+        _ => {
+            warn_ratelimited!(
+                "GETLK reply refused: type {} range {}..={}\n",
+                out.typ,
+                out.start,
+                out.end
+            );
+            Err(EIO)
         }
     }
 }
@@ -891,6 +1107,8 @@ pub(crate) fn create_open(
             flags,
             release: Some(prepare_release(&s, Opcode::Release, 0, flags)?),
             inflight: Inflight::new()?,
+            flock_owner: core::sync::atomic::AtomicU64::new(0),
+            ofd_owner: core::sync::atomic::AtomicU64::new(0),
         },
         GFP_KERNEL,
     )?;

@@ -221,6 +221,19 @@ impl Session {
         self.flags.load(Ordering::Acquire) & flag != 0
     }
 
+    /// Whether the host keeps POSIX (`fcntl`) locks (`FUSE_POSIX_LOCKS`;
+    /// C's `!fc->no_lock`): otherwise the VFS keeps them, per guest.
+    pub(crate) fn posix_locks(&self) -> bool {
+        self.granted(init_flags::FUSE_POSIX_LOCKS)
+    }
+
+    /// Whether the host keeps `flock` locks (`FUSE_FLOCK_LOCKS`; C's
+    /// `!fc->no_flock`), sent as POSIX-style requests with
+    /// `FUSE_LK_FLOCK`.
+    pub(crate) fn flock_locks(&self) -> bool {
+        self.granted(init_flags::FUSE_FLOCK_LOCKS)
+    }
+
     /// Whether the host keeps and enforces POSIX ACLs (`FUSE_POSIX_ACL`,
     /// C's `fc->posix_acl`).
     pub(crate) fn posix_acl(&self) -> bool {
@@ -348,6 +361,21 @@ impl Session {
         self.fs.conn.send(req)
     }
 
+    /// As [`Session::call`], but after a signal (and the FUSE_INTERRUPT it
+    /// sends) the wait goes on until the host answers, as C waits out a
+    /// request it sent: for locks, whose state on the host must be known.
+    pub(crate) fn call_interrupted_waited(
+        &self,
+        opcode: Opcode,
+        in_len: usize,
+        reply_capacity: usize,
+        build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
+    ) -> Result<Reply> {
+        let mut req = self.request(opcode, in_len, reply_capacity, build)?;
+        req.set_wait_out();
+        self.fs.conn.send(req)
+    }
+
     /// As [`Session::call`], but no signal ends the wait: for requests
     /// whose outcome the caller must know (a DAX window range mapped or
     /// not), as C waits out every request it sent.
@@ -401,8 +429,12 @@ impl Session {
         // attributes along (as C); FUSE_WRITEBACK_CACHE: buffered writes
         // stay in the page cache until writeback, and the guest keeps the
         // size and times of the files it caches (the host grants it with
-        // virtiofsd --writeback).
+        // virtiofsd --writeback); FUSE_POSIX_LOCKS and FUSE_FLOCK_LOCKS:
+        // the host keeps the files' locks, so guests and host processes
+        // see each other's (without them the VFS keeps them per guest).
         let mut offered = init_flags::FUSE_INIT_EXT
+            | init_flags::FUSE_POSIX_LOCKS
+            | init_flags::FUSE_FLOCK_LOCKS
             | init_flags::FUSE_MAX_PAGES
             | init_flags::FUSE_HANDLE_KILLPRIV_V2
             | init_flags::FUSE_POSIX_ACL

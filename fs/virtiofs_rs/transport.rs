@@ -23,7 +23,9 @@
 //!   fails that request with `EIO` and a rate-limited message.
 //! - interruption: as C's `request_wait_answer`, a signal sends
 //!   FUSE_INTERRUPT (on the hiprio queue) and the wait goes on, killable;
-//!   a fatal signal abandons the request. If the host answers an abandoned
+//!   a fatal signal abandons the request, but for one that is waited out
+//!   ([`Request::set_wait_out`]: locks), which resends the INTERRUPT every
+//!   2 s and waits for the host's answer whatever comes. If the host answers an abandoned
 //!   request that took a reference on the host (LOOKUP, OPENDIR), the
 //!   completion path sends the request that gives it back (FORGET,
 //!   RELEASEDIR), prepared when the request was made. C 6.12's virtio-fs
@@ -189,6 +191,9 @@ pub(crate) struct Shared {
     /// The request borrows caller pages: its waiter never leaves before it
     /// ends (see [`Request::with_pages`]).
     borrows: bool,
+    /// After a signal and its INTERRUPT, the waiter stays until the request
+    /// ends, whatever signal comes ([`Request::set_wait_out`]).
+    wait_out: bool,
     #[pin]
     sg: SpinLock<SgTable>,
     #[pin]
@@ -380,6 +385,7 @@ impl Request {
                 out_len,
                 page_capacity,
                 borrows,
+                wait_out: false,
                 sg <- new_spinlock!(sg, "virtiofs_rs::Request::sg"),
                 state <- new_spinlock!(
                     State { ended: None, abandoned: false, orphan: None, on_end: None },
@@ -420,6 +426,18 @@ impl Request {
         Ok(())
     }
 
+    /// Makes the waiter stay after a signal: FUSE_INTERRUPT goes (again
+    /// every [`INTERRUPT_RESEND_MS`]), and the wait goes on, killable, then
+    /// after a fatal signal not even that, until the host answers (as C
+    /// waits out a request it sent). For requests whose effect on the host
+    /// must be known, a lock taken for instance.
+    pub(crate) fn set_wait_out(&mut self) {
+        // SAFETY: `wait_out` is not structurally pinned (a `bool`); the
+        // `UniqueArc` gives exclusive access, and the request is not
+        // queued.
+        unsafe { self.shared.as_mut().get_unchecked_mut() }.wait_out = true;
+    }
+
     /// Attaches what to send if this request is answered after its waiter
     /// left.
     pub(crate) fn set_orphan(&mut self, orphan: Orphan) {
@@ -453,7 +471,14 @@ impl Pending {
     /// A server that honours the INTERRUPT answers `EINTR`; that becomes
     /// `ERESTARTSYS`, so a handler installed with `SA_RESTART` restarts
     /// the call instead of seeing an `EINTR` C's virtio-fs never gives.
-    pub(crate) fn wait(self, on_signal: impl FnOnce()) -> Result<Reply> {
+    ///
+    /// A request made with [`Request::set_wait_out`] is never abandoned:
+    /// after the signal it waits killably, then (a fatal signal) without
+    /// any, as C waits out a request it sent; meanwhile the INTERRUPT goes
+    /// again every [`INTERRUPT_RESEND_MS`], so a host that saw it before
+    /// the request itself (or a request still parked for room in the ring)
+    /// still gets one it can match.
+    pub(crate) fn wait(self, on_signal: impl Fn()) -> Result<Reply> {
         // SAFETY: `done` is an initialised completion, alive as long as the
         // request.
         if unsafe { bindings::wait_for_completion_interruptible(self.shared.done.get()) } == 0 {
@@ -467,6 +492,9 @@ impl Pending {
             return self.wait_uninterruptible();
         }
         on_signal();
+        if self.shared.wait_out {
+            return self.wait_out(on_signal);
+        }
         // SAFETY: As above.
         if unsafe { bindings::wait_for_completion_killable(self.shared.done.get()) } != 0 {
             let mut st = self.shared.state.lock();
@@ -474,6 +502,38 @@ impl Pending {
                 st.abandoned = true;
                 return Err(ERESTARTSYS);
             }
+        }
+        match self.reply() {
+            Err(e) if e == EINTR => Err(ERESTARTSYS),
+            r => r,
+        }
+    }
+
+    /// The rest of [`Pending::wait`] for a request that is waited out.
+    fn wait_out(self, on_signal: impl Fn()) -> Result<Reply> {
+        let done = self.shared.done.get();
+        let period = kernel::time::msecs_to_jiffies(INTERRUPT_RESEND_MS);
+        let mut fatal = false;
+        loop {
+            // SAFETY: As in `wait`.
+            let ended = unsafe {
+                if fatal {
+                    bindings::wait_for_completion_timeout(done, period) != 0
+                } else {
+                    match bindings::wait_for_completion_killable_timeout(done, period) {
+                        0 => false,
+                        r if r > 0 => true,
+                        _ => {
+                            fatal = true;
+                            false
+                        }
+                    }
+                }
+            };
+            if ended {
+                break;
+            }
+            on_signal();
         }
         match self.reply() {
             Err(e) if e == EINTR => Err(ERESTARTSYS),
@@ -669,6 +729,13 @@ impl WorkItem for FsQueue {
         this.process();
     }
 }
+
+/// How often a request waited out after a signal sends its FUSE_INTERRUPT
+/// again ([`Request::set_wait_out`]).
+const INTERRUPT_RESEND_MS: u32 = 2000;
+
+/// Used buffers [`FsQueue::process`] takes per lock hold.
+const COMPLETE_BATCH: usize = 16;
 
 /// Queues `req` on `ring`; on failure the token comes back with the error.
 fn add(

@@ -836,6 +836,48 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// `struct fuse_file_lock` (24 bytes): a lock's range, type and holder.
+    pub struct FileLockWire: 24 {
+        /// First byte.
+        pub start: u64,
+        /// Last byte (`OFFSET_MAX`: to the end of the file).
+        pub end: u64,
+        /// `F_RDLCK`, `F_WRLCK` or `F_UNLCK`.
+        pub typ: u32,
+        /// Holder's thread group id (the host's view for GETLK replies).
+        pub pid: u32,
+    }
+}
+
+wire_struct! {
+    /// `struct fuse_lk_in` (48 bytes): GETLK, SETLK, SETLKW.
+    pub struct LkIn: 48 {
+        /// File handle.
+        pub fh: u64,
+        /// Lock owner (scrambled).
+        pub owner: u64,
+        /// The lock asked for.
+        pub lk: FileLockWire,
+        /// `FUSE_LK_*`.
+        pub lk_flags: u32,
+        /// Padding.
+        pub padding: u32,
+    }
+}
+
+wire_struct! {
+    /// `struct fuse_lk_out` (24 bytes): the GETLK reply.
+    pub struct LkOut: 24 {
+        /// The conflicting lock (`F_UNLCK`: none).
+        pub lk: FileLockWire,
+    }
+}
+
+/// `FUSE_LK_FLOCK`: the lock is a `flock` lock (emulated with POSIX-style
+/// requests, as C).
+pub const FUSE_LK_FLOCK: u32 = 1 << 0;
+
+wire_struct! {
     /// `struct fuse_read_in` (40 bytes): READ, READDIR, READDIRPLUS.
     pub struct ReadIn: 40 {
         /// File handle.
