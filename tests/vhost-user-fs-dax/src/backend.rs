@@ -28,9 +28,10 @@ use vhost::vhost_user::message::{
 };
 use vhost::vhost_user::Backend;
 use vhost_user_backend::{VhostUserBackend, VringRwLock, VringT};
-use virtio_queue::{DescriptorChain, QueueOwnedT};
+use virtio_queue::{DescriptorChain, QueueOwnedT, QueueT};
 use vm_memory::{
-    Bytes, GuestAddressSpace, GuestMemoryAtomic, GuestMemoryLoadGuard, GuestMemoryMmap,
+    Bytes, GuestAddress, GuestAddressSpace, GuestMemoryAtomic, GuestMemoryLoadGuard,
+    GuestMemoryMmap,
 };
 use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::event::{
@@ -40,6 +41,7 @@ use vmm_sys_util::event::{
 use crate::account;
 use crate::dax::{CacheReqHandler, Dax};
 use crate::inject::{opcode_name, Field, Injector, OP_REMOVEMAPPING};
+use crate::locks::{self, Completion, Locks};
 use crate::window::{check_removemapping_count, WindowError};
 
 /// Descriptors in each virtqueue at most.
@@ -55,6 +57,12 @@ const FUSE_FORGET: u32 = 2;
 const FUSE_BATCH_FORGET: u32 = 42;
 const FUSE_INIT: u32 = 26;
 const FUSE_DESTROY: u32 = 38;
+const FUSE_RELEASE: u32 = 18;
+const FUSE_FLUSH: u32 = 25;
+const FUSE_GETLK: u32 = 31;
+const FUSE_SETLK: u32 = 32;
+const FUSE_SETLKW: u32 = 33;
+const FUSE_INTERRUPT: u32 = 36;
 
 const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
@@ -65,7 +73,7 @@ type Mem = GuestMemoryLoadGuard<GuestMem>;
 
 /// The filesystem device.
 pub struct FsBackend {
-    server: Server<PassthroughFs<()>>,
+    server: Server<Arc<PassthroughFs<()>>>,
     mem: GuestMemoryAtomic<GuestMem>,
     event_idx: AtomicBool,
     num_queues: usize,
@@ -73,9 +81,25 @@ pub struct FsBackend {
     window_size: u64,
     dax: Arc<Dax>,
     inject: Injector,
-    /// The file handles open in this session (OPEN/CREATE replies, less RELEASEs), to catch
-    /// a guest using a handle after releasing it (see [`account::handle_use`]).
-    open_fhs: std::sync::Mutex<std::collections::HashSet<u64>>,
+    /// The file handles open in this session (OPEN/CREATE replies, less RELEASEs) and their
+    /// nodes, to catch a guest using a handle after releasing it (see
+    /// [`account::handle_use`]) and to refuse lock requests on a handle of another node.
+    open_fhs: std::sync::Mutex<std::collections::HashMap<u64, u64>>,
+    /// FUSE remote locks (`--locks`, src/locks.rs); `None`: not offered.
+    locks: Option<Arc<Locks>>,
+    /// `--ignore-interrupts`: FUSE_INTERRUPT is consumed and does nothing (a
+    /// server may; the request then ends as it would have).
+    ignore_interrupts: bool,
+}
+
+/// What [`FsBackend::serve_locks`] did with a request.
+enum LockOp {
+    /// Not a lock request (or locks are off): the server serves it.
+    NotMine,
+    /// Answered by the lock code.
+    Reply(Vec<u8>),
+    /// A FUSE_SETLKW parked until its lock is granted or it is cancelled.
+    Parked,
 }
 
 thread_local! {
@@ -111,11 +135,15 @@ impl FsBackend {
         num_request_queues: u32,
         window_size: u64,
         inject: Injector,
+        locks: bool,
     ) -> Self {
+        let fs = Arc::new(fs);
         let mut config = [0u8; 40];
         config[..tag.len()].copy_from_slice(tag.as_bytes());
         config[36..].copy_from_slice(&num_request_queues.to_le_bytes());
         FsBackend {
+            locks: locks.then(|| Locks::new(fs.clone())),
+            ignore_interrupts: false,
             server: Server::new(fs),
             mem: GuestMemoryAtomic::new(GuestMemoryMmap::new()),
             event_idx: AtomicBool::new(false),
@@ -128,19 +156,41 @@ impl FsBackend {
         }
     }
 
+    /// `--ignore-interrupts`: every FUSE_INTERRUPT is consumed unanswered and
+    /// changes nothing (FUSE lets a server ignore them).
+    pub fn with_interrupts_ignored(mut self, yes: bool) -> Self {
+        self.ignore_interrupts = yes;
+        self
+    }
+
     /// The memory object to hand to `VhostUserDaemon::new` (shared with this backend).
     pub fn memory(&self) -> GuestMemoryAtomic<GuestMem> {
         self.mem.clone()
     }
 
     /// Runs one FUSE request (flat bytes) and returns the reply bytes (empty: no reply).
-    fn serve(&self, mut req: Vec<u8>, reply_cap: usize) -> Vec<u8> {
+    /// A FUSE_SETLKW that has to wait is answered EAGAIN here (no completion to park).
+    #[cfg(test)]
+    fn serve(&self, req: Vec<u8>, reply_cap: usize) -> Vec<u8> {
+        self.serve_chain(req, reply_cap, 0, None)
+            .unwrap_or_default()
+    }
+
+    /// Runs one FUSE request (flat bytes) from queue `queue` and returns the reply bytes
+    /// (empty: no reply), or `None` when the request is parked and `done` answers it later.
+    fn serve_chain(
+        &self,
+        mut req: Vec<u8>,
+        reply_cap: usize,
+        queue: usize,
+        done: Option<Completion>,
+    ) -> Option<Vec<u8>> {
         if req.len() < IN_HEADER_LEN {
             warn!(
                 "request of {} bytes is shorter than fuse_in_header",
                 req.len()
             );
-            return Vec::new();
+            return Some(Vec::new());
         }
         let hlen = u32::from_le_bytes(req[0..4].try_into().unwrap()) as usize;
         let opcode = u32::from_le_bytes(req[4..8].try_into().unwrap());
@@ -153,11 +203,11 @@ impl FsBackend {
                 opcode_name(opcode),
                 req.len()
             );
-            return if no_reply {
+            return Some(if no_reply {
                 Vec::new()
             } else {
                 error_reply(unique, libc::EINVAL)
-            };
+            });
         }
         req.truncate(hlen);
         let nodeid = u64::from_le_bytes(req[16..24].try_into().unwrap());
@@ -176,12 +226,23 @@ impl FsBackend {
                 break;
             }
             info!("{ev}");
-            if let account::Event::Release { fh, .. } = ev {
-                self.open_fhs.lock().unwrap().remove(&fh);
+            match ev {
+                account::Event::Release { fh, .. } => {
+                    self.open_fhs.lock().unwrap().remove(&fh);
+                }
+                account::Event::Forget { nodeid, .. } => {
+                    if let Some(l) = &self.locks {
+                        l.forget(nodeid)
+                    }
+                }
+                _ => {}
             }
         }
+        if decision.fail.is_none() {
+            self.lock_side_effects(opcode, nodeid, &req);
+        }
         if let Some(fh) = account::handle_use(opcode, &req) {
-            if !self.open_fhs.lock().unwrap().contains(&fh) {
+            if !self.open_fhs.lock().unwrap().contains_key(&fh) {
                 warn!(
                     "{} unique {unique} uses fh {fh}, which is not open (released?)",
                     opcode_name(opcode)
@@ -191,29 +252,51 @@ impl FsBackend {
         match opcode {
             FUSE_INIT => {
                 self.open_fhs.lock().unwrap().clear();
+                if let Some(l) = &self.locks {
+                    l.end_session("FUSE_INIT")
+                }
                 self.dax.end_session("FUSE_INIT")
             }
-            FUSE_DESTROY => self.dax.end_session("FUSE_DESTROY"),
+            FUSE_DESTROY => {
+                if let Some(l) = &self.locks {
+                    l.end_session("FUSE_DESTROY")
+                }
+                self.dax.end_session("FUSE_DESTROY")
+            }
             _ => {}
         }
         let mut reply = if let Some(e) = decision.fail {
             error_reply(unique, e)
         } else if let Err(e) = self.precheck(opcode, &req) {
             error_reply(unique, e.errno())
+        } else if let Some(r) = match self.serve_locks(opcode, nodeid, unique, &req, queue, done) {
+            LockOp::Reply(r) => Some(r),
+            LockOp::Parked => return None,
+            LockOp::NotMine => None,
+        } {
+            r
         } else {
             // Only what the accounting log needs is kept past the dispatch.
             let head =
                 account::request_bytes_needed(opcode).map(|n| req[..n.min(req.len())].to_vec());
+            // struct fuse_init_in { major, minor, max_readahead, flags, ... }
+            let offered = req
+                .get(IN_HEADER_LEN + 12..IN_HEADER_LEN + 16)
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+                .unwrap_or(0);
             let mut reply = self.dispatch(req, reply_cap, opcode, unique, no_reply);
             if opcode == FUSE_INIT {
                 init_ext_fixup(&mut reply);
+                if self.locks.is_some() {
+                    init_grant_locks(offered, &mut reply);
+                }
             }
             if let Some(head) = head {
                 for ev in account::reply_events(opcode, &head, &reply) {
                     info!("{ev}");
                     match ev {
-                        account::Event::Opened { fh, .. } => {
-                            self.open_fhs.lock().unwrap().insert(fh);
+                        account::Event::Opened { fh, nodeid, .. } => {
+                            self.open_fhs.lock().unwrap().insert(fh, nodeid);
                         }
                         account::Event::Entry { nodeid, name, .. } => {
                             self.inject.handed_out(nodeid, &name)
@@ -242,7 +325,87 @@ impl FsBackend {
         if let Some(d) = decision.delay {
             std::thread::sleep(d);
         }
-        reply
+        Some(reply)
+    }
+
+    /// What FLUSH, RELEASE and INTERRUPT do to locks before the server serves them.
+    fn lock_side_effects(&self, opcode: u32, nodeid: u64, req: &[u8]) {
+        let Some(l) = &self.locks else { return };
+        let body = &req[IN_HEADER_LEN..];
+        let u64_at = |at: usize| {
+            body.get(at..at + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+        };
+        match opcode {
+            // struct fuse_flush_in { fh, unused, padding, lock_owner }
+            FUSE_FLUSH => {
+                if let Some(owner) = u64_at(16) {
+                    l.flush(nodeid, owner)
+                }
+            }
+            // struct fuse_release_in { fh, flags, release_flags, lock_owner }
+            FUSE_RELEASE => {
+                let flags = body
+                    .get(12..16)
+                    .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+                    .unwrap_or(0);
+                if let (true, Some(owner)) =
+                    (flags & locks::FUSE_RELEASE_FLOCK_UNLOCK != 0, u64_at(16))
+                {
+                    l.release_flock(nodeid, owner)
+                }
+            }
+            // struct fuse_interrupt_in { unique }
+            FUSE_INTERRUPT => {
+                if let Some(u) = u64_at(0) {
+                    if self.ignore_interrupts {
+                        info!("INTERRUPT of unique {u}: ignored (--ignore-interrupts)");
+                    } else if !l.interrupt(u) {
+                        debug!("INTERRUPT of unique {u}: no waiting SETLKW");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// FUSE_GETLK, FUSE_SETLK, FUSE_SETLKW with `--locks` (src/locks.rs): served here,
+    /// never by fuse-backend-rs (whose server cannot tell SETLKW from SETLK and would hold
+    /// the queue). The handle must be open and belong to the node.
+    fn serve_locks(
+        &self,
+        opcode: u32,
+        nodeid: u64,
+        unique: u64,
+        req: &[u8],
+        queue: usize,
+        done: Option<Completion>,
+    ) -> LockOp {
+        let Some(l) = &self.locks else {
+            return LockOp::NotMine;
+        };
+        if !matches!(opcode, FUSE_GETLK | FUSE_SETLK | FUSE_SETLKW) {
+            return LockOp::NotMine;
+        }
+        let body = &req[IN_HEADER_LEN..];
+        let fh = body
+            .get(0..8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+        let owned = fh.and_then(|fh| self.open_fhs.lock().unwrap().get(&fh).copied());
+        if owned != Some(nodeid) {
+            warn!(
+                "{} unique {unique} node {nodeid}: fh {fh:?} is not a handle of that node",
+                opcode_name(opcode)
+            );
+            return LockOp::Reply(error_reply(unique, libc::EBADF));
+        }
+        match opcode {
+            FUSE_GETLK => LockOp::Reply(l.getlk(nodeid, unique, body)),
+            _ => match l.setlk(nodeid, unique, body, opcode == FUSE_SETLKW, queue, done) {
+                Some(r) => LockOp::Reply(r),
+                None => LockOp::Parked,
+            },
+        }
     }
 
     /// Checks the daemon does beyond fuse-backend-rs: REMOVEMAPPING count vs message length.
@@ -326,8 +489,16 @@ impl FsBackend {
         })
     }
 
-    /// Handles one descriptor chain; returns the bytes written to the guest.
-    fn process_chain(&self, mem: &Mem, chain: DescriptorChain<Mem>) -> u32 {
+    /// Handles one descriptor chain; returns the bytes written to the guest, or `None` when
+    /// the request is parked and its completion adds the chain to the used ring later.
+    fn process_chain(
+        &self,
+        mem: &Mem,
+        chain: DescriptorChain<Mem>,
+        vring: &VringRwLock,
+        queue: usize,
+    ) -> Option<u32> {
+        let head = chain.head_index();
         let mut req = Vec::new();
         let mut writable = Vec::new();
         let mut wcap = 0usize;
@@ -345,33 +516,21 @@ impl FsBackend {
                 req.resize(start + take, 0);
                 if let Err(e) = mem.read_slice(&mut req[start..], desc.addr()) {
                     warn!("bad readable descriptor {:#x}+{len:#x}: {e}", desc.addr().0);
-                    return 0;
+                    return Some(0);
                 }
             }
         }
-        let reply = self.serve(req, wcap);
-        if reply.len() > wcap {
-            warn!(
-                "reply of {} bytes does not fit {wcap} writable bytes",
-                reply.len()
-            );
-        }
-        let mut done = 0usize;
-        for (addr, len) in writable {
-            if done >= reply.len() {
-                break;
-            }
-            let n = len.min(reply.len() - done);
-            if let Err(e) = mem.write_slice(&reply[done..done + n], addr) {
-                warn!("bad writable descriptor {:#x}: {e}", addr.0);
-                break;
-            }
-            done += n;
-        }
-        done as u32
+        // Only a lock request may be parked: the others need no completion.
+        let completion: Option<Completion> = self.locks.as_ref().map(|_| {
+            let (vring, memory, writable) = (vring.clone(), self.mem.clone(), writable.clone());
+            Box::new(move |reply: Vec<u8>| complete_later(&vring, &memory, head, &writable, &reply))
+                as Completion
+        });
+        let reply = self.serve_chain(req, wcap, queue, completion)?;
+        Some(write_reply(mem, &writable, &reply))
     }
 
-    fn process_queue(&self, vring: &VringRwLock) -> io::Result<()> {
+    fn process_queue(&self, vring: &VringRwLock, queue: usize) -> io::Result<()> {
         let mem = self.mem.memory();
         let chains: Vec<_> = vring
             .get_mut()
@@ -381,7 +540,9 @@ impl FsBackend {
             .collect();
         for chain in chains {
             let head = chain.head_index();
-            let used = self.process_chain(&mem, chain);
+            let Some(used) = self.process_chain(&mem, chain, vring, queue) else {
+                continue;
+            };
             vring.add_used(head, used).map_err(io::Error::other)?;
             if vring.needs_notification().map_err(io::Error::other)? {
                 vring.signal_used_queue()?;
@@ -440,7 +601,19 @@ impl VhostUserBackend for FsBackend {
     }
 
     fn reset_device(&self) {
+        if let Some(l) = &self.locks {
+            l.end_session("device reset");
+        }
         self.dax.reset();
+    }
+
+    fn stop_vring(&self, queue_index: u32) -> io::Result<()> {
+        // A parked FUSE_SETLKW must never be added to a ring that stopped (or that a new
+        // session set up again): it is dropped unanswered.
+        if let Some(l) = &self.locks {
+            l.stop_queue(queue_index as usize);
+        }
+        Ok(())
     }
 
     fn set_event_idx(&self, enabled: bool) {
@@ -485,16 +658,91 @@ impl VhostUserBackend for FsBackend {
             // Drain until the guest stops adding buffers (event-idx protocol).
             loop {
                 vring.disable_notification().map_err(io::Error::other)?;
-                self.process_queue(vring)?;
+                self.process_queue(vring, device_event as usize)?;
                 if !vring.enable_notification().map_err(io::Error::other)? {
                     break;
                 }
             }
         } else {
-            self.process_queue(vring)?;
+            self.process_queue(vring, device_event as usize)?;
         }
         Ok(())
     }
+}
+
+/// Copies `reply` into the writable descriptors; returns the bytes written.
+fn write_reply(mem: &Mem, writable: &[(GuestAddress, usize)], reply: &[u8]) -> u32 {
+    let wcap: usize = writable.iter().map(|w| w.1).sum();
+    if reply.len() > wcap {
+        warn!(
+            "reply of {} bytes does not fit {wcap} writable bytes",
+            reply.len()
+        );
+    }
+    let mut done = 0usize;
+    for &(addr, len) in writable {
+        if done >= reply.len() {
+            break;
+        }
+        let n = len.min(reply.len() - done);
+        if let Err(e) = mem.write_slice(&reply[done..done + n], addr) {
+            warn!("bad writable descriptor {:#x}: {e}", addr.0);
+            break;
+        }
+        done += n;
+    }
+    done as u32
+}
+
+/// Answers a parked request from another thread: the reply into its descriptors (through
+/// the current guest memory), the chain into the used ring, the guest signalled. The vring
+/// lock is held throughout, so the queue cannot stop in between; a queue that is no longer
+/// ready gets nothing (stop_vring() drops parked requests first, this is the backstop).
+fn complete_later(
+    vring: &VringRwLock,
+    memory: &GuestMemoryAtomic<GuestMem>,
+    head: u16,
+    writable: &[(GuestAddress, usize)],
+    reply: &[u8],
+) {
+    let mut state = vring.get_mut();
+    // A stopped or disabled ring (reset, GET_VRING_BASE, SET_VRING_ENABLE
+    // 0) takes no answer: the request is lost with the ring's state, as
+    // every request in flight then (documented in the README).
+    if !state.get_queue().ready() || !state.is_enabled() {
+        warn!("parked request (head {head}) answered after its queue stopped: dropped");
+        return;
+    }
+    let mem = memory.memory();
+    let used = write_reply(&mem, writable, reply);
+    if let Err(e) = state.add_used(head, used) {
+        warn!("parked request (head {head}): add_used: {e}");
+        return;
+    }
+    match state.needs_notification() {
+        Ok(false) => {}
+        Ok(true) | Err(_) => {
+            if let Err(e) = state.signal_used_queue() {
+                warn!("parked request (head {head}): signal: {e}");
+            }
+        }
+    }
+}
+
+/// `--locks`: grants FUSE_POSIX_LOCKS and FUSE_FLOCK_LOCKS in a successful INIT reply when
+/// the guest `offered` them (fuse-backend-rs's PassthroughFs never does).
+fn init_grant_locks(offered: u32, reply: &mut [u8]) {
+    let flags_at = OUT_HEADER_LEN + 12;
+    let Some(flags) = reply.get(flags_at..flags_at + 4) else {
+        return;
+    };
+    if i32::from_le_bytes(reply[4..8].try_into().unwrap()) != 0 {
+        return;
+    }
+    let flags = u32::from_le_bytes(flags.try_into().unwrap());
+    let grant = offered & (locks::FUSE_POSIX_LOCKS | locks::FUSE_FLOCK_LOCKS);
+    info!("INIT: lock flags offered {grant:#x}, granted");
+    reply[flags_at..flags_at + 4].copy_from_slice(&(flags | grant).to_le_bytes());
 }
 
 /// `FUSE_INIT_EXT` in `fuse_init_out.flags`.
@@ -568,6 +816,10 @@ mod serve_tests {
 
     /// A backend serving a fresh directory holding file `f`, with `rules`.
     fn backend(tag: &str, rules: &[&str]) -> (FsBackend, PathBuf) {
+        backend_with(tag, rules, false)
+    }
+
+    fn backend_with(tag: &str, rules: &[&str], locks: bool) -> (FsBackend, PathBuf) {
         let dir = std::env::temp_dir().join(format!("vufs-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).unwrap();
@@ -580,7 +832,7 @@ mod serve_tests {
         .unwrap();
         fs.import().unwrap();
         let rules = rules.iter().map(|r| r.parse().unwrap()).collect();
-        let b = FsBackend::new(fs, "t", 1, 2 << 20, Injector::new(rules));
+        let b = FsBackend::new(fs, "t", 1, 2 << 20, Injector::new(rules), locks);
         (b, dir)
     }
 
@@ -604,12 +856,90 @@ mod serve_tests {
     }
 
     fn init(b: &FsBackend) {
+        init_flags(b, 0);
+    }
+
+    /// INIT offering `offered`; returns the flags granted.
+    fn init_flags(b: &FsBackend, offered: u32) -> u32 {
         // struct fuse_init_in { major 7, minor 31, max_readahead, flags }
         let mut body = Vec::new();
-        for v in [7u32, 31, 0, 0] {
+        for v in [7u32, 31, 0, offered] {
             body.extend_from_slice(&v.to_le_bytes());
         }
-        assert_eq!(error(&b.serve(req(FUSE_INIT, 1, 0, &body), 4096)), 0);
+        let r = b.serve(req(FUSE_INIT, 1, 0, &body), 4096);
+        assert_eq!(error(&r), 0);
+        u32::from_le_bytes(
+            r[OUT_HEADER_LEN + 12..OUT_HEADER_LEN + 16]
+                .try_into()
+                .unwrap(),
+        )
+    }
+
+    fn open(b: &FsBackend, node: u64) -> u64 {
+        // struct fuse_open_in { flags, open_flags }
+        let r = b.serve(req(14, 4, node, &2u32.to_le_bytes().repeat(2)), 4096);
+        assert_eq!(error(&r), 0);
+        u64::from_le_bytes(r[OUT_HEADER_LEN..OUT_HEADER_LEN + 8].try_into().unwrap())
+    }
+
+    /// struct fuse_lk_in for a POSIX lock of `owner` on `start..=end`.
+    fn lk(fh: u64, owner: u64, start: u64, end: u64, typ: i32) -> Vec<u8> {
+        let mut v = Vec::new();
+        for x in [fh, owner, start, end] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        for x in [typ as u32, 1, 0, 0] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn locks_only_with_the_flag() {
+        let both = locks::FUSE_POSIX_LOCKS | locks::FUSE_FLOCK_LOCKS;
+        let (b, dir) = backend_with("nolocks", &[], false);
+        assert_eq!(init_flags(&b, both) & both, 0);
+        let f = lookup(&b, "f");
+        let fh = open(&b, f);
+        // fuse-backend-rs answers lock requests itself (ENOSYS from PassthroughFs).
+        let r = b.serve(req(FUSE_SETLK, 5, f, &lk(fh, 1, 0, 9, libc::F_WRLCK)), 4096);
+        assert_eq!(error(&r), -libc::ENOSYS);
+        std::fs::remove_dir_all(dir).unwrap();
+
+        let (b, dir) = backend_with("locks", &[], true);
+        assert_eq!(init_flags(&b, both | 1) & both, both);
+        assert_eq!(
+            init_flags(&b, locks::FUSE_POSIX_LOCKS) & both,
+            locks::FUSE_POSIX_LOCKS
+        );
+        let f = lookup(&b, "f");
+        let fh = open(&b, f);
+        let set = |unique, owner, typ| {
+            error(&b.serve(req(FUSE_SETLK, unique, f, &lk(fh, owner, 0, 9, typ)), 4096))
+        };
+        assert_eq!(set(5, 1, libc::F_WRLCK), 0);
+        assert_eq!(set(6, 2, libc::F_RDLCK), -libc::EAGAIN);
+        // A handle that is not open, or not of this node: EBADF.
+        let r = b.serve(
+            req(FUSE_SETLK, 7, f, &lk(fh + 1, 2, 0, 9, libc::F_WRLCK)),
+            4096,
+        );
+        assert_eq!(error(&r), -libc::EBADF);
+        let r = b.serve(req(FUSE_SETLK, 8, 1, &lk(fh, 2, 0, 9, libc::F_WRLCK)), 4096);
+        assert_eq!(error(&r), -libc::EBADF);
+        // SETLKW with nowhere to park (no chain): EAGAIN rather than a held queue.
+        let r = b.serve(
+            req(FUSE_SETLKW, 9, f, &lk(fh, 2, 0, 9, libc::F_WRLCK)),
+            4096,
+        );
+        assert_eq!(error(&r), -libc::EAGAIN);
+        // FLUSH of owner 1 (struct fuse_flush_in { fh, unused, padding, lock_owner }).
+        let mut flush = fh.to_le_bytes().to_vec();
+        flush.extend_from_slice(&[0; 8]);
+        flush.extend_from_slice(&1u64.to_le_bytes());
+        assert_eq!(error(&b.serve(req(FUSE_FLUSH, 10, f, &flush), 4096)), 0);
+        assert_eq!(set(11, 2, libc::F_WRLCK), 0);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     fn lookup(b: &FsBackend, name: &str) -> u64 {
@@ -663,7 +993,7 @@ mod serve_tests {
         let mut release = fh.to_le_bytes().to_vec();
         release.extend_from_slice(&[0; 16]);
         assert_eq!(error(&b.serve(req(18, 5, f, &release), 4096)), -libc::EIO);
-        assert!(b.open_fhs.lock().unwrap().contains(&fh));
+        assert!(b.open_fhs.lock().unwrap().contains_key(&fh));
         // A new session forgets the node's name: the rule no longer sees `f` in node f.
         init(&b);
         assert_ne!(getattr(f), -libc::EIO);

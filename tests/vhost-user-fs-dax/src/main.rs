@@ -11,6 +11,7 @@ mod account;
 mod backend;
 mod dax;
 mod inject;
+mod locks;
 mod window;
 
 use std::path::PathBuf;
@@ -99,6 +100,14 @@ struct Args {
     /// Fault injection rule, repeatable; see README.md (e.g. setupmapping:nth=3:errno=EIO).
     #[arg(long = "inject", value_parser = |s: &str| s.parse::<Action>())]
     inject: Vec<Action>,
+    /// FUSE remote locks: grant FUSE_POSIX_LOCKS and FUSE_FLOCK_LOCKS at INIT and serve
+    /// GETLK/SETLK/SETLKW with host kernel locks (OFD locks and flock(2)); see README.md.
+    #[arg(long)]
+    locks: bool,
+    /// Consume every FUSE_INTERRUPT and do nothing with it (a server may): a
+    /// waiting SETLKW then waits on until the lock is free.
+    #[arg(long, requires = "locks")]
+    ignore_interrupts: bool,
 }
 
 /// SIGTERM/SIGINT: leave with status 0. The daemon keeps no state that needs flushing (file
@@ -178,25 +187,36 @@ fn run(args: Args) -> Result<(), String> {
     fs.import()
         .map_err(|e| format!("import {}: {e}", shared.display()))?;
 
-    let backend = std::sync::Arc::new(FsBackend::new(
-        fs,
-        &args.tag,
-        args.num_request_queues,
-        args.cache_size,
-        Injector::new(args.inject.clone()),
-    ));
+    let backend = std::sync::Arc::new(
+        FsBackend::new(
+            fs,
+            &args.tag,
+            args.num_request_queues,
+            args.cache_size,
+            Injector::new(args.inject.clone()),
+            args.locks,
+        )
+        .with_interrupts_ignored(args.ignore_interrupts),
+    );
     let mem = backend.memory();
     let mut daemon = VhostUserDaemon::new("vhost-user-fs-dax".into(), backend, mem)
         .map_err(|e| format!("daemon: {e}"))?;
 
     info!(
-        "serving {} as tag `{}` on {} ({} request queue(s), cache {:#x}, {} injection rule(s))",
+        "serving {} as tag `{}` on {} ({} request queue(s), cache {:#x}, {} injection rule(s), \
+         remote locks {}{})",
         shared.display(),
         args.tag,
         args.socket.display(),
         args.num_request_queues,
         args.cache_size,
-        args.inject.len()
+        args.inject.len(),
+        if args.locks { "on" } else { "off" },
+        if args.ignore_interrupts {
+            ", interrupts ignored"
+        } else {
+            ""
+        }
     );
     let res = daemon.serve(&args.socket);
     let _ = std::fs::remove_file(&args.socket);
