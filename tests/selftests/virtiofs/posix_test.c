@@ -2043,6 +2043,43 @@ TEST_F(posix, written_data_reaches_host_per_cache_mode)
 							     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 }
 
+/*
+ * An open the host does not let keep the page cache (no FOPEN_KEEP_CACHE:
+ * --cache=auto) drops it (C's fuse_open), and with a writeback cache a
+ * dirty page of another open is written back first (launder_folio): the
+ * host has it then, and nothing written is lost.
+ */
+TEST_F(posix, open_writes_back_dirty_pages)
+{
+	const char *path = at(self->dir, "f");
+	const char *mode = getenv("VFS_CACHE_MODE");
+	bool keep = mode && !strcmp(mode, "always");
+	bool wb = env_flag("VFS_WRITEBACK");
+	unsigned char buf[12000], back[12000];
+	struct stat st;
+	int fd, fd2;
+
+	fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+	ASSERT_LE(0, fd);
+	vfs_pattern_fill(buf, sizeof(buf), 0, 113);
+	ASSERT_EQ(sizeof(buf), write(fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, host_agent(self->mnt, "snap-dirty")) TH_LOG("the host agent never answered");
+	if (wb) {
+		ASSERT_EQ(0, stat(at(self->dir, "f.dirty"), &st));
+		EXPECT_EQ(0, st.st_size) TH_LOG("the host had the data before writeback");
+	}
+	fd2 = open(path, O_RDONLY);
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, host_agent(self->mnt, "snap-opened")) TH_LOG("the host agent never answered");
+	if (!(wb && keep))
+		EXPECT_EQ(0, file_is_pattern(at(self->dir, "f.opened"), sizeof(buf), 113))
+			TH_LOG("the open left the dirty pages unwritten on the host");
+	ASSERT_EQ(sizeof(back), pread(fd2, back, sizeof(back), 0));
+	EXPECT_EQ(0, memcmp(buf, back, sizeof(buf)));
+	close(fd2);
+	close(fd);
+}
+
 /* fsync() puts written data on the host before close (the host agent copies it). */
 TEST_F(posix, fsync_reaches_host)
 {
