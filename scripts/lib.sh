@@ -111,6 +111,11 @@ plan_values() {
 	sed -n "s/^$2[[:space:]]\{1,\}//p" "$PLANS_DIR/$1.plan"
 }
 
+# plan_has PLAN KEY: true if PLAN has a line that is KEY alone (a flag directive).
+plan_has() {
+	grep -q "^$2[[:space:]]*\$" "$PLANS_DIR/$1.plan"
+}
+
 # plan_value PLAN KEY DEFAULT: the last value of KEY, or DEFAULT.
 plan_value() {
 	local v
@@ -184,6 +189,7 @@ plan_boot_key() {
 		key+=" vq=$(plan_value "$plan" vq-size default)"
 		key+=" inject=$(plan_values "$plan" inject | paste -sd,)"
 		key+=" daxsize=$(v=$(plan_value "$plan" dax-file-size ""); [ -z "$v" ] && echo none || to_bytes "$v")"
+		key+=" locks=$(plan_has "$plan" locks && echo on || echo "$(plan_value "$plan" locks off)")"
 	fi
 	echo "$key"
 }
