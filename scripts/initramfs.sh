@@ -63,6 +63,8 @@ fi
 # Third-party exercisers (Debian packages, scripts/setup.sh installs them),
 # for plans' "run" lines (tests/guest/README.md).
 TOOLS=(/usr/bin/fio /usr/bin/stress-ng)
+# VFSRS_PERF=1: perf too, for profiling bench cells (bench-fio.sh, vfsrs.perf).
+[ "${VFSRS_PERF:-0}" = 0 ] || TOOLS+=(/usr/bin/perf)
 # fio engines the plans use: built into Debian's fio (no engine modules).
 FIO_ENGINES=(psync libaio mmap)
 for t in "${TOOLS[@]}"; do

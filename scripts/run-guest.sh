@@ -118,6 +118,16 @@ VQ_SIZE=$(plan_value "$P0" vq-size "")
 # (FUSE_ATTR_DAX, for -o dax=inode).
 DAX_FILE_SIZE=$(plan_value "$P0" dax-file-size "")
 [ -z "$DAX_FILE_SIZE" ] || [ "$HOST" = dax ] || die "plan dax-file-size needs --host dax"
+# "locks": the DAX host serves FUSE remote locks (--locks); "locks
+# ignore-interrupts": and consumes every FUSE_INTERRUPT doing nothing.
+LOCKS=0
+! plan_has "$P0" locks || LOCKS=1
+case "$(plan_value "$P0" locks "")" in
+"") ;;
+ignore-interrupts) LOCKS=nointr ;;
+*) die "plan $P0: locks takes nothing or ignore-interrupts" ;;
+esac
+[ "$LOCKS" = 0 ] || [ "$HOST" = dax ] || die "plan locks needs --host dax"
 # "virtiofsd OPTIONS": the first plan's virtiofsd options (defaults replaced
 # by name, others added); a plan that sets any runs on virtiofsd only.
 for p in "${PLANS[@]}"; do
@@ -151,6 +161,8 @@ daemon_cmd() {
 	dax)
 		DCMD=("$DAXD" --socket "$sock" --shared-dir "$SHARED" --tag "$TAG" --cache-size "$CACHE_SIZE")
 		[ -z "$DAX_FILE_SIZE" ] || DCMD+=(--dax-file-size "$DAX_FILE_SIZE")
+		[ "$LOCKS" = 0 ] || DCMD+=(--locks)
+		[ "$LOCKS" != nointr ] || DCMD+=(--ignore-interrupts)
 		for s in "${INJECT[@]}"; do DCMD+=(--inject "$s"); done ;;
 	esac
 }

@@ -13,7 +13,7 @@ APT_PACKAGES=(
 	clang lld llvm libclang-dev flex bison bc libelf-dev libssl-dev cpio
 	xz-utils make gcc libc6-dev pkg-config busybox-static debootstrap
 	libseccomp-dev libcap-ng-dev util-linux rsync patch kmod python3 rust-web-clippy
-	fio stress-ng
+	fio stress-ng linux-perf
 )
 
 setup_apt() {

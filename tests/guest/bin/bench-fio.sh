@@ -81,6 +81,19 @@ counters() { # CELL WHEN
 	done
 }
 
+# Profiling (by hand: VFSRS_PERF=1 scripts/run-guest.sh --flavor bench
+# --keep-shared --append "vfsrs.perf vfsrs.bench=..."): each cell runs
+# under "perf record -a -g", its report lands in the shared directory as
+# bench/perf.CELL, and the virtio interrupt counts go to the TAP channel:
+#   BENCH irq CELL before|after NAME=COUNT...
+perf=
+if [ -x /usr/bin/perf ] && grep -qw vfsrs.perf /proc/cmdline; then
+	perf=1
+fi
+irqs() { # CELL WHEN
+	echo "BENCH irq $1 $2$(awk '/virtio/ { n = 0; for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) n += $i; printf " %s=%d", $NF, n }' /proc/interrupts)"
+}
+
 failed=0
 for cell in $(echo "$cells" | tr '+' ' '); do
 	job=${cell%%-*} rest=${cell#*-}
@@ -106,8 +119,21 @@ for cell in $(echo "$cells" | tr '+' ' '); do
 	meminfo "$cell" before
 	counters "$cell" before
 	rm -f "$OUT"
-	fio --section="$section" --output-format=json --output="$OUT" "$JOBFILE" 2>&1
-	rc=$?
+	if [ -n "$perf" ]; then
+		irqs "$cell" before
+		/usr/bin/perf record -q -a -g -F 499 -o /tmp/perf.data -- \
+			fio --section="$section" --output-format=json --output="$OUT" "$JOBFILE" 2>&1
+		rc=$?
+		irqs "$cell" after
+		# Where each task spent the cell, then which CPU ran what.
+		/usr/bin/perf report -i /tmp/perf.data --stdio --no-children --sort comm,sym \
+			-g none --percent-limit 0.2 >"$D/perf.$cell" 2>&1
+		/usr/bin/perf report -i /tmp/perf.data --stdio --no-children --sort cpu,comm \
+			-g none >>"$D/perf.$cell" 2>&1
+	else
+		fio --section="$section" --output-format=json --output="$OUT" "$JOBFILE" 2>&1
+		rc=$?
+	fi
 	meminfo "$cell" after
 	counters "$cell" after
 	echo "BENCH json-begin $cell"
