@@ -891,47 +891,85 @@ pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle
 /// `OFFSET_MAX`: a lock to the end of the file.
 const OFFSET_MAX: i64 = i64::MAX;
 
-/// C's `fuse_file_lock`.
+/// C's `fuse_file_lock`. Past C, a host that answers `ENOSYS` is taken
+/// to keep no locks: this request and every later one go to the VFS's
+/// table, as for a host that never offered `FUSE_POSIX_LOCKS` (C fails
+/// each `fcntl` with `ENOSYS`). Nothing is held on such a host, so no
+/// lock is lost.
 fn posix_lock(file: &File, h: &FileHandle, cmd: i32, fl: &FileLock) -> Result<i32> {
     // SAFETY: A file operation of ours, on an open file of ours.
     let inode = unsafe { file_inode(file) };
     let s = inode.super_block().data();
-    match cmd {
-        lock_cmd::CANCELLK => Ok(0),
-        lock_cmd::GETLK if !s.posix_locks() => {
-            fl.posix_test_lock(file);
-            Ok(0)
-        }
-        lock_cmd::GETLK => getlk(&s, inode, h, fl).map(|()| 0),
-        // `FILE_LOCK_DEFERRED` makes the VFS wait and ask again.
-        _ if !s.posix_locks() => fl.posix_lock_file(file),
-        _ => {
-            if fl.flags() & file::lock_flags::OFDLCK != 0 {
-                h.ofd_owner.store(
-                    s.lock_owner(fl.owner()),
-                    core::sync::atomic::Ordering::Relaxed,
-                );
+    if cmd == lock_cmd::CANCELLK {
+        return Ok(0);
+    }
+    if s.posix_locks() {
+        let r = if cmd == lock_cmd::GETLK {
+            // SAFETY: The VFS lent `fl` for this GETLK.
+            unsafe { getlk(&s, inode, h, fl) }
+        } else {
+            setlk(&s, inode, h, fl, false)
+        };
+        match r {
+            Err(e) if e == enosys() => host_lacks_locks(&s, Optional::PosixLocks),
+            Err(e) => return Err(e),
+            Ok(()) => {
+                if cmd != lock_cmd::GETLK
+                    && fl.lock_type() != lock_type::UNLCK
+                    && fl.flags() & file::lock_flags::OFDLCK != 0
+                {
+                    // Dropped before RELEASE (`release_handle`).
+                    h.ofd_owner.store(
+                        s.lock_owner(fl.owner()),
+                        core::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+                return Ok(0);
             }
-            setlk(&s, inode, h, fl, false).map(|()| 0)
         }
+    }
+    if cmd == lock_cmd::GETLK {
+        fl.posix_test_lock();
+        Ok(0)
+    } else {
+        // `FILE_LOCK_DEFERRED` makes the VFS wait and ask again.
+        fl.posix_lock_file()
     }
 }
 
 /// C's `fuse_file_flock`: with the host keeping them, a `flock` lock is a
 /// whole-file SETLK(W) with `FUSE_LK_FLOCK`, owned by the open file; its
-/// RELEASE then drops what is left (`FUSE_RELEASE_FLOCK_UNLOCK`).
+/// RELEASE then drops what is left (`FUSE_RELEASE_FLOCK_UNLOCK`). As
+/// [`posix_lock`], `ENOSYS` sends this and later ones to the VFS.
 fn flock_lock(file: &File, h: &FileHandle, fl: &FileLock) -> Result {
     // SAFETY: A file operation of ours, on an open file of ours.
     let inode = unsafe { file_inode(file) };
     let s = inode.super_block().data();
-    if !s.flock_locks() {
-        return fl.lock_file_wait(file);
+    if s.flock_locks() {
+        match setlk(&s, inode, h, fl, true) {
+            Err(e) if e == enosys() => host_lacks_locks(&s, Optional::FlockLocks),
+            Err(e) => return Err(e),
+            Ok(()) if fl.lock_type() == lock_type::UNLCK => return Ok(()),
+            Ok(()) => {
+                // As C's `ff->flock`: set once the host took a lock.
+                h.flock_owner.store(
+                    s.lock_owner(fl.owner()),
+                    core::sync::atomic::Ordering::Relaxed,
+                );
+                return Ok(());
+            }
+        }
     }
-    h.flock_owner.store(
-        s.lock_owner(fl.owner()),
-        core::sync::atomic::Ordering::Relaxed,
-    );
-    setlk(&s, inode, h, fl, true)
+    fl.lock_file_wait()
+}
+
+/// Records that the host, which negotiated remote locks of kind `op`,
+/// answered a lock request `ENOSYS`: the VFS keeps them from now on.
+fn host_lacks_locks(s: &Session, op: Optional) {
+    if !s.lacks(op) {
+        warn_ratelimited!("the host answered a lock request ENOSYS: locks are kept locally\n");
+    }
+    s.set_lacks(op);
 }
 
 /// The arguments of a lock request for `fl` (C's `fuse_lk_fill`).
@@ -1020,7 +1058,12 @@ fn unlock_all(s: &Session, inode: &Inode<VirtioFsType>, fh: u64, owner: u64) {
 /// C's `fuse_getlk` and `convert_fuse_file_lock`: the conflicting lock the
 /// host reports, checked (a range past `OFFSET_MAX` or backwards, or an
 /// unknown type, fails with `EIO`), its holder a guest pid or 0.
-fn getlk(s: &Session, inode: &Inode<VirtioFsType>, h: &FileHandle, fl: &FileLock) -> Result {
+///
+/// # Safety
+///
+/// `fl` was lent for a [`lock_cmd::GETLK`] call (as
+/// [`FileLock::set_conflict`]).
+unsafe fn getlk(s: &Session, inode: &Inode<VirtioFsType>, h: &FileHandle, fl: &FileLock) -> Result {
     let inarg = lk_in(s, h, fl, 0, false);
     let nodeid = inode.data().nodeid;
     let reply = s.call(
@@ -1033,7 +1076,8 @@ fn getlk(s: &Session, inode: &Inode<VirtioFsType>, h: &FileHandle, fl: &FileLock
     let ty = u8::try_from(out.typ).unwrap_or(u8::MAX);
     match ty {
         lock_type::UNLCK => {
-            fl.set_conflict(ty, 0, 0, 0);
+            // SAFETY: A GETLK request (the caller).
+            unsafe { fl.set_conflict(ty, 0, 0, 0) };
             Ok(())
         }
         lock_type::RDLCK | lock_type::WRLCK
@@ -1042,7 +1086,8 @@ fn getlk(s: &Session, inode: &Inode<VirtioFsType>, h: &FileHandle, fl: &FileLock
                 && out.start <= out.end =>
         {
             let pid = file::lock_pid(i32::try_from(out.pid).unwrap_or(0));
-            fl.set_conflict(ty, out.start as i64, out.end as i64, pid);
+            // SAFETY: As above.
+            unsafe { fl.set_conflict(ty, out.start as i64, out.end as i64, pid) };
             Ok(())
         }
         _ => {

@@ -75,6 +75,10 @@ pub(crate) enum Optional {
     Fallocate = 1 << 10,
     /// FUSE_COPY_FILE_RANGE.
     CopyFileRange = 1 << 11,
+    /// FUSE_GETLK, FUSE_SETLK and FUSE_SETLKW of POSIX (`fcntl`) locks.
+    PosixLocks = 1 << 12,
+    /// FUSE_SETLK and FUSE_SETLKW with `FUSE_LK_FLOCK` (`flock` locks).
+    FlockLocks = 1 << 13,
 }
 
 /// The 64-bit jiffies counter (`get_jiffies_64()`).
@@ -222,16 +226,18 @@ impl Session {
     }
 
     /// Whether the host keeps POSIX (`fcntl`) locks (`FUSE_POSIX_LOCKS`;
-    /// C's `!fc->no_lock`): otherwise the VFS keeps them, per guest.
+    /// C's `!fc->no_lock`): otherwise the VFS keeps them, per guest. A
+    /// host that negotiated them but answers a lock request `ENOSYS` no
+    /// longer does (past C, which returns `ENOSYS` to every `fcntl`).
     pub(crate) fn posix_locks(&self) -> bool {
-        self.granted(init_flags::FUSE_POSIX_LOCKS)
+        self.granted(init_flags::FUSE_POSIX_LOCKS) && !self.lacks(Optional::PosixLocks)
     }
 
     /// Whether the host keeps `flock` locks (`FUSE_FLOCK_LOCKS`; C's
     /// `!fc->no_flock`), sent as POSIX-style requests with
-    /// `FUSE_LK_FLOCK`.
+    /// `FUSE_LK_FLOCK`; as [`Session::posix_locks`], not after `ENOSYS`.
     pub(crate) fn flock_locks(&self) -> bool {
-        self.granted(init_flags::FUSE_FLOCK_LOCKS)
+        self.granted(init_flags::FUSE_FLOCK_LOCKS) && !self.lacks(Optional::FlockLocks)
     }
 
     /// Whether the host keeps and enforces POSIX ACLs (`FUSE_POSIX_ACL`,

@@ -503,7 +503,8 @@ pub mod lock_flags {
 /// # Invariants
 ///
 /// Wraps a valid `struct file_lock` that the VFS lends for one call, whose
-/// range, type, flags and owner only the borrower writes meanwhile.
+/// range, type, flags and owner only the borrower writes meanwhile, and
+/// whose `flc_file` is the open file the call is about (valid for it).
 #[repr(transparent)]
 pub struct FileLock(Opaque<bindings::file_lock>);
 
@@ -513,7 +514,8 @@ impl FileLock {
     /// # Safety
     ///
     /// `ptr` is a valid `struct file_lock` for `'a`, whose range, type,
-    /// flags and owner nothing else writes for `'a`.
+    /// flags and owner nothing else writes for `'a`, and whose `flc_file`
+    /// is an open file valid for `'a`.
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::file_lock) -> &'a Self {
         // SAFETY: `FileLock` is a transparent wrapper of an `Opaque`, which
         // allows writes by others; the caller vouches for the pointer.
@@ -566,10 +568,17 @@ impl FileLock {
     /// to `end` of type `ty` held by `pid` (in the initial pid namespace;
     /// the VFS gives the caller its own view), or [`lock_type::UNLCK`]
     /// for none (the range is then left as asked).
-    pub fn set_conflict(&self, ty: u8, start: i64, end: i64, pid: i32) {
+    ///
+    /// # Safety
+    ///
+    /// The lock was lent for a [`lock_cmd::GETLK`] call: the VFS puts such
+    /// a request in no table, so no other CPU reads these fields while
+    /// they are written (a lock [`FileLock::posix_lock_file`] deferred is
+    /// read by others).
+    pub unsafe fn set_conflict(&self, ty: u8, start: i64, end: i64, pid: i32) {
         let fl = self.raw();
-        // SAFETY: As above; the caller of the operation lent the lock to
-        // be filled in.
+        // SAFETY: A valid lock (type invariant), which only this call
+        // reads or writes now (the caller: a GETLK request).
         unsafe {
             if ty != lock_type::UNLCK {
                 (*fl).fl_start = start;
@@ -580,31 +589,41 @@ impl FileLock {
         }
     }
 
-    /// Applies the lock to the VFS's own table of `file`'s POSIX locks
+    /// The open file the lock is about (`flc_file`).
+    fn file(&self) -> *mut bindings::file {
+        // SAFETY: A valid lock (type invariant).
+        unsafe { (*self.raw()).c.flc_file }
+    }
+
+    /// Applies the lock to the VFS's own table of its file's POSIX locks
     /// (`posix_lock_file()`, what the VFS does for a file system without
     /// `lock`): 0, or [`FILE_LOCK_DEFERRED`] for a caller that waits and
-    /// must (the VFS then waits and asks again).
-    pub fn posix_lock_file(&self, file: &File) -> Result<i32> {
-        // SAFETY: Both are valid (type invariants); no conflict is asked.
+    /// must (the VFS then waits and asks again). The file is the lock's
+    /// own, so the table is the one its close cleans.
+    pub fn posix_lock_file(&self) -> Result<i32> {
+        // SAFETY: The lock and its file are valid (type invariants); no
+        // conflict is asked.
         let ret =
-            unsafe { bindings::posix_lock_file(file.as_raw(), self.raw(), core::ptr::null_mut()) };
+            unsafe { bindings::posix_lock_file(self.file(), self.raw(), core::ptr::null_mut()) };
         to_result(ret)?;
         Ok(ret)
     }
 
-    /// Looks for a conflicting lock in the VFS's table (`posix_test_lock()`)
-    /// and describes it in place.
-    pub fn posix_test_lock(&self, file: &File) {
-        // SAFETY: Both are valid (type invariants).
-        unsafe { bindings::posix_test_lock(file.as_raw(), self.raw()) }
+    /// Looks for a conflicting lock in the VFS's table of its file
+    /// (`posix_test_lock()`) and describes it in place.
+    pub fn posix_test_lock(&self) {
+        // SAFETY: The lock and its file are valid (type invariants).
+        unsafe { bindings::posix_test_lock(self.file(), self.raw()) }
     }
 
-    /// Applies a `flock` lock in the VFS's table, waiting if asked
-    /// (`locks_lock_file_wait()`, what the VFS does without `flock`).
-    pub fn lock_file_wait(&self, file: &File) -> Result {
-        // SAFETY: Both are valid (type invariants), and so is an open
-        // file's inode (`locks_lock_file_wait()` is an inline of this).
-        to_result(unsafe { bindings::locks_lock_inode_wait((*file.as_raw()).f_inode, self.raw()) })
+    /// Applies a `flock` lock in the VFS's table of its file, waiting if
+    /// asked (`locks_lock_file_wait()`, what the VFS does without
+    /// `flock`).
+    pub fn lock_file_wait(&self) -> Result {
+        // SAFETY: The lock and its file are valid (type invariants), and
+        // so is an open file's inode (`locks_lock_file_wait()` is an
+        // inline of this).
+        to_result(unsafe { bindings::locks_lock_inode_wait((*self.file()).f_inode, self.raw()) })
     }
 }
 
@@ -747,10 +766,11 @@ pub trait Operations {
     }
 
     /// Tests, sets or clears a POSIX lock (`file_operations.lock`, for
-    /// `fcntl` and the removal at close): `cmd` is a [`lock_cmd`]. With it
-    /// the VFS keeps no table of the file's POSIX locks: the operation does
-    /// all ([`FileLock::posix_lock_file`] keeps them in the VFS's). Returns
-    /// 0, or [`FILE_LOCK_DEFERRED`] (from `posix_lock_file`).
+    /// `fcntl`, and at close for an owner that has locks in the VFS's
+    /// table of the file): `cmd` is a [`lock_cmd`]. With it the VFS keeps
+    /// no table of the file's POSIX locks: the operation does all
+    /// ([`FileLock::posix_lock_file`] keeps them in the VFS's). Returns 0,
+    /// or [`FILE_LOCK_DEFERRED`] (from `posix_lock_file`).
     fn lock(
         _file: &File,
         _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
@@ -760,8 +780,9 @@ pub trait Operations {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Sets or clears a `flock` lock (`file_operations.flock`, also at the
-    /// last close of an open file that has one).
+    /// Sets or clears a `flock` lock (`file_operations.flock`; at the
+    /// last close of an open file only if the VFS's table holds one of
+    /// its locks).
     fn flock(
         _file: &File,
         _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
@@ -1072,8 +1093,9 @@ unsafe extern "C" fn lock_callback<U: Operations + ?Sized>(
 ) -> c_int {
     from_result(|| {
         // SAFETY: The VFS passes an open file of ours and a valid lock
-        // whose request fields only the file system writes during the call
-        // (the VFS's table may link it, its other fields).
+        // about it (`flc_file`) whose request fields only the file system
+        // writes during the call (the VFS's table may link it, its other
+        // fields).
         let ret = unsafe {
             U::lock(
                 File::from_raw(file),
