@@ -611,9 +611,9 @@ pub(crate) fn set_release_flock(req: &mut Request, lock_owner: u64) -> Result {
         // `fuse_release_in`: fh, flags, release_flags at 12, lock_owner
         // at 16 (after the header).
         let at = InHeader::SIZE;
-        buf.get_mut(at + 12..at + 16)
-            .ok_or(EINVAL)?
-            .copy_from_slice(&FUSE_RELEASE_FLOCK_UNLOCK.to_le_bytes());
+        let flags = buf.get_mut(at + 12..at + 16).ok_or(EINVAL)?;
+        let old = u32::from_le_bytes([flags[0], flags[1], flags[2], flags[3]]);
+        flags.copy_from_slice(&(old | FUSE_RELEASE_FLOCK_UNLOCK).to_le_bytes());
         buf.get_mut(at + 16..at + 24)
             .ok_or(EINVAL)?
             .copy_from_slice(&lock_owner.to_le_bytes());

@@ -468,16 +468,24 @@ impl file::Operations for RegFile {
         // writeback cache the times its writes set too.
         let s = inode.super_block().data();
         let wb = inode::writeback_cached(&s, inode);
-        if wb {
-            address_space::write_inode_now(inode, true)?;
+        let written = if wb {
+            address_space::write_inode_now(inode, true)
+        } else {
+            Ok(())
         }
         // With a writeback cache also the error of a writeback that
         // already ended (the inode is clean then, and `write_inode_now`
         // does not look).
-        address_space::write_and_wait(inode)?;
+        .and(address_space::write_and_wait(inode));
+        // C returns that error without FLUSH. Past C, FLUSH still goes
+        // when the host keeps POSIX locks: it is what releases the
+        // owner's locks there, and a close is not tried again.
+        if written.is_err() && !s.posix_locks() {
+            return written;
+        }
         // As C: with a writeback cache FLUSH goes even with NOFLUSH.
         if (h.open_flags & fopen::NOFLUSH != 0 && !wb) || s.lacks(Optional::Flush) {
-            return Ok(());
+            return written;
         }
         let inarg = FlushIn {
             fh: h.fh,
@@ -486,7 +494,9 @@ impl file::Operations for RegFile {
             lock_owner: s.lock_owner(owner),
         };
         let nodeid = inode.data().nodeid;
-        match s.call(
+        // Waited out whatever signal comes, as C's forced FLUSH: a close
+        // is not tried again, and the locks it releases must be gone.
+        let flushed = match s.call_waited(
             Opcode::Flush,
             request_len(FlushIn::SIZE, &[]),
             0,
@@ -498,7 +508,8 @@ impl file::Operations for RegFile {
                 Ok(())
             }
             Err(e) => Err(e),
-        }
+        };
+        written.and(flushed)
     }
 
     /// As C's `fuse_file_lock`: POSIX locks go to the host when it keeps
@@ -869,10 +880,10 @@ pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle
     // Readahead READs still out on the handle reach the host first.
     h.inflight.wait_idle();
     let ofd_owner = h.ofd_owner.load(core::sync::atomic::Ordering::Relaxed);
-    if ofd_owner != 0 {
+    if ofd_owner != 0 && s.posix_locks() {
         // Past C, which leaves them on the host until the node is
         // forgotten: no FLUSH names an open file as the owner.
-        unlock_all(&inode.super_block().data(), inode, h.fh, ofd_owner);
+        unlock_all(&s, inode, h.fh, ofd_owner);
     }
     let flock_owner = h.flock_owner.load(core::sync::atomic::Ordering::Relaxed);
     if let (Some(req), true) = (h.release.as_mut(), flock_owner != 0) {
@@ -881,7 +892,6 @@ pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle
         }
     }
     if let Some(req) = h.release.take() {
-        let s = inode.super_block().data();
         if s.fs.conn.send_uninterruptible(req).is_err() {
             warn_ratelimited!("RELEASE of handle {} failed\n", h.fh);
         }
@@ -1005,6 +1015,11 @@ fn setlk(
         // As C: lock managers (lockd) need asynchronous grants.
         return Err(crate::errno::enolck());
     }
+    // The VFS asks this at close only of an owner with locks in its own
+    // table, which has none while the host keeps them; were it asked, the
+    // FLUSH of the close already named the owner (C 6.12 has no such
+    // check). As C, a SETLKW granted after another thread's close sent
+    // that FLUSH stays on the host until the node is forgotten.
     let close_posix = file::lock_flags::POSIX | file::lock_flags::CLOSE;
     if fl.flags() & close_posix == close_posix {
         return Ok(());
