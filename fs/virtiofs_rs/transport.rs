@@ -462,6 +462,11 @@ impl Pending {
         self.shared.unique
     }
 
+    /// Whether the request has ended (answered, or its buffers given back).
+    fn has_ended(&self) -> bool {
+        self.shared.state.lock().ended.is_some()
+    }
+
     /// Waits until the request ends and returns its reply. A signal runs
     /// `on_signal` (which sends FUSE_INTERRUPT) and the wait goes on, as in
     /// C; only a fatal signal ends it (`ERESTARTSYS`), abandoning the
@@ -477,8 +482,10 @@ impl Pending {
     /// any, as C waits out a request it sent; meanwhile the INTERRUPT goes
     /// again every [`INTERRUPT_RESEND_MS`], so a host that saw it before
     /// the request itself (or a request still parked for room in the ring)
-    /// still gets one it can match.
-    pub(crate) fn wait(self, on_signal: impl Fn()) -> Result<Reply> {
+    /// still gets one it can match: but only once the host gave the last
+    /// one back, so at most one is out per request whatever the host does.
+    /// `on_signal` returns the INTERRUPT it queued, if it could.
+    pub(crate) fn wait(self, on_signal: impl Fn() -> Option<Pending>) -> Result<Reply> {
         // SAFETY: `done` is an initialised completion, alive as long as the
         // request.
         if unsafe { bindings::wait_for_completion_interruptible(self.shared.done.get()) } == 0 {
@@ -491,10 +498,11 @@ impl Pending {
             // write).
             return self.wait_uninterruptible();
         }
-        on_signal();
+        let sent = on_signal();
         if self.shared.wait_out {
-            return self.wait_out(on_signal);
+            return self.wait_out(on_signal, sent);
         }
+        drop(sent);
         // SAFETY: As above.
         if unsafe { bindings::wait_for_completion_killable(self.shared.done.get()) } != 0 {
             let mut st = self.shared.state.lock();
@@ -509,23 +517,33 @@ impl Pending {
         }
     }
 
-    /// The rest of [`Pending::wait`] for a request that is waited out.
-    fn wait_out(self, on_signal: impl Fn()) -> Result<Reply> {
+    /// The rest of [`Pending::wait`] for a request that is waited out;
+    /// `sent` is the INTERRUPT already queued.
+    fn wait_out(
+        self,
+        on_signal: impl Fn() -> Option<Pending>,
+        mut sent: Option<Pending>,
+    ) -> Result<Reply> {
         let done = self.shared.done.get();
         let period = kernel::time::msecs_to_jiffies(INTERRUPT_RESEND_MS);
         let mut fatal = false;
         loop {
             // SAFETY: As in `wait`.
-            let ended = unsafe {
+            let (ended, timed_out) = unsafe {
                 if fatal {
-                    bindings::wait_for_completion_timeout(done, period) != 0
+                    (
+                        bindings::wait_for_completion_timeout(done, period) != 0,
+                        true,
+                    )
                 } else {
                     match bindings::wait_for_completion_killable_timeout(done, period) {
-                        0 => false,
-                        r if r > 0 => true,
+                        0 => (false, true),
+                        r if r > 0 => (true, false),
                         _ => {
+                            // The fatal signal: the wait goes on, with no
+                            // new INTERRUPT before the period is out.
                             fatal = true;
-                            false
+                            (false, false)
                         }
                     }
                 }
@@ -533,7 +551,9 @@ impl Pending {
             if ended {
                 break;
             }
-            on_signal();
+            if timed_out && sent.as_ref().map_or(true, Pending::has_ended) {
+                sent = on_signal();
+            }
         }
         match self.reply() {
             Err(e) if e == EINTR => Err(ERESTARTSYS),
@@ -1044,8 +1064,9 @@ impl Connection {
         self.hiprio()?.submit(req).map(drop)
     }
 
-    /// Sends FUSE_INTERRUPT for request `unique`, best effort.
-    fn interrupt(&self, unique: u64) {
+    /// Sends FUSE_INTERRUPT for request `unique`, best effort: the queued
+    /// INTERRUPT, if it could be queued.
+    fn interrupt(&self, unique: u64) -> Option<Pending> {
         let req = Request::new(
             unique | request::FUSE_INT_REQ_BIT,
             Opcode::Interrupt,
@@ -1054,9 +1075,10 @@ impl Connection {
             0,
             |b| request::interrupt(b, unique).map_err(|_| EINVAL),
         );
-        if let Ok(req) = req {
-            let _ = self.send_hiprio(req);
+        if !self.connected.load(Ordering::Acquire) {
+            return None;
         }
+        self.hiprio().ok()?.submit(req.ok()?).ok()
     }
 
     /// The device is going away: refuse new requests and end the parked
