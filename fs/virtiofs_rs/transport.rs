@@ -255,8 +255,12 @@ impl Segments {
         })
     }
 
-    /// Appends `seg`, moving to the heap when the place is full.
+    /// Appends `seg`, moving to the heap when the place is full (straight
+    /// to it when it was reserved).
     pub(crate) fn push(&mut self, seg: Segment) -> Result {
+        if self.heap.is_empty() && self.heap.capacity() > 0 && self.len == 0 {
+            return Ok(self.heap.push(seg, GFP_KERNEL)?);
+        }
         if self.heap.is_empty() && self.len < Self::INLINE {
             self.inline[self.len] = seg;
             self.len += 1;

@@ -53,7 +53,8 @@ impl IterPages {
     ///
     /// # Safety
     ///
-    /// `iter` must be a valid, user-backed or bvec iterator.
+    /// `iter` must be a valid, user-backed iterator (for a bvec one
+    /// `iov_iter_extract_pages` takes no pin, which `Drop` would drop).
     unsafe fn get(
         iter: *mut bindings::iov_iter,
         max_bytes: usize,

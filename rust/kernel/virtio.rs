@@ -303,8 +303,8 @@ pub enum Segment {
 ///
 /// # Invariants
 ///
-/// The first `len` entries of the storage ([`SgTable::entries`]) are in
-/// use; of them, `[..nout]` and `[nout..]` are each an initialised
+/// The first `len` entries of the storage (the inline array while
+/// `len <= INLINE`, the allocated one otherwise) are in use; of them, `[..nout]` and `[nout..]` are each an initialised
 /// scatterlist ending in an end mark (when not empty), and `len > 0`.
 /// The entries hold no pointer into the table itself (none is chained),
 /// so the table may move.
