@@ -130,6 +130,8 @@ const ERRNOS: &[(&str, i32)] = &[
     ("ENOTEMPTY", libc::ENOTEMPTY),
     ("EXDEV", libc::EXDEV),
     ("ENODATA", libc::ENODATA),
+    ("ENOLCK", libc::ENOLCK),
+    ("EDEADLK", libc::EDEADLK),
 ];
 
 /// An errno's name if the table has it, else its number (for logs and [`Action`]'s
