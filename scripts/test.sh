@@ -66,6 +66,7 @@ MATRIX=(
 	"dax/pci/locks dax pci locks"
 	"dax/pci/locks-dax dax pci locks-dax"
 	"dax/pci/locks-nointr dax pci locks-nointr"
+	"dax/pci/locks-inject dax pci locks-inject"
 	"dax/mmio/basic dax mmio basic"
 	"dax/pci/corrupt-len dax pci corrupt-len"
 	"dax/pci/corrupt-unique dax pci corrupt-unique"

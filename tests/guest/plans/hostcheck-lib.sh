@@ -15,3 +15,15 @@ check() {
 		printf '%s\n' "$out" | head -n 5 | sed 's/^/#   /'
 	fi
 }
+
+# inject_hit_once LOG SPEC: the DAX host's LOG has exactly one hit of the
+# injection rule SPEC ("inject: SPEC hits OP #N").
+inject_hit_once() {
+	local n
+	n=$(grep -cF "inject: $2 hits " "$1" || true)
+	[ "$n" = 1 ] || {
+		echo "$2: $n hits"
+		grep -F "inject: $2 hits " "$1" | head -n 3
+		return 1
+	}
+}
