@@ -21,8 +21,7 @@
  * READDIRPLUS_AUTO, so the first getdents64() of a directory sends
  * FUSE_READDIRPLUS on both drivers.
  *
- * Environment, beyond vfs_util.h:
- *   VFS_INJECT_DELAY_MS  what the plan's delay rules hold a reply (1500)
+ * VFS_INJECT_DELAY_MS: see inject_util.h.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -32,6 +31,7 @@
 #include <time.h>
 
 #include "kselftest_harness.h"
+#include "inject_util.h"
 #include "vfs_util.h"
 
 /* The directory inject-ops.prepare fills on the host. */
@@ -45,21 +45,6 @@
 #define INJ_WRITE_SEED 71
 #define INJ_TRUNCATE_SIZE 12345
 #define INJ_FALLOCATE_SIZE 8192
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static long long delay_ms(void)
-{
-	const char *v = getenv("VFS_INJECT_DELAY_MS");
-
-	return v && *v ? atoll(v) : 1500;
-}
 
 FIXTURE(inject) {
 	char mnt[64];
@@ -96,28 +81,6 @@ static char *at(char *buf, size_t len, const char *mnt, const char *name)
 
 #define P(name) at(self->path, sizeof(self->path), self->mnt, name)
 #define P2(name) at(self->path2, sizeof(self->path2), self->mnt, name)
-
-/* @call returned @ret with errno @err: it must have failed with @want. */
-static void fails_with(struct __test_metadata *_metadata, const char *call, long ret,
-		       int err, int want)
-{
-	ASSERT_EQ(-1, ret)
-		TH_LOG("%s returned %ld: the host's %s did not reach it", call, ret,
-		       strerror(want));
-	ASSERT_EQ(want, err)
-		TH_LOG("%s failed with %s, the host answered %s", call, strerror(err),
-		       strerror(want));
-}
-
-/* @call started at @t0 (now_ms()) and has returned: not before the host did. */
-static void took_the_delay(struct __test_metadata *_metadata, const char *call, long long t0)
-{
-	long long took = now_ms() - t0, want = delay_ms();
-
-	TH_LOG("%s took %lld ms (the host held its reply %lld ms)", call, took, want);
-	EXPECT_GE(took, want)
-		TH_LOG("%s returned before the host answered", call);
-}
 
 /* Opens mnt/inject/@name with @flags, or fails the test. */
 static int open_ok(struct __test_metadata *_metadata, const char *path, int flags)

@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "kselftest_harness.h"
+#include "lock_util.h"
 #include "vfs_util.h"
 
 /* The random-write model (vfs_util.h); posix.hostcheck uses the same numbers. */
@@ -2207,21 +2208,6 @@ TEST_F(posix, names_of_255_bytes)
 	EXPECT_EQ(ENAMETOOLONG, errno);
 }
 
-/* In a child: open @path, flock(@op); 0 if the result is @want (0 or an errno). */
-static int flock_in_child(const char *path, int op, int want)
-{
-	pid_t pid = fork();
-	int fd;
-
-	if (!pid) {
-		fd = open(path, O_RDWR);
-		if (fd < 0)
-			_exit(child_fail(__LINE__, "open"));
-		_exit((flock(fd, op) ? errno : 0) == want ? 0 : child_fail(__LINE__, "flock"));
-	}
-	return reap(pid);
-}
-
 /* A child that blocks in flock(LOCK_EX) or F_SETLKW; exits 0 if it waited >= 0.3 s. */
 static pid_t blocked_locker(const char *path, bool posix, int ready_fd)
 {
@@ -2285,55 +2271,6 @@ TEST_F(posix, flock_between_processes)
 	close(fd2);
 	close(ready[0]);
 	close(ready[1]);
-}
-
-static int setlk(int fd, int cmd, short type, off_t start, off_t len)
-{
-	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
-
-	return fcntl(fd, cmd, &fl);
-}
-
-/* In a child: F_SETLK on a fresh open of @path; 0 if the result is @want. */
-static int setlk_in_child(const char *path, short type, off_t start, off_t len, int want)
-{
-	pid_t pid = fork();
-	int fd;
-
-	if (!pid) {
-		fd = open(path, O_RDWR);
-		if (fd < 0)
-			_exit(child_fail(__LINE__, "open"));
-		_exit((setlk(fd, F_SETLK, type, start, len) ? errno : 0) == want ?
-		      0 : child_fail(__LINE__, "F_SETLK"));
-	}
-	return reap(pid);
-}
-
-/* In a child: F_GETLK on a fresh open of @path, its answer into @out. */
-static int getlk_in_child(const char *path, short type, off_t start, off_t len,
-			  struct flock *out)
-{
-	int p[2], fd;
-	pid_t pid;
-
-	if (pipe(p))
-		return -1;
-	pid = fork();
-	if (!pid) {
-		struct flock fl = { .l_type = type, .l_whence = SEEK_SET,
-				    .l_start = start, .l_len = len };
-
-		fd = open(path, O_RDWR);
-		if (fd < 0 || fcntl(fd, F_GETLK, &fl))
-			_exit(child_fail(__LINE__, "F_GETLK"));
-		_exit(write(p[1], &fl, sizeof(fl)) != sizeof(fl));
-	}
-	close(p[1]);
-	if (read(p[0], out, sizeof(*out)) != sizeof(*out))
-		memset(out, 0xff, sizeof(*out));
-	close(p[0]);
-	return reap(pid);
 }
 
 /*
