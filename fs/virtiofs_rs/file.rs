@@ -901,11 +901,12 @@ pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle
 /// `OFFSET_MAX`: a lock to the end of the file.
 const OFFSET_MAX: i64 = i64::MAX;
 
-/// C's `fuse_file_lock`. Past C, a host that answers `ENOSYS` is taken
-/// to keep no locks: this request and every later one go to the VFS's
-/// table, as for a host that never offered `FUSE_POSIX_LOCKS` (C fails
-/// each `fcntl` with `ENOSYS`). Nothing is held on such a host, so no
-/// lock is lost.
+/// C's `fuse_file_lock`. Past C, a host that answers `ENOSYS` before it
+/// granted any lock is taken to keep none: this request and every later
+/// one go to the VFS's table, as for a host that never offered
+/// `FUSE_POSIX_LOCKS` (C fails each `fcntl` with `ENOSYS`). Nothing is
+/// held on such a host, so no lock is lost; after a grant the caller gets
+/// the `ENOSYS`, as from C.
 fn posix_lock(file: &File, h: &FileHandle, cmd: i32, fl: &FileLock) -> Result<i32> {
     // SAFETY: A file operation of ours, on an open file of ours.
     let inode = unsafe { file_inode(file) };
@@ -921,25 +922,26 @@ fn posix_lock(file: &File, h: &FileHandle, cmd: i32, fl: &FileLock) -> Result<i3
             setlk(&s, inode, h, fl, false)
         };
         match r {
-            Err(e) if e == enosys() => host_lacks_locks(&s, Optional::PosixLocks),
+            Err(e) if e == enosys() && host_lacks_locks(&s, Optional::PosixLocks) => {}
             Err(e) => return Err(e),
             Ok(()) => {
-                if cmd != lock_cmd::GETLK
-                    && fl.lock_type() != lock_type::UNLCK
-                    && fl.flags() & file::lock_flags::OFDLCK != 0
-                {
-                    // Dropped before RELEASE (`release_handle`).
-                    h.ofd_owner.store(
-                        s.lock_owner(fl.owner()),
-                        core::sync::atomic::Ordering::Relaxed,
-                    );
+                if cmd != lock_cmd::GETLK && fl.lock_type() != lock_type::UNLCK {
+                    s.lock_granted(Optional::PosixLocks);
+                    if fl.flags() & file::lock_flags::OFDLCK != 0 {
+                        // Dropped before RELEASE (`release_handle`).
+                        h.ofd_owner.store(
+                            s.lock_owner(fl.owner()),
+                            core::sync::atomic::Ordering::Relaxed,
+                        );
+                    }
                 }
                 return Ok(0);
             }
         }
     }
     if cmd == lock_cmd::GETLK {
-        fl.posix_test_lock();
+        // SAFETY: The VFS lent `fl` for this GETLK, the last use of it.
+        unsafe { fl.posix_test_lock() };
         Ok(0)
     } else {
         // `FILE_LOCK_DEFERRED` makes the VFS wait and ask again.
@@ -957,10 +959,11 @@ fn flock_lock(file: &File, h: &FileHandle, fl: &FileLock) -> Result {
     let s = inode.super_block().data();
     if s.flock_locks() {
         match setlk(&s, inode, h, fl, true) {
-            Err(e) if e == enosys() => host_lacks_locks(&s, Optional::FlockLocks),
+            Err(e) if e == enosys() && host_lacks_locks(&s, Optional::FlockLocks) => {}
             Err(e) => return Err(e),
             Ok(()) if fl.lock_type() == lock_type::UNLCK => return Ok(()),
             Ok(()) => {
+                s.lock_granted(Optional::FlockLocks);
                 // As C's `ff->flock`: set once the host took a lock.
                 h.flock_owner.store(
                     s.lock_owner(fl.owner()),
@@ -973,13 +976,19 @@ fn flock_lock(file: &File, h: &FileHandle, fl: &FileLock) -> Result {
     fl.lock_file_wait()
 }
 
-/// Records that the host, which negotiated remote locks of kind `op`,
-/// answered a lock request `ENOSYS`: the VFS keeps them from now on.
-fn host_lacks_locks(s: &Session, op: Optional) {
-    if !s.lacks(op) {
+/// The host, which negotiated remote locks of kind `op`, answered a lock
+/// request `ENOSYS`: whether the VFS keeps them from now on (only if the
+/// host never granted one, [`Session::keep_locks_locally`]).
+fn host_lacks_locks(s: &Session, op: Optional) -> bool {
+    let first = !s.lacks(op);
+    if !s.keep_locks_locally(op) {
+        warn_ratelimited!("the host answered a lock request ENOSYS after granting locks\n");
+        return false;
+    }
+    if first {
         warn_ratelimited!("the host answered a lock request ENOSYS: locks are kept locally\n");
     }
-    s.set_lacks(op);
+    true
 }
 
 /// The arguments of a lock request for `fl` (C's `fuse_lk_fill`).
@@ -1018,8 +1027,7 @@ fn setlk(
     // The VFS asks this at close only of an owner with locks in its own
     // table, which has none while the host keeps them; were it asked, the
     // FLUSH of the close already named the owner (C 6.12 has no such
-    // check). As C, a SETLKW granted after another thread's close sent
-    // that FLUSH stays on the host until the node is forgotten.
+    // check).
     let close_posix = file::lock_flags::POSIX | file::lock_flags::CLOSE;
     if fl.flags() & close_posix == close_posix {
         return Ok(());

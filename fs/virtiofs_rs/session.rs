@@ -42,6 +42,9 @@ pub(crate) struct Session {
     attr_version: AtomicU64,
     /// Operations the server answered `ENOSYS` to ([`Session::lacks`]).
     lacks: AtomicU32,
+    /// The kinds of lock ([`Optional::PosixLocks`], [`Optional::FlockLocks`])
+    /// the host granted one of ([`Session::lock_granted`]).
+    locks_granted: AtomicU32,
     /// The key that hashes lock owners (file table pointers) before they
     /// go to the host (C's `fc->scramble_key`).
     scramble: bindings::siphash_key_t,
@@ -200,6 +203,7 @@ impl Session {
             destroyed: AtomicBool::new(false),
             attr_version: AtomicU64::new(1),
             lacks: AtomicU32::new(0),
+            locks_granted: AtomicU32::new(0),
             scramble,
         })
     }
@@ -227,8 +231,9 @@ impl Session {
 
     /// Whether the host keeps POSIX (`fcntl`) locks (`FUSE_POSIX_LOCKS`;
     /// C's `!fc->no_lock`): otherwise the VFS keeps them, per guest. A
-    /// host that negotiated them but answers a lock request `ENOSYS` no
-    /// longer does (past C, which returns `ENOSYS` to every `fcntl`).
+    /// host that negotiated them but answers a lock request `ENOSYS`
+    /// before it granted any no longer does ([`Session::keep_locks_locally`];
+    /// past C, which returns `ENOSYS` to every `fcntl`).
     pub(crate) fn posix_locks(&self) -> bool {
         self.granted(init_flags::FUSE_POSIX_LOCKS) && !self.lacks(Optional::PosixLocks)
     }
@@ -566,6 +571,27 @@ impl Session {
     /// Records that the server lacks `op`.
     pub(crate) fn set_lacks(&self, op: Optional) {
         self.lacks.fetch_or(op as u32, Ordering::Relaxed);
+    }
+
+    /// Records that the host granted a lock of `kind`
+    /// ([`Optional::PosixLocks`] or [`Optional::FlockLocks`]).
+    pub(crate) fn lock_granted(&self, kind: Optional) {
+        self.locks_granted.fetch_or(kind as u32, Ordering::AcqRel);
+    }
+
+    /// The host answered a lock request of `kind` `ENOSYS`: whether the
+    /// guest keeps such locks from now on (recorded), which it does only
+    /// if the host never granted one, so that none can be held there
+    /// behind the guest's table. Otherwise the caller gets the `ENOSYS`,
+    /// as with C. A grant still in flight when another request is answered
+    /// `ENOSYS` is such a host's inconsistency: its lock stays on the host
+    /// until the FLUSH or RELEASE that names its owner.
+    pub(crate) fn keep_locks_locally(&self, kind: Optional) -> bool {
+        if self.locks_granted.load(Ordering::Acquire) & kind as u32 != 0 {
+            return false;
+        }
+        self.set_lacks(kind);
+        true
     }
 
     /// The lock owner id the host sees for file table `owner` (C's

@@ -611,8 +611,17 @@ impl FileLock {
 
     /// Looks for a conflicting lock in the VFS's table of its file
     /// (`posix_test_lock()`) and describes it in place.
-    pub fn posix_test_lock(&self) {
-        // SAFETY: The lock and its file are valid (type invariants).
+    ///
+    /// # Safety
+    ///
+    /// As [`FileLock::set_conflict`] (a GETLK request), and the lock is
+    /// not used after: a conflict found is copied over it, its file
+    /// (`flc_file`) and owner included, which the type invariant then no
+    /// longer holds for.
+    pub unsafe fn posix_test_lock(&self) {
+        // SAFETY: The lock and its file are valid (type invariants); the
+        // caller vouches that nothing else reads it and that it is not
+        // used after.
         unsafe { bindings::posix_test_lock(self.file(), self.raw()) }
     }
 
