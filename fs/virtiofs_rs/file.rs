@@ -476,10 +476,11 @@ impl file::Operations for RegFile {
         // With a writeback cache also the error of a writeback that
         // already ended (the inode is clean then, and `write_inode_now`
         // does not look).
-        .and(address_space::write_and_wait(inode));
+        .and_then(|()| address_space::write_and_wait(inode));
         // C returns that error without FLUSH. Past C, FLUSH still goes
         // when the host keeps POSIX locks: it is what releases the
-        // owner's locks there, and a close is not tried again.
+        // owner's locks there, and a close is not tried again. (Once the
+        // host granted one, `posix_locks` stays true.)
         if written.is_err() && !s.posix_locks() {
             return written;
         }
@@ -496,7 +497,7 @@ impl file::Operations for RegFile {
         let nodeid = inode.data().nodeid;
         // Waited out whatever signal comes, as C's forced FLUSH: a close
         // is not tried again, and the locks it releases must be gone.
-        let flushed = match s.call_waited(
+        let flushed = match s.call_forced(
             Opcode::Flush,
             request_len(FlushIn::SIZE, &[]),
             0,

@@ -354,6 +354,21 @@ impl Session {
         })
     }
 
+    /// As [`Session::call`], but sent and waited for as C's forced
+    /// requests: no FUSE_INTERRUPT, never abandoned, the sleep
+    /// uninterruptible once a signal came (FLUSH: a close is not tried
+    /// again, and the locks it releases must be gone).
+    pub(crate) fn call_forced(
+        &self,
+        opcode: Opcode,
+        in_len: usize,
+        reply_capacity: usize,
+        build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
+    ) -> Result<Reply> {
+        let req = self.request(opcode, in_len, reply_capacity, build)?;
+        self.fs.conn.send_forced(req)
+    }
+
     /// Sends a request built by `build` (`in_len` bytes at most) and waits
     /// for its reply; `orphan` is what to send if a signal abandons it and
     /// the host answers anyway.

@@ -25,7 +25,9 @@
 //!   FUSE_INTERRUPT (on the hiprio queue) and the wait goes on, killable;
 //!   a fatal signal abandons the request, but for one that is waited out
 //!   ([`Request::set_wait_out`]: locks), which resends the INTERRUPT every
-//!   2 s and waits for the host's answer whatever comes. If the host answers an abandoned
+//!   2 s (once the host gave the last one back) and waits for the host's
+//!   answer whatever comes; a forced one ([`Pending::wait_forced`]:
+//!   FLUSH) sends none and waits. If the host answers an abandoned
 //!   request that took a reference on the host (LOOKUP, OPENDIR), the
 //!   completion path sends the request that gives it back (FORGET,
 //!   RELEASEDIR), prepared when the request was made. C 6.12's virtio-fs
@@ -565,6 +567,19 @@ impl Pending {
         }
     }
 
+    /// Waits until the request ends, sleeping interruptibly until a signal
+    /// comes and uninterruptibly after it, with no FUSE_INTERRUPT and
+    /// never abandoning the request: C's forced requests
+    /// (`request_wait_answer` with `FR_FORCE`), for those a caller cannot
+    /// try again (FLUSH at close).
+    pub(crate) fn wait_forced(self) -> Result<Reply> {
+        // SAFETY: As in `wait`.
+        if unsafe { bindings::wait_for_completion_interruptible(self.shared.done.get()) } == 0 {
+            return self.reply();
+        }
+        self.wait_uninterruptible()
+    }
+
     /// Waits, not interruptible by any signal, until the request ends
     /// (DESTROY: the session ends either way, as C forces it).
     pub(crate) fn wait_uninterruptible(self) -> Result<Reply> {
@@ -1041,6 +1056,15 @@ impl Connection {
         pending.wait(|| self.interrupt(unique))
     }
 
+    /// As [`Connection::send`], but waited out as C's forced requests
+    /// ([`Pending::wait_forced`]).
+    pub(crate) fn send_forced(&self, req: Request) -> Result<Reply> {
+        if !self.connected.load(Ordering::Acquire) {
+            return Err(enotconn());
+        }
+        self.request_queue()?.submit(req)?.wait_forced()
+    }
+
     /// As [`Connection::send`], but no signal ends the wait.
     pub(crate) fn send_uninterruptible(&self, req: Request) -> Result<Reply> {
         if !self.connected.load(Ordering::Acquire) {
@@ -1071,6 +1095,9 @@ impl Connection {
     /// Sends FUSE_INTERRUPT for request `unique`, best effort: the queued
     /// INTERRUPT, if it could be queued.
     fn interrupt(&self, unique: u64) -> Option<Pending> {
+        if !self.connected.load(Ordering::Acquire) {
+            return None;
+        }
         let req = Request::new(
             unique | request::FUSE_INT_REQ_BIT,
             Opcode::Interrupt,
@@ -1078,11 +1105,9 @@ impl Connection {
             request::request_len(InterruptIn::SIZE, &[]),
             0,
             |b| request::interrupt(b, unique).map_err(|_| EINVAL),
-        );
-        if !self.connected.load(Ordering::Acquire) {
-            return None;
-        }
-        self.hiprio().ok()?.submit(req.ok()?).ok()
+        )
+        .ok()?;
+        self.hiprio().ok()?.submit(req).ok()
     }
 
     /// The device is going away: refuse new requests and end the parked
