@@ -245,8 +245,11 @@ TEST_F(lockinj, nosys_after_a_grant)
 /*
  * close() is not tried again: its FLUSH, which releases the process's
  * locks on the host, is waited for even by a task killed meanwhile (C
- * forces it). The host holds the FLUSH reply of flush-delay.f; the
- * killed task's exit waits it out.
+ * forces it). The host holds the first FLUSH reply of flush-delay.f; the
+ * killed task, whose close() sent it, cannot be gone before. The task
+ * closes a descriptor it inherited, so its close() sends FLUSH and no
+ * RELEASE, and its exit sends nothing that would wait behind the held
+ * reply on its own account.
  */
 TEST_F(lockinj, killed_close_waits_for_flush)
 {
@@ -255,19 +258,15 @@ TEST_F(lockinj, killed_close_waits_for_flush)
 	pid_t pid;
 	char c;
 
-	snprintf(self->path, sizeof(self->path), "%s/" INJ_DIR "/flush-delay.f", self->mnt);
-	/* A file no open() made: its first FLUSH is the child's. */
-	ASSERT_EQ(0, mknod(self->path, S_IFREG | 0644, 0)) TH_LOG("mknod: %s", strerror(errno));
+	OPEN("flush-delay.f");
 	ASSERT_EQ(0, pipe(ready));
 	pid = fork();
 	if (!pid) {
-		int fd = open(self->path, O_RDWR);
-
-		if (fd < 0 || setlk(fd, F_SETLK, F_WRLCK, 0, 100))
-			_exit(child_fail(__LINE__, "lock"));
+		if (setlk(self->fd, F_SETLK, F_WRLCK, 0, 100))
+			_exit(child_fail(__LINE__, "F_SETLK"));
 		if (write(ready[1], "r", 1) != 1)
 			_exit(child_fail(__LINE__, "pipe"));
-		close(fd);
+		close(self->fd);
 		_exit(0);
 	}
 	ASSERT_EQ(1, read(ready[0], &c, 1));
