@@ -480,7 +480,7 @@ impl file::Operations for RegFile {
         // C returns that error without FLUSH. Past C, FLUSH still goes
         // when the host keeps POSIX locks: it is what releases the
         // owner's locks there, and a close is not tried again. (Once the
-        // host granted one, `posix_locks` stays true.)
+        // host granted one, `posix_locks` stays true: `lock_granted`.)
         if written.is_err() && !s.posix_locks() {
             return written;
         }
@@ -881,7 +881,7 @@ pub(crate) fn release_handle(inode: &Inode<VirtioFsType>, mut h: KBox<FileHandle
     // Readahead READs still out on the handle reach the host first.
     h.inflight.wait_idle();
     let ofd_owner = h.ofd_owner.load(core::sync::atomic::Ordering::Relaxed);
-    if ofd_owner != 0 && s.posix_locks() {
+    if ofd_owner != 0 {
         // Past C, which leaves them on the host until the node is
         // forgotten: no FLUSH names an open file as the owner.
         unlock_all(&s, inode, h.fh, ofd_owner);
@@ -925,16 +925,18 @@ fn posix_lock(file: &File, h: &FileHandle, cmd: i32, fl: &FileLock) -> Result<i3
         match r {
             Err(e) if e == enosys() && host_lacks_locks(&s, Optional::PosixLocks) => {}
             Err(e) => return Err(e),
+            Ok(()) if cmd == lock_cmd::GETLK || fl.lock_type() == lock_type::UNLCK => return Ok(0),
+            Ok(()) if !s.lock_granted(Optional::PosixLocks) => {
+                // The guest keeps the locks now: this one too.
+                give_back(&s, inode, h, fl, false);
+            }
             Ok(()) => {
-                if cmd != lock_cmd::GETLK && fl.lock_type() != lock_type::UNLCK {
-                    s.lock_granted(Optional::PosixLocks);
-                    if fl.flags() & file::lock_flags::OFDLCK != 0 {
-                        // Dropped before RELEASE (`release_handle`).
-                        h.ofd_owner.store(
-                            s.lock_owner(fl.owner()),
-                            core::sync::atomic::Ordering::Relaxed,
-                        );
-                    }
+                if fl.flags() & file::lock_flags::OFDLCK != 0 {
+                    // Dropped before RELEASE (`release_handle`).
+                    h.ofd_owner.store(
+                        s.lock_owner(fl.owner()),
+                        core::sync::atomic::Ordering::Relaxed,
+                    );
                 }
                 return Ok(0);
             }
@@ -963,8 +965,8 @@ fn flock_lock(file: &File, h: &FileHandle, fl: &FileLock) -> Result {
             Err(e) if e == enosys() && host_lacks_locks(&s, Optional::FlockLocks) => {}
             Err(e) => return Err(e),
             Ok(()) if fl.lock_type() == lock_type::UNLCK => return Ok(()),
+            Ok(()) if !s.lock_granted(Optional::FlockLocks) => give_back(&s, inode, h, fl, true),
             Ok(()) => {
-                s.lock_granted(Optional::FlockLocks);
                 // As C's `ff->flock`: set once the host took a lock.
                 h.flock_owner.store(
                     s.lock_owner(fl.owner()),
@@ -990,6 +992,25 @@ fn host_lacks_locks(s: &Session, op: Optional) -> bool {
         warn_ratelimited!("the host answered a lock request ENOSYS: locks are kept locally\n");
     }
     true
+}
+
+/// Unlocks on the host the range of `fl` its owner was just granted
+/// there, after the guest took to keeping such locks (a grant that raced
+/// an `ENOSYS`): waited for whatever signal comes, so that the lock taken
+/// locally next is the only one.
+fn give_back(s: &Session, inode: &Inode<VirtioFsType>, h: &FileHandle, fl: &FileLock, flock: bool) {
+    let mut inarg = lk_in(s, h, fl, 0, flock);
+    inarg.lk.typ = u32::from(lock_type::UNLCK);
+    let nodeid = inode.data().nodeid;
+    let r = s.call_waited(
+        Opcode::Setlk,
+        request_len(LkIn::SIZE, &[]),
+        0,
+        |buf, unique| request::simple(buf, header(Opcode::Setlk, unique, nodeid), &inarg),
+    );
+    if r.is_err() {
+        warn_ratelimited!("giving a lock back to the host of handle {} failed\n", h.fh);
+    }
 }
 
 /// The arguments of a lock request for `fl` (C's `fuse_lk_fill`).

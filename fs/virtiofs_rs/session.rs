@@ -42,9 +42,6 @@ pub(crate) struct Session {
     attr_version: AtomicU64,
     /// Operations the server answered `ENOSYS` to ([`Session::lacks`]).
     lacks: AtomicU32,
-    /// The kinds of lock ([`Optional::PosixLocks`], [`Optional::FlockLocks`])
-    /// the host granted one of ([`Session::lock_granted`]).
-    locks_granted: AtomicU32,
     /// The key that hashes lock owners (file table pointers) before they
     /// go to the host (C's `fc->scramble_key`).
     scramble: bindings::siphash_key_t,
@@ -83,6 +80,15 @@ pub(crate) enum Optional {
     /// FUSE_SETLK and FUSE_SETLKW with `FUSE_LK_FLOCK` (`flock` locks).
     FlockLocks = 1 << 13,
 }
+
+/// The bit of the `lacks` word that records a lock of `kind` granted by
+/// the host ([`Session::lock_granted`]): above every [`Optional`].
+fn granted_bit(kind: Optional) -> u32 {
+    (kind as u32) << 16
+}
+
+// Every optional operation's bit is below the granted bits.
+const _: () = assert!((Optional::FlockLocks as u32) < 1 << 16);
 
 /// The 64-bit jiffies counter (`get_jiffies_64()`).
 pub(crate) fn jiffies64() -> u64 {
@@ -203,7 +209,6 @@ impl Session {
             destroyed: AtomicBool::new(false),
             attr_version: AtomicU64::new(1),
             lacks: AtomicU32::new(0),
-            locks_granted: AtomicU32::new(0),
             scramble,
         })
     }
@@ -589,24 +594,31 @@ impl Session {
     }
 
     /// Records that the host granted a lock of `kind`
-    /// ([`Optional::PosixLocks`] or [`Optional::FlockLocks`]).
-    pub(crate) fn lock_granted(&self, kind: Optional) {
-        self.locks_granted.fetch_or(kind as u32, Ordering::AcqRel);
+    /// ([`Optional::PosixLocks`] or [`Optional::FlockLocks`]); false if
+    /// the guest took to keeping such locks meanwhile (another request of
+    /// the kind was answered `ENOSYS` first): the caller must then give
+    /// the lock back to the host and take it locally.
+    ///
+    /// The granted bits live in the `lacks` word, above the optional
+    /// operations, so that this and [`Session::keep_locks_locally`] are
+    /// ordered: of a grant and an `ENOSYS` racing, the second sees the
+    /// first.
+    pub(crate) fn lock_granted(&self, kind: Optional) -> bool {
+        let prev = self.lacks.fetch_or(granted_bit(kind), Ordering::AcqRel);
+        prev & kind as u32 == 0
     }
 
     /// The host answered a lock request of `kind` `ENOSYS`: whether the
     /// guest keeps such locks from now on (recorded), which it does only
-    /// if the host never granted one, so that none can be held there
-    /// behind the guest's table. Otherwise the caller gets the `ENOSYS`,
-    /// as with C. A grant still in flight when another request is answered
-    /// `ENOSYS` is such a host's inconsistency: its lock stays on the host
-    /// until the FLUSH or RELEASE that names its owner.
+    /// if the host never granted one ([`Session::lock_granted`]), so that
+    /// none can be held there behind the guest's table. Otherwise the
+    /// caller gets the `ENOSYS`, as with C.
     pub(crate) fn keep_locks_locally(&self, kind: Optional) -> bool {
-        if self.locks_granted.load(Ordering::Acquire) & kind as u32 != 0 {
-            return false;
-        }
-        self.set_lacks(kind);
-        true
+        self.lacks
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                (w & granted_bit(kind) == 0).then_some(w | kind as u32)
+            })
+            .is_ok()
     }
 
     /// The lock owner id the host sees for file table `owner` (C's
