@@ -359,9 +359,9 @@ impl Session {
         })
     }
 
-    /// As [`Session::call`], but sent and waited for as C's forced
-    /// requests: no FUSE_INTERRUPT, never abandoned, the sleep
-    /// uninterruptible once a signal came (FLUSH: a close is not tried
+    /// As [`Session::call`], but waited for as C's forced requests: never
+    /// abandoned, the sleep uninterruptible once a signal came; and no
+    /// FUSE_INTERRUPT, as from C's virtio-fs (FLUSH: a close is not tried
     /// again, and the locks it releases must be gone).
     pub(crate) fn call_forced(
         &self,

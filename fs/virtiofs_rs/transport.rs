@@ -568,10 +568,11 @@ impl Pending {
     }
 
     /// Waits until the request ends, sleeping interruptibly until a signal
-    /// comes and uninterruptibly after it, with no FUSE_INTERRUPT and
-    /// never abandoning the request: C's forced requests
-    /// (`request_wait_answer` with `FR_FORCE`), for those a caller cannot
-    /// try again (FLUSH at close).
+    /// comes and uninterruptibly after it, never abandoning the request:
+    /// C's forced requests (`request_wait_answer` with `FR_FORCE`), for
+    /// those a caller cannot try again (FLUSH at close). No FUSE_INTERRUPT
+    /// goes, as from C's virtio-fs, whose `send_interrupt` sends none: a
+    /// host that honoured it would skip what the request must do.
     pub(crate) fn wait_forced(self) -> Result<Reply> {
         // SAFETY: As in `wait`.
         if unsafe { bindings::wait_for_completion_interruptible(self.shared.done.get()) } == 0 {
