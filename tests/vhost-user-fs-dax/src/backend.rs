@@ -811,7 +811,6 @@ mod init_tests {
 #[cfg(test)]
 mod serve_tests {
     use super::*;
-    use fuse_backend_rs::passthrough::Config;
     use std::path::PathBuf;
 
     /// A backend serving a fresh directory holding file `f`, with `rules`.
@@ -820,17 +819,7 @@ mod serve_tests {
     }
 
     fn backend_with(tag: &str, rules: &[&str], locks: bool) -> (FsBackend, PathBuf) {
-        let dir = std::env::temp_dir().join(format!("vufs-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::write(dir.join("f"), b"data").unwrap();
-        let fs = PassthroughFs::<()>::new(Config {
-            root_dir: dir.to_string_lossy().into_owned(),
-            do_import: true,
-            ..Default::default()
-        })
-        .unwrap();
-        fs.import().unwrap();
+        let (fs, dir) = crate::testdir::fresh(tag);
         let rules = rules.iter().map(|r| r.parse().unwrap()).collect();
         let b = FsBackend::new(fs, "t", 1, 2 << 20, Injector::new(rules), locks);
         (b, dir)

@@ -669,18 +669,7 @@ mod tests {
     }
 
     fn setup(tag: &str) -> (Arc<Locks>, u64, std::path::PathBuf) {
-        use fuse_backend_rs::passthrough::Config;
-        let dir = std::env::temp_dir().join(format!("vufs-locks-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::write(dir.join("f"), b"data").unwrap();
-        let fs = PassthroughFs::<()>::new(Config {
-            root_dir: dir.to_string_lossy().into_owned(),
-            do_import: true,
-            ..Default::default()
-        })
-        .unwrap();
-        fs.import().unwrap();
+        let (fs, dir) = crate::testdir::fresh(&format!("locks-{tag}"));
         let (entry, _) = (fs.lookup(&Context::new(), 1, c"f").unwrap(), ());
         (Locks::new(Arc::new(fs)), entry.inode, dir)
     }

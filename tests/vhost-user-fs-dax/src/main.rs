@@ -12,6 +12,8 @@ mod backend;
 mod dax;
 mod inject;
 mod locks;
+#[cfg(test)]
+mod testdir;
 mod window;
 
 use std::path::PathBuf;
