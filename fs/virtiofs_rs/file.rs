@@ -1001,16 +1001,22 @@ fn host_lacks_locks(s: &Session, op: Optional) -> bool {
 fn give_back(s: &Session, inode: &Inode<VirtioFsType>, h: &FileHandle, fl: &FileLock, flock: bool) {
     let mut inarg = lk_in(s, h, fl, 0, flock);
     inarg.lk.typ = u32::from(lock_type::UNLCK);
+    if send_unlock(s, inode, &inarg).is_err() {
+        warn_ratelimited!("giving a lock back to the host of handle {} failed\n", h.fh);
+    }
+}
+
+/// Sends the unlock `inarg` (a SETLK of `F_UNLCK`), waited for whatever
+/// signal comes: the lock must be gone when the caller goes on.
+fn send_unlock(s: &Session, inode: &Inode<VirtioFsType>, inarg: &LkIn) -> Result {
     let nodeid = inode.data().nodeid;
-    let r = s.call_waited(
+    s.call_waited(
         Opcode::Setlk,
         request_len(LkIn::SIZE, &[]),
         0,
-        |buf, unique| request::simple(buf, header(Opcode::Setlk, unique, nodeid), &inarg),
-    );
-    if r.is_err() {
-        warn_ratelimited!("giving a lock back to the host of handle {} failed\n", h.fh);
-    }
+        |buf, unique| request::simple(buf, header(Opcode::Setlk, unique, nodeid), inarg),
+    )
+    .map(drop)
 }
 
 /// The arguments of a lock request for `fl` (C's `fuse_lk_fill`).
@@ -1088,14 +1094,7 @@ fn unlock_all(s: &Session, inode: &Inode<VirtioFsType>, fh: u64, owner: u64) {
         lk_flags: 0,
         padding: 0,
     };
-    let nodeid = inode.data().nodeid;
-    let r = s.call_waited(
-        Opcode::Setlk,
-        request_len(LkIn::SIZE, &[]),
-        0,
-        |buf, unique| request::simple(buf, header(Opcode::Setlk, unique, nodeid), &inarg),
-    );
-    if r.is_err() {
+    if send_unlock(s, inode, &inarg).is_err() {
         warn_ratelimited!("dropping the OFD locks of handle {} failed\n", fh);
     }
 }
