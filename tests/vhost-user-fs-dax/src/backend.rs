@@ -63,6 +63,16 @@ const FUSE_GETLK: u32 = 31;
 const FUSE_SETLK: u32 = 32;
 const FUSE_SETLKW: u32 = 33;
 const FUSE_INTERRUPT: u32 = 36;
+const FUSE_UNLINK: u32 = 10;
+const FUSE_CREATE: u32 = 35;
+const FUSE_TMPFILE: u32 = 51;
+/// sizeof(struct fuse_create_in).
+const CREATE_IN_LEN: usize = 16;
+/// sizeof(struct fuse_entry_out).
+const ENTRY_OUT_LEN: usize = 128;
+/// sizeof(struct fuse_attr).
+const ATTR_LEN: usize = 88;
+const FUSE_GETATTR: u32 = 3;
 
 const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
@@ -90,6 +100,11 @@ pub struct FsBackend {
     /// `--ignore-interrupts`: FUSE_INTERRUPT is consumed and does nothing (a
     /// server may; the request then ends as it would have).
     ignore_interrupts: bool,
+    /// `--tmpfile`: FUSE_TMPFILE served as a CREATE of a hidden name and an UNLINK
+    /// ([`FsBackend::tmpfile_as_create`]); off: the server answers it ENOSYS.
+    tmpfile: bool,
+    /// Numbers the hidden names of `--tmpfile`.
+    tmpfile_seq: std::sync::atomic::AtomicU64,
 }
 
 /// What [`FsBackend::serve_locks`] did with a request.
@@ -144,6 +159,8 @@ impl FsBackend {
         FsBackend {
             locks: locks.then(|| Locks::new(fs.clone())),
             ignore_interrupts: false,
+            tmpfile: false,
+            tmpfile_seq: Default::default(),
             server: Server::new(fs),
             mem: GuestMemoryAtomic::new(GuestMemoryMmap::new()),
             event_idx: AtomicBool::new(false),
@@ -160,6 +177,16 @@ impl FsBackend {
     /// changes nothing (FUSE lets a server ignore them).
     pub fn with_interrupts_ignored(mut self, yes: bool) -> Self {
         self.ignore_interrupts = yes;
+        self
+    }
+
+    /// `--tmpfile`: serve FUSE_TMPFILE (fuse-backend-rs 0.14 has no `tmpfile`) as the
+    /// CREATE of a fresh hidden name in the directory, then its UNLINK: the guest gets what
+    /// it asked for, a regular file with no name, open with its flags. The host kernel will
+    /// not give that file a name again (it was not made with O_TMPFILE), so a later LINK of
+    /// it fails with ENOENT.
+    pub fn with_tmpfile(mut self, yes: bool) -> Self {
+        self.tmpfile = yes;
         self
     }
 
@@ -193,7 +220,7 @@ impl FsBackend {
             return Some(Vec::new());
         }
         let hlen = u32::from_le_bytes(req[0..4].try_into().unwrap()) as usize;
-        let opcode = u32::from_le_bytes(req[4..8].try_into().unwrap());
+        let mut opcode = u32::from_le_bytes(req[4..8].try_into().unwrap());
         let unique = u64::from_le_bytes(req[8..16].try_into().unwrap());
         let no_reply = opcode == FUSE_FORGET || opcode == FUSE_BATCH_FORGET;
         trace!("req {} unique {unique} len {hlen}", opcode_name(opcode));
@@ -265,6 +292,16 @@ impl FsBackend {
             }
             _ => {}
         }
+        // `--tmpfile`: from here on the request is the CREATE of a hidden name, unlinked
+        // below once it succeeded.
+        let hidden = if opcode == FUSE_TMPFILE && self.tmpfile && decision.fail.is_none() {
+            self.tmpfile_as_create(&mut req).map(|name| {
+                opcode = FUSE_CREATE;
+                (req[..IN_HEADER_LEN].to_vec(), name)
+            })
+        } else {
+            None
+        };
         let mut reply = if let Some(e) = decision.fail {
             error_reply(unique, e)
         } else if let Err(e) = self.precheck(opcode, &req) {
@@ -285,6 +322,9 @@ impl FsBackend {
                 .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
                 .unwrap_or(0);
             let mut reply = self.dispatch(req, reply_cap, opcode, unique, no_reply);
+            if let Some((hdr, name)) = &hidden {
+                reply = self.unlink_created(hdr, name, reply);
+            }
             if opcode == FUSE_INIT {
                 init_ext_fixup(&mut reply);
                 if self.locks.is_some() {
@@ -326,6 +366,120 @@ impl FsBackend {
             std::thread::sleep(d);
         }
         Some(reply)
+    }
+
+    /// `--tmpfile`: rewrites FUSE_TMPFILE `req` (header, `fuse_create_in`, a name the
+    /// server ignores; C sends "/") in place as the exclusive CREATE of a fresh hidden name
+    /// in the same directory with the same flags less O_TMPFILE's, and returns that name.
+    /// `None` (left as it is, so the server answers ENOSYS): the request is too short.
+    fn tmpfile_as_create(&self, req: &mut Vec<u8>) -> Option<Vec<u8>> {
+        if req.len() < IN_HEADER_LEN + CREATE_IN_LEN {
+            return None;
+        }
+        let seq = self.tmpfile_seq.fetch_add(1, Ordering::Relaxed);
+        let name = format!(".vufs-tmpfile.{}.{seq}", std::process::id()).into_bytes();
+        let at = IN_HEADER_LEN;
+        let flags = u32::from_le_bytes(req[at..at + 4].try_into().unwrap());
+        let flags = (flags & !(libc::O_TMPFILE as u32)) | (libc::O_CREAT | libc::O_EXCL) as u32;
+        req[at..at + 4].copy_from_slice(&flags.to_le_bytes());
+        req.truncate(IN_HEADER_LEN + CREATE_IN_LEN);
+        req.extend_from_slice(&name);
+        req.push(0);
+        let len = req.len() as u32;
+        req[0..4].copy_from_slice(&len.to_le_bytes());
+        req[4..8].copy_from_slice(&FUSE_CREATE.to_le_bytes());
+        Some(name)
+    }
+
+    /// `--tmpfile`: after the CREATE of hidden `name` (request header `hdr`) answered
+    /// `reply`, unlinks the name with the same credentials and returns the reply for the
+    /// guest. If the unlink fails, the handle and the lookup CREATE took are given back and
+    /// the guest gets the unlink's error: it never gets a file that still has a name.
+    fn unlink_created(&self, hdr: &[u8], name: &[u8], reply: Vec<u8>) -> Vec<u8> {
+        let unique = u64::from_le_bytes(hdr[8..16].try_into().unwrap());
+        let ok = reply.len() >= OUT_HEADER_LEN + ENTRY_OUT_LEN + 8
+            && i32::from_le_bytes(reply[4..8].try_into().unwrap()) == 0;
+        if !ok {
+            return reply;
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(reply[at..at + 8].try_into().unwrap());
+        let nodeid = u64_at(OUT_HEADER_LEN);
+        let fh = u64_at(OUT_HEADER_LEN + ENTRY_OUT_LEN);
+        let request = |opcode: u32, nodeid: u64, body: &[u8]| {
+            let mut r = hdr.to_vec();
+            r.extend_from_slice(body);
+            let len = r.len() as u32;
+            r[0..4].copy_from_slice(&len.to_le_bytes());
+            r[4..8].copy_from_slice(&opcode.to_le_bytes());
+            r[16..24].copy_from_slice(&nodeid.to_le_bytes());
+            r
+        };
+        let parent = u64::from_le_bytes(hdr[16..24].try_into().unwrap());
+        let mut body = name.to_vec();
+        body.push(0);
+        let r = self.dispatch(
+            request(FUSE_UNLINK, parent, &body),
+            OUT_HEADER_LEN,
+            FUSE_UNLINK,
+            unique,
+            false,
+        );
+        let errno_of = |r: &[u8]| {
+            r.get(4..8)
+                .map_or(libc::EIO, |e| -i32::from_le_bytes(e.try_into().unwrap()))
+        };
+        let mut errno = errno_of(&r);
+        if errno == 0 {
+            // The entry's attributes are CREATE's, from before the unlink (nlink 1, ctime):
+            // the guest gets the file's current ones. struct fuse_getattr_in is 16 bytes;
+            // struct fuse_attr_out { attr_valid, attr_valid_nsec, dummy, attr }.
+            let r = self.dispatch(
+                request(FUSE_GETATTR, nodeid, &[0; 16]),
+                OUT_HEADER_LEN + 16 + ATTR_LEN,
+                FUSE_GETATTR,
+                unique,
+                false,
+            );
+            errno = errno_of(&r);
+            if errno == 0 && r.len() < OUT_HEADER_LEN + 16 + ATTR_LEN {
+                errno = libc::EIO;
+            }
+            if errno == 0 {
+                let mut reply = reply;
+                let to = OUT_HEADER_LEN + 40;
+                let from = OUT_HEADER_LEN + 16;
+                reply[to..to + ATTR_LEN].copy_from_slice(&r[from..from + ATTR_LEN]);
+                info!(
+                    "TMPFILE unique {unique}: nodeid {nodeid} fh {fh} created as {} and unlinked",
+                    name.escape_ascii()
+                );
+                return reply;
+            }
+        }
+        error!(
+            "TMPFILE unique {unique}: unlink of {} or its GETATTR failed ({errno}); handle and \
+             lookup given back",
+            name.escape_ascii()
+        );
+        // struct fuse_release_in { fh, flags, release_flags, lock_owner }
+        let mut release = fh.to_le_bytes().to_vec();
+        release.resize(24, 0);
+        self.dispatch(
+            request(FUSE_RELEASE, nodeid, &release),
+            OUT_HEADER_LEN,
+            FUSE_RELEASE,
+            unique,
+            false,
+        );
+        // struct fuse_forget_in { nlookup }
+        self.dispatch(
+            request(FUSE_FORGET, nodeid, &1u64.to_le_bytes()),
+            OUT_HEADER_LEN,
+            FUSE_FORGET,
+            unique,
+            true,
+        );
+        error_reply(unique, errno)
     }
 
     /// What FLUSH, RELEASE and INTERRUPT do to locks before the server serves them.
@@ -928,6 +1082,65 @@ mod serve_tests {
         flush.extend_from_slice(&1u64.to_le_bytes());
         assert_eq!(error(&b.serve(req(FUSE_FLUSH, 10, f, &flush), 4096)), 0);
         assert_eq!(set(11, 2, libc::F_WRLCK), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn tmpfile_only_with_the_flag() {
+        // struct fuse_create_in { flags, mode, umask, open_flags }, then "/" as C sends.
+        let mut tmp = Vec::new();
+        for v in [(libc::O_RDWR | libc::O_TMPFILE) as u32, 0o100640, 0, 0] {
+            tmp.extend_from_slice(&v.to_le_bytes());
+        }
+        tmp.extend_from_slice(b"/\0");
+        let (b, dir) = backend("notmpfile", &[]);
+        init(&b);
+        let r = b.serve(req(FUSE_TMPFILE, 3, 1, &tmp), 4096);
+        assert_eq!(error(&r), -libc::ENOSYS);
+        std::fs::remove_dir_all(dir).unwrap();
+
+        let (b, dir) = backend("tmpfile", &[]);
+        let b = b.with_tmpfile(true);
+        init(&b);
+        let r = b.serve(req(FUSE_TMPFILE, 3, 1, &tmp), 4096);
+        assert_eq!(error(&r), 0);
+        assert_eq!(r.len(), OUT_HEADER_LEN + ENTRY_OUT_LEN + 16);
+        let at = |o: usize| u64::from_le_bytes(r[o..o + 8].try_into().unwrap());
+        let (node, fh) = (at(OUT_HEADER_LEN), at(OUT_HEADER_LEN + ENTRY_OUT_LEN));
+        // struct fuse_attr { ino, size, blocks, atime, mtime, ctime, atimensec, mtimensec,
+        // ctimensec, mode, nlink, ... } at offset 40 of the entry.
+        let attr = OUT_HEADER_LEN + 40;
+        let u32_at = |o: usize| u32::from_le_bytes(r[o..o + 4].try_into().unwrap());
+        assert_eq!(u32_at(attr + 60), 0o100640);
+        assert_eq!(u32_at(attr + 64), 0, "nlink of the unlinked file");
+        // Nothing is left with a name, not even the hidden one.
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["f"]);
+        // The handle is open for reading and writing: WRITE then READ through it.
+        // struct fuse_write_in { fh, offset, size, write_flags, lock_owner, flags, padding }
+        let mut w = fh.to_le_bytes().to_vec();
+        w.extend_from_slice(&0u64.to_le_bytes());
+        w.extend_from_slice(&5u32.to_le_bytes());
+        w.extend_from_slice(&[0; 20]);
+        w.extend_from_slice(b"hello");
+        assert_eq!(error(&b.serve(req(16, 4, node, &w), 4096)), 0);
+        // struct fuse_read_in { fh, offset, size, read_flags, lock_owner, flags, padding }
+        let mut rd = fh.to_le_bytes().to_vec();
+        rd.extend_from_slice(&0u64.to_le_bytes());
+        rd.extend_from_slice(&16u32.to_le_bytes());
+        rd.extend_from_slice(&[0; 20]);
+        let r = b.serve(req(15, 5, node, &rd), 4096);
+        assert_eq!(error(&r), 0);
+        assert_eq!(&r[OUT_HEADER_LEN..], b"hello");
+        // The host kernel will not name it again: LINK fails, and still nothing appears.
+        // struct fuse_link_in { oldnodeid }, then the new name.
+        let mut link = node.to_le_bytes().to_vec();
+        link.extend_from_slice(b"named\0");
+        assert_eq!(error(&b.serve(req(13, 6, 1, &link), 4096)), -libc::ENOENT);
+        assert!(!dir.join("named").exists());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

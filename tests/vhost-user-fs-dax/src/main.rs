@@ -110,6 +110,10 @@ struct Args {
     /// waiting SETLKW then waits on until the lock is free.
     #[arg(long, requires = "locks")]
     ignore_interrupts: bool,
+    /// Serve FUSE_TMPFILE as the CREATE of a hidden name then its UNLINK (fuse-backend-rs
+    /// has none); the file cannot be linked again. See README.md.
+    #[arg(long)]
+    tmpfile: bool,
 }
 
 /// SIGTERM/SIGINT: leave with status 0. The daemon keeps no state that needs flushing (file
@@ -198,7 +202,8 @@ fn run(args: Args) -> Result<(), String> {
             Injector::new(args.inject.clone()),
             args.locks,
         )
-        .with_interrupts_ignored(args.ignore_interrupts),
+        .with_interrupts_ignored(args.ignore_interrupts)
+        .with_tmpfile(args.tmpfile),
     );
     let mem = backend.memory();
     let mut daemon = VhostUserDaemon::new("vhost-user-fs-dax".into(), backend, mem)
@@ -206,7 +211,7 @@ fn run(args: Args) -> Result<(), String> {
 
     info!(
         "serving {} as tag `{}` on {} ({} request queue(s), cache {:#x}, {} injection rule(s), \
-         remote locks {}{})",
+         remote locks {}{}{})",
         shared.display(),
         args.tag,
         args.socket.display(),
@@ -218,7 +223,8 @@ fn run(args: Args) -> Result<(), String> {
             ", interrupts ignored"
         } else {
             ""
-        }
+        },
+        if args.tmpfile { ", tmpfile" } else { "" }
     );
     let res = daemon.serve(&args.socket);
     let _ = std::fs::remove_file(&args.socket);
