@@ -819,6 +819,23 @@ pub unsafe trait AtomicOpen: Operations {
         )>,
     >;
 
+    /// Creates a regular file with no name in `dir` (`O_TMPFILE`,
+    /// `inode_operations.tmpfile`; `mode` with its type, umask applied by
+    /// the VFS) and opens it with `flags`, returning its entry and the open
+    /// file's data. The default is the VFS's answer for a file system
+    /// without `tmpfile`: `EOPNOTSUPP`.
+    #[allow(clippy::type_complexity)]
+    fn tmpfile_open(
+        _dir: &Inode<Self::FileSystem>,
+        _mode: u32,
+        _flags: u32,
+    ) -> Result<(
+        Entry<Self::FileSystem>,
+        <Self::File as super::file::Operations>::Data,
+    )> {
+        Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)))
+    }
+
     /// A handle `create_open` returned whose open then failed in the VFS
     /// (its file is never released): give it back. `inode` is the file's
     /// (its directory's if the entry had none).
@@ -1064,6 +1081,7 @@ impl<T: FileSystem> Ops<T> {
         impl<U: AtomicOpen + ?Sized> Table<U> {
             const TABLE: bindings::inode_operations = bindings::inode_operations {
                 atomic_open: Some(atomic_open_callback::<U>),
+                tmpfile: Some(tmpfile_callback::<U>),
                 ..*Ops::<U::FileSystem>::new::<U>().0
             };
         }
@@ -1173,6 +1191,53 @@ unsafe extern "C" fn atomic_open_callback<U: AtomicOpen + ?Sized>(
                 r
             }
         }
+    }
+}
+
+/// # Safety
+///
+/// Called only by `vfs_tmpfile` through an `Ops` table from `new_atomic`:
+/// a directory of ours and the file being opened, whose `f_path.dentry` is
+/// a new negative dentry under it that nobody else sees (unhashed, named
+/// "/").
+unsafe extern "C" fn tmpfile_callback<U: AtomicOpen + ?Sized>(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    file: *mut bindings::file,
+    mode: bindings::umode_t,
+) -> c_int {
+    // SAFETY: The VFS holds the directory, the dentry and the file for the
+    // call. The dentry is instantiated with `d_instantiate`, not
+    // `d_splice_alias`: it must stay unhashed (as C's `fuse_tmpfile`, and
+    // `d_tmpfile`), and it is ours alone, so it cannot have been
+    // instantiated meanwhile.
+    unsafe {
+        let d = (*file).f_path.dentry;
+        let dir_i = Inode::<U::FileSystem>::from_raw(dir);
+        let (entry, data) = match U::tmpfile_open(dir_i, u32::from(mode), (*file).f_flags) {
+            Ok(v) => v,
+            Err(e) => return e.to_errno(),
+        };
+        let Some(inode) = entry.inode else {
+            // Not an entry the VFS can open: give the handle back.
+            U::release_unopened(dir_i, data);
+            return EIO.to_errno();
+        };
+        // The dentry takes a reference of its own; `inode` is kept for a
+        // failed open.
+        bindings::d_instantiate(d, Inode::into_raw(inode.clone()));
+        // As in `atomic_open_callback`: the data goes in before
+        // `finish_open`, and is taken back only if the file never opened.
+        (*file).private_data = data.into_foreign().cast_mut();
+        let r = bindings::finish_open(file, d, Some(created_open_callback::<U>));
+        if r != 0 && !bindings::vfs_file_is_opened(file) {
+            let data = <<U::File as super::file::Operations>::Data as ForeignOwnable>::from_foreign(
+                (*file).private_data.cast_const(),
+            );
+            (*file).private_data = core::ptr::null_mut();
+            U::release_unopened(&inode, data);
+        }
+        r
     }
 }
 
