@@ -335,6 +335,20 @@ unsafe impl AtomicOpen for DirOps {
         crate::file::create_open(dir, name, mode & !guest_umask, flags, current_umask())
     }
 
+    /// As C's `fuse_tmpfile`: one TMPFILE makes and opens a file with no
+    /// name; `EOPNOTSUPP` from a server without it.
+    fn tmpfile_open(
+        dir: &Inode<VirtioFsType>,
+        mode: u32,
+        flags: u32,
+    ) -> Result<(Entry<VirtioFsType>, KBox<FileHandle>)> {
+        if FileType::from_mode(mode) != Some(FileType::Regular) {
+            return Err(EINVAL);
+        }
+        let guest_umask = dir.super_block().data().guest_umask();
+        crate::file::tmpfile_open(dir, mode & !guest_umask, flags, current_umask())
+    }
+
     fn release_unopened(inode: &Inode<VirtioFsType>, h: KBox<FileHandle>) {
         crate::file::release_handle(inode, h);
     }

@@ -14,6 +14,11 @@ pub(crate) fn enametoolong() -> Error {
     Error::from_errno(-(bindings::ENAMETOOLONG as i32))
 }
 
+/// `EOPNOTSUPP`: an operation this file system cannot do here.
+pub(crate) fn eopnotsupp() -> Error {
+    Error::from_errno(-(bindings::EOPNOTSUPP as i32))
+}
+
 /// `ENOSYS`: the server does not implement an operation.
 pub(crate) fn enosys() -> Error {
     Error::from_errno(-(bindings::ENOSYS as i32))

@@ -19,7 +19,7 @@
 use crate::dir::{
     fill_release, open_flags, prepare_release, release_created, release_opened, set_release_flock,
 };
-use crate::errno::enosys;
+use crate::errno::{enosys, eopnotsupp};
 use crate::inode::{self, changed_locally};
 use crate::proto::fuse::{
     abi::{
@@ -1156,11 +1156,59 @@ pub(crate) fn create_open(
     flags: u32,
     umask: u32,
 ) -> Result<Option<(Entry<VirtioFsType>, KBox<FileHandle>)>> {
-    let sb = dir.super_block();
-    let s = sb.data();
+    let s = dir.super_block().data();
     if s.lacks(Optional::Create) {
         return Ok(None);
     }
+    match made_open(dir, Some(name), mode, flags, umask) {
+        Err(e) if e == enosys() => {
+            s.set_lacks(Optional::Create);
+            Ok(None)
+        }
+        r => r.map(Some),
+    }
+}
+
+/// TMPFILE (C's `fuse_tmpfile`): a regular file with no name in `dir`,
+/// made and opened as [`create_open`] does; `EOPNOTSUPP` for a server
+/// without TMPFILE (remembered), as a local file system without
+/// `O_TMPFILE`.
+pub(crate) fn tmpfile_open(
+    dir: &Inode<VirtioFsType>,
+    mode: u32,
+    flags: u32,
+    umask: u32,
+) -> Result<(Entry<VirtioFsType>, KBox<FileHandle>)> {
+    let s = dir.super_block().data();
+    if s.lacks(Optional::Tmpfile) {
+        return Err(eopnotsupp());
+    }
+    match made_open(dir, None, mode, flags, umask) {
+        Err(e) if e == enosys() => {
+            s.set_lacks(Optional::Tmpfile);
+            Err(eopnotsupp())
+        }
+        r => r,
+    }
+}
+
+/// CREATE of `name` in `dir`, or TMPFILE if `name` is `None` (sent with
+/// the name "/", as C's), opened with `flags`: the entry and the open
+/// handle. `ENOSYS` is returned for the callers to remember.
+fn made_open(
+    dir: &Inode<VirtioFsType>,
+    name: Option<&[u8]>,
+    mode: u32,
+    flags: u32,
+    umask: u32,
+) -> Result<(Entry<VirtioFsType>, KBox<FileHandle>)> {
+    let sb = dir.super_block();
+    let s = sb.data();
+    let op = if name.is_some() {
+        Opcode::Create
+    } else {
+        Opcode::Tmpfile
+    };
     let flags = flags & !bindings::O_NOCTTY;
     let nodeid = dir.data().nodeid;
     // As C: an existing file truncated by CREATE loses its set-id bits on
@@ -1202,27 +1250,21 @@ pub(crate) fn create_open(
         GFP_KERNEL,
     )?;
     let reply = s.call_with(
-        Opcode::Create,
-        request_len(CreateIn::SIZE, &[name.len()]),
+        op,
+        request_len(CreateIn::SIZE, &[name.map_or(1, <[u8]>::len)]),
         EntryOut::SIZE + OpenOut::SIZE,
         |buf, unique| {
-            RequestBuilder::new(buf, header(Opcode::Create, unique, nodeid))?
-                .arg(&inarg)?
-                .name(name)?
-                .finish()
+            let b = RequestBuilder::new(buf, header(op, unique, nodeid))?.arg(&inarg)?;
+            match name {
+                Some(name) => b.name(name)?,
+                None => b.bytes(b"/\0")?,
+            }
+            .finish()
         },
         Some(orphan),
-    );
-    let reply = match reply {
-        Ok(r) => r,
-        Err(e) if e == enosys() => {
-            s.set_lacks(Optional::Create);
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
-    };
+    )?;
     let (e, out) = reply::decode_create(reply.payload()).map_err(|e| {
-        warn_ratelimited!("CREATE reply refused: {:?}\n", e);
+        warn_ratelimited!("{:?} reply refused: {:?}\n", op, e);
         EIO
     })?;
     let forget = reply.take_orphan();
@@ -1244,13 +1286,13 @@ pub(crate) fn create_open(
     ) {
         Ok(i) => {
             let h = link_opened(&s, &i, h)?;
-            Ok(Some((
+            Ok((
                 Entry {
                     inode: Some(i),
                     valid_until: expiry(e.entry_valid),
                 },
                 h,
-            )))
+            ))
         }
         Err(err) => {
             // Give back both what CREATE took: the handle, the lookup.

@@ -79,6 +79,8 @@ pub(crate) enum Optional {
     PosixLocks = 1 << 12,
     /// FUSE_SETLK and FUSE_SETLKW with `FUSE_LK_FLOCK` (`flock` locks).
     FlockLocks = 1 << 13,
+    /// FUSE_TMPFILE.
+    Tmpfile = 1 << 14,
 }
 
 /// The bit of the `lacks` word that records a lock of `kind` granted by
@@ -88,7 +90,7 @@ fn granted_bit(kind: Optional) -> u32 {
 }
 
 // Every optional operation's bit is below the granted bits.
-const _: () = assert!((Optional::FlockLocks as u32) < 1 << 16);
+const _: () = assert!((Optional::Tmpfile as u32) < 1 << 16);
 
 /// The 64-bit jiffies counter (`get_jiffies_64()`).
 pub(crate) fn jiffies64() -> u64 {
