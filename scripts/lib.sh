@@ -190,6 +190,7 @@ plan_boot_key() {
 		key+=" inject=$(plan_values "$plan" inject | paste -sd,)"
 		key+=" daxsize=$(v=$(plan_value "$plan" dax-file-size ""); [ -z "$v" ] && echo none || to_bytes "$v")"
 		key+=" locks=$(plan_has "$plan" locks && echo on || echo "$(plan_value "$plan" locks off)")"
+		key+=" tmpfile=$(plan_has "$plan" tmpfile && echo on || echo off)"
 	fi
 	echo "$key"
 }

@@ -128,6 +128,10 @@ ignore-interrupts) LOCKS=nointr ;;
 *) die "plan $P0: locks takes nothing or ignore-interrupts" ;;
 esac
 [ "$LOCKS" = 0 ] || [ "$HOST" = dax ] || die "plan locks needs --host dax"
+# "tmpfile": the DAX host serves FUSE_TMPFILE (--tmpfile).
+TMPFILE=0
+! plan_has "$P0" tmpfile || TMPFILE=1
+[ "$TMPFILE" = 0 ] || [ "$HOST" = dax ] || die "plan tmpfile needs --host dax"
 # "virtiofsd OPTIONS": the first plan's virtiofsd options (defaults replaced
 # by name, others added); a plan that sets any runs on virtiofsd only.
 for p in "${PLANS[@]}"; do
@@ -163,6 +167,7 @@ daemon_cmd() {
 		[ -z "$DAX_FILE_SIZE" ] || DCMD+=(--dax-file-size "$DAX_FILE_SIZE")
 		[ "$LOCKS" = 0 ] || DCMD+=(--locks)
 		[ "$LOCKS" != nointr ] || DCMD+=(--ignore-interrupts)
+		[ "$TMPFILE" = 0 ] || DCMD+=(--tmpfile)
 		for s in "${INJECT[@]}"; do DCMD+=(--inject "$s"); done ;;
 	esac
 }

@@ -16,14 +16,19 @@ check() {
 	fi
 }
 
-# inject_hit_once LOG SPEC: the DAX host's LOG has exactly one hit of the
+# inject_hits LOG SPEC N: the DAX host's LOG has exactly N hits of the
 # injection rule SPEC ("inject: SPEC hits OP #N").
-inject_hit_once() {
+inject_hits() {
 	local n
 	n=$(grep -cF "inject: $2 hits " "$1" || true)
-	[ "$n" = 1 ] || {
-		echo "$2: $n hits"
+	[ "$n" = "$3" ] || {
+		echo "$2: $n hits, not $3"
 		grep -F "inject: $2 hits " "$1" | head -n 3
 		return 1
 	}
+}
+
+# inject_hit_once LOG SPEC: exactly one hit of rule SPEC.
+inject_hit_once() {
+	inject_hits "$1" "$2" 1
 }

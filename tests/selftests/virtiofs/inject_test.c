@@ -221,6 +221,35 @@ TEST_F(inject, create_error)
 	EXPECT_EQ(-1, lstat(P("create.new"), &st));
 }
 
+/*
+ * O_TMPFILE in tmpfile.d, whose TMPFILE requests the host holds: the first
+ * fails with the host's error; the second this host answers ENOSYS (no
+ * --tmpfile), which is EOPNOTSUPP and remembered, so the third is refused
+ * at once without a request.
+ */
+TEST_F(inject, tmpfile_error)
+{
+	long long t0;
+	int ret, err;
+
+	t0 = now_ms();
+	ret = open(P("tmpfile.d"), O_TMPFILE | O_RDWR, 0600);
+	err = errno;
+	took_the_delay(_metadata, "O_TMPFILE", t0);
+	fails_with(_metadata, "O_TMPFILE", ret, err, EDQUOT);
+	t0 = now_ms();
+	ret = open(P("tmpfile.d"), O_TMPFILE | O_RDWR, 0600);
+	err = errno;
+	took_the_delay(_metadata, "O_TMPFILE after the error", t0);
+	fails_with(_metadata, "O_TMPFILE after the error", ret, err, EOPNOTSUPP);
+	t0 = now_ms();
+	ret = open(P("tmpfile.d"), O_TMPFILE | O_RDWR, 0600);
+	err = errno;
+	fails_with(_metadata, "O_TMPFILE after ENOSYS", ret, err, EOPNOTSUPP);
+	EXPECT_GT(delay_ms(), now_ms() - t0)
+		TH_LOG("O_TMPFILE after ENOSYS went to the host again");
+}
+
 /* O_DIRECT: one READ, no readahead and no retry through the page cache. */
 TEST_F(inject, read_error)
 {
