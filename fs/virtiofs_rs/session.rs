@@ -361,10 +361,11 @@ impl Session {
         })
     }
 
-    /// As [`Session::call`], but waited for as C's forced requests: never
-    /// abandoned, the sleep uninterruptible once a signal came; and no
-    /// FUSE_INTERRUPT, as from C's virtio-fs (FLUSH: a close is not tried
-    /// again, and the locks it releases must be gone).
+    /// As [`Session::call`], but allocated and waited for as C's forced
+    /// requests: with `__GFP_NOFAIL`, never abandoned, the sleep
+    /// uninterruptible once a signal came; and no FUSE_INTERRUPT, as from
+    /// C's virtio-fs (FLUSH: a close is not tried again, and the locks it
+    /// releases must be gone).
     pub(crate) fn call_forced(
         &self,
         opcode: Opcode,
@@ -372,7 +373,12 @@ impl Session {
         reply_capacity: usize,
         build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
     ) -> Result<Reply> {
-        let req = self.request(opcode, in_len, reply_capacity, build)?;
+        let unique = self.fs.conn.new_unique();
+        let spec = ReplySpec::for_opcode(opcode, reply_capacity as u32, self.minor());
+        // Allocated as C's forced requests: __GFP_NOFAIL.
+        let req = Request::new_nofail(unique, opcode, spec, in_len, reply_capacity, |buf| {
+            build(buf, unique).map_err(|_| EINVAL)
+        })?;
         self.fs.conn.send_forced(req)
     }
 

@@ -56,7 +56,10 @@ use crate::ratelimit::warn_ratelimited;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
-    alloc::flags::GFP_ATOMIC,
+    alloc::{
+        flags::{__GFP_NOFAIL, GFP_ATOMIC},
+        Flags,
+    },
     bindings,
     ffi::c_uint,
     impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
@@ -307,7 +310,36 @@ impl Request {
     ) -> Result<Self> {
         // SAFETY: No page segments.
         unsafe {
-            Self::with_pages(
+            Self::alloc(
+                GFP_KERNEL,
+                unique,
+                opcode,
+                spec,
+                in_len,
+                reply_capacity,
+                build,
+                &[],
+                &[],
+            )
+        }
+    }
+
+    /// As [`Request::new`], but every allocation is `__GFP_NOFAIL`, as C's
+    /// forced requests: for a request that must go (FLUSH, the only release
+    /// of a process's POSIX locks on the host). It can still fail if
+    /// `build` does.
+    pub(crate) fn new_nofail(
+        unique: u64,
+        opcode: Opcode,
+        spec: ReplySpec,
+        in_len: usize,
+        reply_capacity: usize,
+        build: impl FnOnce(&mut [u8]) -> Result<usize>,
+    ) -> Result<Self> {
+        // SAFETY: No page segments.
+        unsafe {
+            Self::alloc(
+                GFP_KERNEL | __GFP_NOFAIL,
                 unique,
                 opcode,
                 spec,
@@ -344,6 +376,39 @@ impl Request {
         out_pages: &[Segment],
         in_pages: &[Segment],
     ) -> Result<Self> {
+        // SAFETY: The caller vouches for the pages.
+        unsafe {
+            Self::alloc(
+                GFP_KERNEL,
+                unique,
+                opcode,
+                spec,
+                in_len,
+                reply_capacity,
+                build,
+                out_pages,
+                in_pages,
+            )
+        }
+    }
+
+    /// [`Request::with_pages`], allocating with `gfp`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Request::with_pages`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn alloc(
+        gfp: Flags,
+        unique: u64,
+        opcode: Opcode,
+        spec: ReplySpec,
+        in_len: usize,
+        reply_capacity: usize,
+        build: impl FnOnce(&mut [u8]) -> Result<usize>,
+        out_pages: &[Segment],
+        in_pages: &[Segment],
+    ) -> Result<Self> {
         let page_capacity = in_pages.iter().try_fold(0usize, |acc, s| match *s {
             Segment::Page(_, len, _) => acc.checked_add(len as usize).ok_or(EINVAL),
             Segment::Buf(_, len) => acc.checked_add(len).ok_or(EINVAL),
@@ -357,7 +422,7 @@ impl Request {
         // The reply starts 8-aligned after the arguments.
         let out_at = in_len.checked_next_multiple_of(8).ok_or(EINVAL)?;
         let total = out_at.checked_add(out_len).ok_or(EINVAL)?;
-        let mut buf = KVec::from_elem(0u8, total, GFP_KERNEL)?;
+        let mut buf = KVec::from_elem(0u8, total, gfp)?;
         let used = build(&mut buf[..in_len])?;
         if used == 0 || used > in_len {
             return Err(EINVAL);
@@ -376,7 +441,7 @@ impl Request {
         // resized (its heap block stays put when the vector moves), and
         // lives until the request, hence its token, is dropped; the caller
         // vouches for the pages until the request ends.
-        let sg = unsafe { SgTable::new(&[&args, out_pages], ins, GFP_KERNEL) }?;
+        let sg = unsafe { SgTable::new(&[&args, out_pages], ins, gfp) }?;
         let shared = UniqueArc::pin_init(
             // INVARIANT: `out` points `out_len` bytes into `buf` after the
             // `used` bytes of arguments; the request owns `buf` and never
@@ -403,7 +468,7 @@ impl Request {
                 links <- ListLinks::new(),
                 tracker <- AtomicTracker::new(),
             }),
-            GFP_KERNEL,
+            gfp,
         )?;
         Ok(Request { shared })
     }
