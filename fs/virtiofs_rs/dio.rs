@@ -17,7 +17,7 @@
 use crate::file::{build_read, build_write_pages, FileHandle};
 use crate::inode;
 use crate::proto::fuse::{
-    abi::{Opcode, ReadIn, Wire, WriteIn, WriteOut},
+    abi::{Opcode, ReadIn, Wire, WriteIn, WriteOut, FUSE_WRITE_LOCKOWNER},
     request::request_len,
 };
 use crate::ratelimit::warn_ratelimited;
@@ -176,6 +176,8 @@ pub(crate) fn read(
     let max = s.max_io(false);
     let nodeid = inode.data().nodeid;
     let (fh, flags) = (h.fh, h.flags);
+    // As C's `fuse_direct_io`: the submitter's lock owner goes along.
+    let owner = Some(s.lock_owner(inode::current_files()));
     let start = kiocb.pos();
     submit(kiocb, inode, false, |dio, held| {
         let mut sent = 0usize;
@@ -202,7 +204,7 @@ pub(crate) fn read(
                         0,
                         n,
                         |buf, unique| {
-                            build_read(buf, unique, nodeid, fh, pos as u64, n as u32, flags)
+                            build_read(buf, unique, nodeid, fh, pos as u64, n as u32, flags, owner)
                         },
                         &[],
                         segs,
@@ -230,7 +232,8 @@ pub(crate) fn write(
     let max = s.max_io(true);
     let nodeid = inode.data().nodeid;
     let (fh, flags) = (h.fh, h.flags);
-    let write_flags = s.direct_write_flags();
+    let write_flags = s.direct_write_flags() | FUSE_WRITE_LOCKOWNER;
+    let lock_owner = s.lock_owner(inode::current_files());
     let start = kiocb.pos();
     submit(kiocb, inode, true, |dio, held| {
         let mut sent = 0usize;
@@ -246,7 +249,7 @@ pub(crate) fn write(
                 offset: (start + sent as i64) as u64,
                 size: c as u32,
                 write_flags,
-                lock_owner: 0,
+                lock_owner,
                 flags,
                 padding: 0,
             };

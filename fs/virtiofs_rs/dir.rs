@@ -763,6 +763,7 @@ impl file::Operations for DirFile {
                     pos,
                     size,
                     0,
+                    None,
                 )
             },
         )?;
@@ -809,6 +810,7 @@ fn readdirplus(
                 pos,
                 size,
                 0,
+                None,
             )
         },
     )?;

@@ -25,7 +25,7 @@ use crate::proto::fuse::{
     abi::{
         fopen, CopyFileRangeIn, CreateIn, EntryOut, FallocateIn, FileLockWire, FlushIn, FsyncIn,
         LkIn, LkOut, LseekIn, LseekOut, Opcode, OpenIn, OpenOut, ReadIn, Wire, WriteIn, WriteOut,
-        FUSE_LK_FLOCK, FUSE_OPEN_KILL_SUIDGID, FUSE_WRITE_CACHE,
+        FUSE_LK_FLOCK, FUSE_OPEN_KILL_SUIDGID, FUSE_WRITE_CACHE, FUSE_WRITE_LOCKOWNER,
     },
     reply,
     request::{self, request_len, RequestBuilder},
@@ -1369,7 +1369,9 @@ pub(crate) unsafe fn file_inode<'a>(file: &File) -> &'a Inode<VirtioFsType> {
     unsafe { file.inode::<VirtioFsType>() }
 }
 
-/// Builds a READ of `size` bytes at `pos` through handle `fh`.
+/// Builds a READ of `size` bytes at `pos` through handle `fh`; with
+/// `lock_owner` (direct I/O), `FUSE_READ_LOCKOWNER`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build_read(
     buf: &mut [u8],
     unique: u64,
@@ -1378,6 +1380,7 @@ pub(crate) fn build_read(
     pos: u64,
     size: u32,
     flags: u32,
+    lock_owner: Option<u64>,
 ) -> core::result::Result<usize, request::BuildError> {
     request::read(
         buf,
@@ -1386,6 +1389,7 @@ pub(crate) fn build_read(
         pos,
         size,
         flags,
+        lock_owner,
     )
 }
 
@@ -1615,6 +1619,9 @@ fn direct_read(
 ) -> Result<usize> {
     let s = inode.super_block().data();
     let nodeid = inode.data().nodeid;
+    // As C's `fuse_direct_io`: the caller's lock owner goes along
+    // (FUSE_READ_LOCKOWNER), for a host that checks I/O against locks.
+    let owner = Some(s.lock_owner(inode::current_files()));
     let max = s.max_io(false);
     let mut pos = kiocb.pos();
     let mut done = 0usize;
@@ -1648,7 +1655,9 @@ fn direct_read(
                     0,
                     n,
                     |buf, unique| {
-                        build_read(buf, unique, nodeid, h.fh, pos as u64, n as u32, h.flags)
+                        build_read(
+                            buf, unique, nodeid, h.fh, pos as u64, n as u32, h.flags, owner,
+                        )
                     },
                     &[],
                     &segs,
@@ -1681,7 +1690,11 @@ fn direct_read(
             Opcode::Read,
             request_len(ReadIn::SIZE, &[]),
             n,
-            |buf, unique| build_read(buf, unique, nodeid, h.fh, pos as u64, n as u32, h.flags),
+            |buf, unique| {
+                build_read(
+                    buf, unique, nodeid, h.fh, pos as u64, n as u32, h.flags, owner,
+                )
+            },
         );
         let reply = match r {
             Ok(r) => r,
@@ -1717,6 +1730,10 @@ fn direct_write(
 ) -> Result<usize> {
     let s = inode.super_block().data();
     let nodeid = inode.data().nodeid;
+    // As C's `fuse_direct_io`: the caller's lock owner goes along
+    // (FUSE_WRITE_LOCKOWNER).
+    let lock_owner = s.lock_owner(inode::current_files());
+    let write_flags = s.direct_write_flags() | FUSE_WRITE_LOCKOWNER;
     let max = s.max_io(true);
     let start = kiocb.pos();
     let mut pos = start;
@@ -1756,8 +1773,8 @@ fn direct_write(
                 fh: h.fh,
                 offset: pos as u64,
                 size: c as u32,
-                write_flags: s.direct_write_flags(),
-                lock_owner: 0,
+                write_flags,
+                lock_owner,
                 flags: h.flags,
                 padding: 0,
             };
@@ -1817,8 +1834,8 @@ fn direct_write(
             fh: h.fh,
             offset: pos as u64,
             size: c as u32,
-            write_flags: s.direct_write_flags(),
-            lock_owner: 0,
+            write_flags,
+            lock_owner,
             flags: h.flags,
             padding: 0,
         };
@@ -1914,7 +1931,18 @@ fn read_ahead(
             request_len(ReadIn::SIZE, &[]),
             0,
             size,
-            |buf, unique| build_read(buf, unique, nodeid, fh, pos as u64, size as u32, flags),
+            |buf, unique| {
+                build_read(
+                    buf,
+                    unique,
+                    nodeid,
+                    fh,
+                    pos as u64,
+                    size as u32,
+                    flags,
+                    None,
+                )
+            },
             &[],
             &segs,
         )
@@ -1981,7 +2009,18 @@ fn read_folios(
             request_len(ReadIn::SIZE, &[]),
             0,
             size,
-            |buf, unique| build_read(buf, unique, nodeid, h.fh, pos as u64, size as u32, h.flags),
+            |buf, unique| {
+                build_read(
+                    buf,
+                    unique,
+                    nodeid,
+                    h.fh,
+                    pos as u64,
+                    size as u32,
+                    h.flags,
+                    None,
+                )
+            },
             &[],
             &segs,
         )

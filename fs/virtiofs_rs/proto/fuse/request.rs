@@ -13,7 +13,8 @@
 use super::abi::{
     BatchForgetIn, ForgetIn, ForgetOne, GetattrIn, InHeader, InitIn, InterruptIn, Opcode, OpenIn,
     ReadIn, ReleaseIn, RemoveMappingIn, RemoveMappingOne, SetupMappingIn, Wire,
-    FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, FUSE_NAME_MAX, FUSE_REMOVEMAPPING_MAX_ENTRY,
+    FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, FUSE_NAME_MAX, FUSE_READ_LOCKOWNER,
+    FUSE_REMOVEMAPPING_MAX_ENTRY,
 };
 
 /// Longest symlink target we send (`PATH_MAX`, including the NUL).
@@ -300,7 +301,8 @@ pub fn open(buf: &mut [u8], header: Header, flags: u32) -> Result<usize, BuildEr
 }
 
 /// Builds FUSE_READ, FUSE_READDIR or FUSE_READDIRPLUS (`header.opcode`)
-/// of `size` bytes at `offset` of open handle `fh`.
+/// of `size` bytes at `offset` of open handle `fh`; with `lock_owner`,
+/// `FUSE_READ_LOCKOWNER` (C's direct I/O).
 pub fn read(
     buf: &mut [u8],
     header: Header,
@@ -308,6 +310,7 @@ pub fn read(
     offset: u64,
     size: u32,
     flags: u32,
+    lock_owner: Option<u64>,
 ) -> Result<usize, BuildError> {
     simple(
         buf,
@@ -316,8 +319,12 @@ pub fn read(
             fh,
             offset,
             size,
-            read_flags: 0,
-            lock_owner: 0,
+            read_flags: if lock_owner.is_some() {
+                FUSE_READ_LOCKOWNER
+            } else {
+                0
+            },
+            lock_owner: lock_owner.unwrap_or(0),
             flags,
             padding: 0,
         },
