@@ -20,6 +20,9 @@
 //! KILL_SUIDGID OP nodeid N              a WRITE, SETATTR, OPEN or CREATE asking the
 //!                                       server to remove set-id bits (FUSE_WRITE_KILL_SUIDGID,
 //!                                       FATTR_KILL_SUIDGID, FUSE_OPEN_KILL_SUIDGID)
+//! LOCK OP nodeid N owner 0xO            GETLK, SETLK, SETLKW of lock owner O
+//! LOCKOWNER OP nodeid N owner 0xO       a READ or WRITE carrying lock owner O
+//!                                       (FUSE_READ_LOCKOWNER, FUSE_WRITE_LOCKOWNER)
 //! ```
 //! NAME is printed with non-printable bytes escaped (`escape_ascii`) and is the last field.
 //! Entry replies are logged when the server built them (it counted the lookup then), even if
@@ -67,6 +70,19 @@ pub enum Event {
     Removemapping { count: u32 },
     /// `op` on `nodeid` asks the server to remove set-id bits.
     KillSuidgid { op: &'static str, nodeid: u64 },
+    /// A lock request `op` (GETLK, SETLK, SETLKW) of lock owner `owner` on `nodeid`.
+    Lock {
+        op: &'static str,
+        nodeid: u64,
+        owner: u64,
+    },
+    /// A READ or WRITE `op` on `nodeid` carrying lock owner `owner`
+    /// (FUSE_READ_LOCKOWNER, FUSE_WRITE_LOCKOWNER: C's direct I/O).
+    LockOwner {
+        op: &'static str,
+        nodeid: u64,
+        owner: u64,
+    },
 }
 
 impl fmt::Display for Event {
@@ -82,6 +98,12 @@ impl fmt::Display for Event {
             Event::Release { op, nodeid, fh } => write!(f, "RELEASE {op} nodeid {nodeid} fh {fh}"),
             Event::Removemapping { count } => write!(f, "REMOVEMAPPING count {count}"),
             Event::KillSuidgid { op, nodeid } => write!(f, "KILL_SUIDGID {op} nodeid {nodeid}"),
+            Event::Lock { op, nodeid, owner } => {
+                write!(f, "LOCK {op} nodeid {nodeid} owner {owner:#x}")
+            }
+            Event::LockOwner { op, nodeid, owner } => {
+                write!(f, "LOCKOWNER {op} nodeid {nodeid} owner {owner:#x}")
+            }
             Event::Getxattr { nodeid, name } => {
                 write!(f, "GETXATTR nodeid {nodeid} name {}", name.escape_ascii())
             }
@@ -104,6 +126,27 @@ pub fn request_events(opcode: u32, req: &[u8]) -> Vec<Event> {
         return Vec::new();
     };
     let op = opcode_name(opcode);
+    // struct fuse_read_in and struct fuse_write_in { u64 fh; u64 offset; u32 size;
+    // u32 read_flags / write_flags; u64 lock_owner; ... }: FUSE_READ_LOCKOWNER and
+    // FUSE_WRITE_LOCKOWNER are both 1 << 1.
+    let owner = match op {
+        "READ" | "WRITE" => u32_at(body, 20)
+            .filter(|f| f & (1 << 1) != 0)
+            .and_then(|_| u64_at(body, 24))
+            .map(|owner| Event::LockOwner { op, nodeid, owner }),
+        // struct fuse_lk_in { u64 fh; u64 owner; ... }
+        "GETLK" | "SETLK" | "SETLKW" => {
+            u64_at(body, 8).map(|owner| Event::Lock { op, nodeid, owner })
+        }
+        _ => None,
+    };
+    let mut events = request_events_of(op, nodeid, body);
+    events.extend(owner);
+    events
+}
+
+/// [`request_events`] less the lock owners.
+fn request_events_of(op: &'static str, nodeid: u64, body: &[u8]) -> Vec<Event> {
     match op {
         // struct fuse_forget_in { u64 nlookup; }
         "FORGET" => u64_at(body, 0)
@@ -352,6 +395,25 @@ mod tests {
         assert_eq!(
             request_events(16, &req(16, 9, &w))[0].to_string(),
             "KILL_SUIDGID WRITE nodeid 9"
+        );
+        // FUSE_WRITE_LOCKOWNER and FUSE_READ_LOCKOWNER: the owner after the flags.
+        w[20] = 1 << 1;
+        w[24..32].copy_from_slice(&0xabcdu64.to_le_bytes());
+        assert_eq!(
+            request_events(16, &req(16, 9, &w))[0].to_string(),
+            "LOCKOWNER WRITE nodeid 9 owner 0xabcd"
+        );
+        assert_eq!(
+            request_events(15, &req(15, 9, &w))[0].to_string(),
+            "LOCKOWNER READ nodeid 9 owner 0xabcd"
+        );
+        assert!(request_events(15, &req(15, 9, &w[..28])).is_empty());
+        // struct fuse_lk_in { fh, owner, ... }
+        let mut lk = vec![0u8; 48];
+        lk[8..16].copy_from_slice(&0x77u64.to_le_bytes());
+        assert_eq!(
+            request_events(32, &req(32, 9, &lk))[0].to_string(),
+            "LOCK SETLK nodeid 9 owner 0x77"
         );
         let mut c = vec![0u8; 16];
         c.extend_from_slice(b"f\0");
