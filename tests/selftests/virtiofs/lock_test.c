@@ -493,6 +493,35 @@ TEST_F(locks, flock_and_posix_independent)
 }
 
 /*
+ * Direct I/O carries its process's lock owner (FUSE_READ_LOCKOWNER and
+ * FUSE_WRITE_LOCKOWNER, as C's fuse_direct_io), the one its POSIX locks
+ * have: on plan locks the host check (locks.hostcheck) compares the owners
+ * of this file's SETLK, READ and WRITE. On locks-dax the file is DAX and
+ * no READ or WRITE is sent.
+ */
+TEST_F(locks, direct_io_carries_the_lock_owner)
+{
+	char path[300];
+	void *buf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lockowner.f", self->dir);
+	/* Made first: fuse-backend-rs keeps O_DIRECT in a CREATE's host open. */
+	ASSERT_EQ(0, vfs_write_pattern(path, 4096, 142));
+	fd = open(path, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, fd) TH_LOG("open O_DIRECT: %s", strerror(errno));
+	ASSERT_EQ(0, posix_memalign(&buf, 4096, 4096));
+	memset(buf, 0x5a, 4096);
+	ASSERT_EQ(0, setlk(fd, F_SETLK, F_WRLCK, 0, 4096));
+	EXPECT_EQ(4096, pwrite(fd, buf, 4096, 0)) TH_LOG("pwrite: %s", strerror(errno));
+	memset(buf, 0, 4096);
+	EXPECT_EQ(4096, pread(fd, buf, 4096, 0)) TH_LOG("pread: %s", strerror(errno));
+	EXPECT_EQ(0x5a, ((unsigned char *)buf)[4095]);
+	close(fd);
+	free(buf);
+}
+
+/*
  * The guest's POSIX locks are host locks: a host process's F_GETLK on the
  * file sees them (l_pid -1: the host holds them as OFD locks), and no
  * longer after the unlock or the close.
