@@ -313,11 +313,13 @@ impl Operations for DirOps {
     }
 }
 
-// SAFETY: Every inode `create_open` returns is a regular file made by
-// `inode::iget`, whose `i_fop` is `RegFile`'s table.
+// SAFETY: Every inode `create_open` and `tmpfile_open` return is a regular
+// file (`reply::decode_create` refuses another type) made by `inode::iget`,
+// whose `i_fop` is `RegFile`'s table for regular files.
 unsafe impl AtomicOpen for DirOps {
     type File = RegFile;
     const DIRECT_IO: bool = true;
+    const HAS_TMPFILE: bool = true;
 
     /// As C's `fuse_atomic_open`/`fuse_create_open`: one CREATE makes and
     /// opens the file; a server without CREATE gets MKNOD then OPEN.

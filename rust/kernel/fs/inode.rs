@@ -790,10 +790,10 @@ pub trait Operations {
 ///
 /// # Safety
 ///
-/// Every inode [`AtomicOpen::create_open`] returns must have
-/// [`AtomicOpen::File`]'s table as its file operations (`i_fop`): the file
-/// the VFS opens on it is released through that table, with the data
-/// returned here as its `private_data`.
+/// Every inode [`AtomicOpen::create_open`] or [`AtomicOpen::tmpfile_open`]
+/// returns must be a regular file with [`AtomicOpen::File`]'s table as its
+/// file operations (`i_fop`): the file the VFS opens on it is released
+/// through that table, with the data returned here as its `private_data`.
 pub unsafe trait AtomicOpen: Operations {
     /// The file operations of the files created.
     type File: super::file::Operations<FileSystem = Self::FileSystem>;
@@ -801,6 +801,11 @@ pub unsafe trait AtomicOpen: Operations {
     /// Whether the opened file may do direct I/O (`FMODE_CAN_ODIRECT`), as
     /// its `open` would have allowed.
     const DIRECT_IO: bool = false;
+
+    /// Whether [`AtomicOpen::tmpfile_open`] is implemented: without it the
+    /// directory has no `tmpfile` and the VFS answers `O_TMPFILE` with
+    /// `EOPNOTSUPP` before anything else.
+    const HAS_TMPFILE: bool = false;
 
     /// Creates regular file `name` in `dir` (`mode` with its type, umask
     /// applied by the VFS) and opens it with `flags`, returning the entry
@@ -822,8 +827,7 @@ pub unsafe trait AtomicOpen: Operations {
     /// Creates a regular file with no name in `dir` (`O_TMPFILE`,
     /// `inode_operations.tmpfile`; `mode` with its type, umask applied by
     /// the VFS) and opens it with `flags`, returning its entry and the open
-    /// file's data. The default is the VFS's answer for a file system
-    /// without `tmpfile`: `EOPNOTSUPP`.
+    /// file's data. Called only if [`AtomicOpen::HAS_TMPFILE`].
     #[allow(clippy::type_complexity)]
     fn tmpfile_open(
         _dir: &Inode<Self::FileSystem>,
@@ -836,9 +840,10 @@ pub unsafe trait AtomicOpen: Operations {
         Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)))
     }
 
-    /// A handle `create_open` returned whose open then failed in the VFS
-    /// (its file is never released): give it back. `inode` is the file's
-    /// (its directory's if the entry had none).
+    /// A handle `create_open` or `tmpfile_open` returned whose open then
+    /// failed in the VFS (its file is never released): give it back.
+    /// `inode` is the file's (its directory's if the entry had none, or was
+    /// not a regular file).
     fn release_unopened(
         inode: &Inode<Self::FileSystem>,
         data: <Self::File as super::file::Operations>::Data,
@@ -1081,7 +1086,11 @@ impl<T: FileSystem> Ops<T> {
         impl<U: AtomicOpen + ?Sized> Table<U> {
             const TABLE: bindings::inode_operations = bindings::inode_operations {
                 atomic_open: Some(atomic_open_callback::<U>),
-                tmpfile: Some(tmpfile_callback::<U>),
+                tmpfile: if U::HAS_TMPFILE {
+                    Some(tmpfile_callback::<U>)
+                } else {
+                    None
+                },
                 ..*Ops::<U::FileSystem>::new::<U>().0
             };
         }
@@ -1094,7 +1103,8 @@ impl<T: FileSystem> Ops<T> {
 ///
 /// # Safety
 ///
-/// Called only by `finish_open` from `atomic_open_callback::<U>`.
+/// Called only by `finish_open` from `atomic_open_callback::<U>` or
+/// `tmpfile_callback::<U>`.
 unsafe extern "C" fn created_open_callback<U: AtomicOpen + ?Sized>(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
@@ -1218,8 +1228,12 @@ unsafe extern "C" fn tmpfile_callback<U: AtomicOpen + ?Sized>(
             Ok(v) => v,
             Err(e) => return e.to_errno(),
         };
-        let Some(inode) = entry.inode else {
-            // Not an entry the VFS can open: give the handle back.
+        let Some(inode) = entry
+            .inode
+            .filter(|i| i.mode() & S_IFMT == bindings::S_IFREG)
+        else {
+            // Not an entry the VFS can open as a file with no name (a
+            // directory must not get a second alias): give the handle back.
             U::release_unopened(dir_i, data);
             return EIO.to_errno();
         };
