@@ -1285,6 +1285,12 @@ fn made_open(
         0,
     ) {
         Ok(i) => {
+            // As C's `fuse_create_open`: a node the guest already caches
+            // (a host may answer with one) starts from a dropped page
+            // cache unless the host keeps it.
+            if out.open_flags & fopen::KEEP_CACHE == 0 {
+                let _ = address_space::invalidate(&i);
+            }
             let h = link_opened(&s, &i, h)?;
             Ok((
                 Entry {
