@@ -354,11 +354,26 @@ impl Session {
         reply_capacity: usize,
         build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
     ) -> Result<Request> {
+        self.make_request(false, opcode, in_len, reply_capacity, build)
+    }
+
+    /// [`Session::request`], allocated with `__GFP_NOFAIL` if `nofail`.
+    fn make_request(
+        &self,
+        nofail: bool,
+        opcode: Opcode,
+        in_len: usize,
+        reply_capacity: usize,
+        build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
+    ) -> Result<Request> {
         let unique = self.fs.conn.new_unique();
         let spec = ReplySpec::for_opcode(opcode, reply_capacity as u32, self.minor());
-        Request::new(unique, opcode, spec, in_len, reply_capacity, |buf| {
-            build(buf, unique).map_err(|_| EINVAL)
-        })
+        let build = |buf: &mut [u8]| build(buf, unique).map_err(|_| EINVAL);
+        if nofail {
+            Request::new_nofail(unique, opcode, spec, in_len, reply_capacity, build)
+        } else {
+            Request::new(unique, opcode, spec, in_len, reply_capacity, build)
+        }
     }
 
     /// As [`Session::call`], but allocated and waited for as C's forced
@@ -373,12 +388,7 @@ impl Session {
         reply_capacity: usize,
         build: impl FnOnce(&mut [u8], u64) -> core::result::Result<usize, request::BuildError>,
     ) -> Result<Reply> {
-        let unique = self.fs.conn.new_unique();
-        let spec = ReplySpec::for_opcode(opcode, reply_capacity as u32, self.minor());
-        // Allocated as C's forced requests: __GFP_NOFAIL.
-        let req = Request::new_nofail(unique, opcode, spec, in_len, reply_capacity, |buf| {
-            build(buf, unique).map_err(|_| EINVAL)
-        })?;
+        let req = self.make_request(true, opcode, in_len, reply_capacity, build)?;
         self.fs.conn.send_forced(req)
     }
 

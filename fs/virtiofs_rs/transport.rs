@@ -291,6 +291,9 @@ impl core::ops::Deref for Segments {
     }
 }
 
+/// The arguments and reply, in bytes, of a [`Request::new_nofail`] at most.
+const NOFAIL_MAX: usize = 1024;
+
 /// A request being built: not queued yet, owned by one caller.
 pub(crate) struct Request {
     shared: Pin<UniqueArc<Shared>>,
@@ -327,7 +330,7 @@ impl Request {
     /// As [`Request::new`], but every allocation is `__GFP_NOFAIL`, as C's
     /// forced requests: for a request that must go (FLUSH, the only release
     /// of a process's POSIX locks on the host). It can still fail if
-    /// `build` does.
+    /// `build` does, or if its arguments and reply exceed `NOFAIL_MAX`.
     pub(crate) fn new_nofail(
         unique: u64,
         opcode: Opcode,
@@ -336,6 +339,10 @@ impl Request {
         reply_capacity: usize,
         build: impl FnOnce(&mut [u8]) -> Result<usize>,
     ) -> Result<Self> {
+        // Small, as `__GFP_NOFAIL` wants its allocations (order 0).
+        if in_len.saturating_add(reply_capacity) > NOFAIL_MAX {
+            return Err(EINVAL);
+        }
         // SAFETY: No page segments.
         unsafe {
             Self::alloc(
