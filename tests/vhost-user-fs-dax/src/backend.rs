@@ -103,8 +103,6 @@ pub struct FsBackend {
     /// `--tmpfile`: FUSE_TMPFILE served as a CREATE of a hidden name and an UNLINK
     /// ([`FsBackend::tmpfile_as_create`]); off: the server answers it ENOSYS.
     tmpfile: bool,
-    /// Numbers the hidden names of `--tmpfile`.
-    tmpfile_seq: std::sync::atomic::AtomicU64,
 }
 
 /// What [`FsBackend::serve_locks`] did with a request.
@@ -160,7 +158,6 @@ impl FsBackend {
             locks: locks.then(|| Locks::new(fs.clone())),
             ignore_interrupts: false,
             tmpfile: false,
-            tmpfile_seq: Default::default(),
             server: Server::new(fs),
             mem: GuestMemoryAtomic::new(GuestMemoryMmap::new()),
             event_idx: AtomicBool::new(false),
@@ -295,14 +292,16 @@ impl FsBackend {
         // `--tmpfile`: from here on the request is the CREATE of a hidden name, unlinked
         // below once it succeeded.
         let hidden = if opcode == FUSE_TMPFILE && self.tmpfile && decision.fail.is_none() {
-            self.tmpfile_as_create(&mut req).map(|name| {
+            Some(self.tmpfile_as_create(&mut req).map(|name| {
                 opcode = FUSE_CREATE;
                 (req[..IN_HEADER_LEN].to_vec(), name)
-            })
+            }))
         } else {
             None
         };
         let mut reply = if let Some(e) = decision.fail {
+            error_reply(unique, e)
+        } else if let Some(Err(e)) = hidden {
             error_reply(unique, e)
         } else if let Err(e) = self.precheck(opcode, &req) {
             error_reply(unique, e.errno())
@@ -322,7 +321,7 @@ impl FsBackend {
                 .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
                 .unwrap_or(0);
             let mut reply = self.dispatch(req, reply_cap, opcode, unique, no_reply);
-            if let Some((hdr, name)) = &hidden {
+            if let Some(Ok((hdr, name))) = &hidden {
                 reply = self.unlink_created(hdr, name, reply);
             }
             if opcode == FUSE_INIT {
@@ -370,14 +369,25 @@ impl FsBackend {
 
     /// `--tmpfile`: rewrites FUSE_TMPFILE `req` (header, `fuse_create_in`, a name the
     /// server ignores; C sends "/") in place as the exclusive CREATE of a fresh hidden name
-    /// in the same directory with the same flags less O_TMPFILE's, and returns that name.
-    /// `None` (left as it is, so the server answers ENOSYS): the request is too short.
-    fn tmpfile_as_create(&self, req: &mut Vec<u8>) -> Option<Vec<u8>> {
+    /// (64 random bits) in the same directory with the same flags less O_TMPFILE's, and
+    /// returns that name; or the errno to answer: EINVAL for a request too short, or with
+    /// request extensions (which the rewrite would drop).
+    fn tmpfile_as_create(&self, req: &mut Vec<u8>) -> Result<Vec<u8>, i32> {
         if req.len() < IN_HEADER_LEN + CREATE_IN_LEN {
-            return None;
+            return Err(libc::EINVAL);
         }
-        let seq = self.tmpfile_seq.fetch_add(1, Ordering::Relaxed);
-        let name = format!(".vufs-tmpfile.{}.{seq}", std::process::id()).into_bytes();
+        // struct fuse_in_header { ..., u16 total_extlen; u16 padding; }
+        if req[36..38] != [0, 0] {
+            warn!("TMPFILE with request extensions: refused");
+            return Err(libc::EINVAL);
+        }
+        let mut rnd = [0u8; 8];
+        // SAFETY: getrandom writes at most `rnd.len()` bytes into `rnd`.
+        let got = unsafe { libc::getrandom(rnd.as_mut_ptr().cast(), rnd.len(), 0) };
+        if got != rnd.len() as isize {
+            return Err(libc::EIO);
+        }
+        let name = format!(".vufs-tmpfile.{:016x}", u64::from_le_bytes(rnd)).into_bytes();
         let at = IN_HEADER_LEN;
         let flags = u32::from_le_bytes(req[at..at + 4].try_into().unwrap());
         let flags = (flags & !(libc::O_TMPFILE as u32)) | (libc::O_CREAT | libc::O_EXCL) as u32;
@@ -388,23 +398,31 @@ impl FsBackend {
         let len = req.len() as u32;
         req[0..4].copy_from_slice(&len.to_le_bytes());
         req[4..8].copy_from_slice(&FUSE_CREATE.to_le_bytes());
-        Some(name)
+        Ok(name)
     }
 
     /// `--tmpfile`: after the CREATE of hidden `name` (request header `hdr`) answered
-    /// `reply`, unlinks the name with the same credentials and returns the reply for the
-    /// guest. If the unlink fails, the handle and the lookup CREATE took are given back and
-    /// the guest gets the unlink's error: it never gets a file that still has a name.
+    /// `reply`, unlinks the name (as the daemon: fuse-backend-rs 0.14's UNLINK does not
+    /// take the request's credentials) and returns the reply for the guest, with the
+    /// file's attributes from after the unlink. Unless the file then has no link at all,
+    /// the handle and the lookup CREATE took are given back and the guest gets an error:
+    /// it never gets a file that has a name.
     fn unlink_created(&self, hdr: &[u8], name: &[u8], reply: Vec<u8>) -> Vec<u8> {
         let unique = u64::from_le_bytes(hdr[8..16].try_into().unwrap());
-        let ok = reply.len() >= OUT_HEADER_LEN + ENTRY_OUT_LEN + 8
-            && i32::from_le_bytes(reply[4..8].try_into().unwrap()) == 0;
-        if !ok {
+        let errno_of = |r: &[u8]| {
+            r.get(4..8)
+                .map_or(libc::EIO, |e| -i32::from_le_bytes(e.try_into().unwrap()))
+        };
+        if errno_of(&reply) != 0 {
+            // CREATE made nothing.
             return reply;
         }
-        let u64_at = |at: usize| u64::from_le_bytes(reply[at..at + 8].try_into().unwrap());
-        let nodeid = u64_at(OUT_HEADER_LEN);
-        let fh = u64_at(OUT_HEADER_LEN + ENTRY_OUT_LEN);
+        let u64_at = |r: &[u8], at: usize| {
+            r.get(at..at + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+        };
+        let nodeid = u64_at(&reply, OUT_HEADER_LEN);
+        let fh = u64_at(&reply, OUT_HEADER_LEN + ENTRY_OUT_LEN);
         let request = |opcode: u32, nodeid: u64, body: &[u8]| {
             let mut r = hdr.to_vec();
             r.extend_from_slice(body);
@@ -424,15 +442,10 @@ impl FsBackend {
             unique,
             false,
         );
-        let errno_of = |r: &[u8]| {
-            r.get(4..8)
-                .map_or(libc::EIO, |e| -i32::from_le_bytes(e.try_into().unwrap()))
-        };
         let mut errno = errno_of(&r);
-        if errno == 0 {
-            // The entry's attributes are CREATE's, from before the unlink (nlink 1, ctime):
-            // the guest gets the file's current ones. struct fuse_getattr_in is 16 bytes;
-            // struct fuse_attr_out { attr_valid, attr_valid_nsec, dummy, attr }.
+        if let (0, Some(nodeid), Some(_)) = (errno, nodeid, fh) {
+            // struct fuse_getattr_in is 16 bytes; struct fuse_attr_out { attr_valid,
+            // attr_valid_nsec, dummy, attr }; fuse_attr.nlink is at 64.
             let r = self.dispatch(
                 request(FUSE_GETATTR, nodeid, &[0; 16]),
                 OUT_HEADER_LEN + 16 + ATTR_LEN,
@@ -440,45 +453,55 @@ impl FsBackend {
                 unique,
                 false,
             );
-            errno = errno_of(&r);
-            if errno == 0 && r.len() < OUT_HEADER_LEN + 16 + ATTR_LEN {
-                errno = libc::EIO;
-            }
+            let from = OUT_HEADER_LEN + 16;
+            errno = match errno_of(&r) {
+                0 if r.len() < from + ATTR_LEN => libc::EIO,
+                // Linked again meanwhile (the hidden name was visible).
+                0 if r[from + 64..from + 68] != [0; 4] => libc::EIO,
+                e => e,
+            };
             if errno == 0 {
                 let mut reply = reply;
                 let to = OUT_HEADER_LEN + 40;
-                let from = OUT_HEADER_LEN + 16;
                 reply[to..to + ATTR_LEN].copy_from_slice(&r[from..from + ATTR_LEN]);
                 info!(
-                    "TMPFILE unique {unique}: nodeid {nodeid} fh {fh} created as {} and unlinked",
+                    "TMPFILE unique {unique}: nodeid {nodeid} fh {} created as {} and unlinked",
+                    fh.unwrap_or_default(),
                     name.escape_ascii()
                 );
                 return reply;
             }
+        } else if errno == 0 {
+            // A reply too short for the guest's buffer: not an answer to give.
+            errno = libc::EIO;
         }
         error!(
-            "TMPFILE unique {unique}: unlink of {} or its GETATTR failed ({errno}); handle and \
-             lookup given back",
+            "TMPFILE unique {unique}: {} not a nameless file ({errno}); handle and lookup given \
+             back",
             name.escape_ascii()
         );
-        // struct fuse_release_in { fh, flags, release_flags, lock_owner }
-        let mut release = fh.to_le_bytes().to_vec();
-        release.resize(24, 0);
-        self.dispatch(
-            request(FUSE_RELEASE, nodeid, &release),
-            OUT_HEADER_LEN,
-            FUSE_RELEASE,
-            unique,
-            false,
-        );
-        // struct fuse_forget_in { nlookup }
-        self.dispatch(
-            request(FUSE_FORGET, nodeid, &1u64.to_le_bytes()),
-            OUT_HEADER_LEN,
-            FUSE_FORGET,
-            unique,
-            true,
-        );
+        if let Some(fh) = fh {
+            // struct fuse_release_in { fh, flags, release_flags, lock_owner }
+            let mut release = fh.to_le_bytes().to_vec();
+            release.resize(24, 0);
+            self.dispatch(
+                request(FUSE_RELEASE, nodeid.unwrap_or_default(), &release),
+                OUT_HEADER_LEN,
+                FUSE_RELEASE,
+                unique,
+                false,
+            );
+        }
+        if let Some(nodeid) = nodeid {
+            // struct fuse_forget_in { nlookup }
+            self.dispatch(
+                request(FUSE_FORGET, nodeid, &1u64.to_le_bytes()),
+                OUT_HEADER_LEN,
+                FUSE_FORGET,
+                unique,
+                true,
+            );
+        }
         error_reply(unique, errno)
     }
 
@@ -1141,6 +1164,9 @@ mod serve_tests {
         link.extend_from_slice(b"named\0");
         assert_eq!(error(&b.serve(req(13, 6, 1, &link), 4096)), -libc::ENOENT);
         assert!(!dir.join("named").exists());
+        // Too short to be one: refused, not served as ENOSYS.
+        let r = b.serve(req(FUSE_TMPFILE, 7, 1, &tmp[..8]), 4096);
+        assert_eq!(error(&r), -libc::EINVAL);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
