@@ -131,6 +131,7 @@ esac
 # "tmpfile": the DAX host serves FUSE_TMPFILE (--tmpfile).
 TMPFILE=0
 ! plan_has "$P0" tmpfile || TMPFILE=1
+[ -z "$(plan_value "$P0" tmpfile "")" ] || die "plan $P0: tmpfile takes nothing"
 [ "$TMPFILE" = 0 ] || [ "$HOST" = dax ] || die "plan tmpfile needs --host dax"
 # "virtiofsd OPTIONS": the first plan's virtiofsd options (defaults replaced
 # by name, others added); a plan that sets any runs on virtiofsd only.
