@@ -249,16 +249,38 @@ TEST_F(lockinj, nosys_after_a_grant)
  * killed task, whose close() sent it, cannot be gone before: not sooner
  * than the hold after the fork. The task closes a descriptor it
  * inherited, so its close() sends FLUSH and no RELEASE, and its exit sends
- * nothing that would wait behind the held reply on its own account. A
- * kill that comes after the close ended (a stalled parent) proves nothing
- * either way and is let pass.
+ * nothing that would wait behind the held reply on its own account. Until
+ * the kill the task sleeps interruptibly (state S), as C's first wait, and
+ * from the kill on uninterruptibly (D). A kill that comes after the close
+ * ended (a stalled parent) proves nothing either way and is let pass.
  */
+/* The state letter of task @pid (/proc/PID/stat), or 0. */
+static char task_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* "PID (COMM) S ...": COMM may hold anything but ends at the last ')'. */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
 TEST_F(lockinj, killed_close_waits_for_flush)
 {
-	long long t0, took;
+	long long t0, took, t_before, t_after;
 	int ready[2], status;
+	char c, before, after;
 	pid_t pid;
-	char c;
 
 	OPEN("flush-delay.f");
 	ASSERT_EQ(0, pipe(ready));
@@ -275,12 +297,23 @@ TEST_F(lockinj, killed_close_waits_for_flush)
 	close(ready[1]);
 	ASSERT_EQ(1, read(ready[0], &c, 1));
 	usleep(300 * 1000);
+	/* As C: the wait sleeps interruptibly until a signal comes, then on. */
+	before = task_state(pid);
+	t_before = now_ms() - t0;
 	kill(pid, SIGKILL);
+	usleep(300 * 1000);
+	after = task_state(pid);
+	t_after = now_ms() - t0;
 	status = reap(pid);
 	took = now_ms() - t0;
-	TH_LOG("the task, killed in close(), went %lld ms after its fork (status %d; FLUSH held %lld ms)",
-	       took, status, delay_ms());
+	TH_LOG("the task, killed in close(), went %lld ms after its fork (status %d; FLUSH held %lld ms); state %c at %lld ms, %c at %lld ms",
+	       took, status, delay_ms(), before ?: '-', t_before, after ?: '-', t_after);
 	EXPECT_TRUE(status == 128 + SIGKILL || status == 0);
+	/* Only while the host surely still holds the reply. */
+	if (t_before < delay_ms() - 200)
+		EXPECT_EQ('S', before) TH_LOG("close() did not wait interruptibly for FLUSH");
+	if (t_after < delay_ms() - 200)
+		EXPECT_EQ('D', after) TH_LOG("the killed task did not wait on uninterruptibly");
 	EXPECT_GE(took, delay_ms())
 		TH_LOG("close() gave up on its FLUSH");
 	EXPECT_EQ(0, setlk_in_child(self->path, F_WRLCK, 0, 100, 0))
