@@ -1103,8 +1103,7 @@ impl<T: FileSystem> Ops<T> {
 ///
 /// # Safety
 ///
-/// Called only by `finish_open` from `atomic_open_callback::<U>` or
-/// `tmpfile_callback::<U>`.
+/// Called only by `finish_open` from `finish_created_open::<U>`.
 unsafe extern "C" fn created_open_callback<U: AtomicOpen + ?Sized>(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
@@ -1183,20 +1182,7 @@ unsafe extern "C" fn atomic_open_callback<U: AtomicOpen + ?Sized>(
                     bindings::dput(res);
                     return r;
                 }
-                // The data goes in first (as C's `fuse_create_open`): once
-                // `finish_open` has opened the file (`FMODE_OPENED`), even
-                // a failure after that is released through `U::File`'s
-                // table (the trait contract), which takes it back.
-                (*file).private_data = data.into_foreign().cast_mut();
-                let r = bindings::finish_open(file, d, Some(created_open_callback::<U>));
-                if r != 0 && !bindings::vfs_file_is_opened(file) {
-                    // Never opened: no release will come; take it back.
-                    let data = <<U::File as super::file::Operations>::Data as ForeignOwnable>::from_foreign(
-                        (*file).private_data.cast_const(),
-                    );
-                    (*file).private_data = core::ptr::null_mut();
-                    U::release_unopened(&inode, data);
-                }
+                let r = finish_created_open::<U>(file, d, &inode, data);
                 bindings::dput(res);
                 r
             }
@@ -1240,8 +1226,31 @@ unsafe extern "C" fn tmpfile_callback<U: AtomicOpen + ?Sized>(
         // The dentry takes a reference of its own; `inode` is kept for a
         // failed open.
         bindings::d_instantiate(d, Inode::into_raw(inode.clone()));
-        // As in `atomic_open_callback`: the data goes in before
-        // `finish_open`, and is taken back only if the file never opened.
+        finish_created_open::<U>(file, d, &inode, data)
+    }
+}
+
+/// Opens `file` on dentry `d` of `inode`, a file `U` just created and
+/// opened (`data`), as C's `fuse_create_open` ends: the data goes in
+/// first; once `finish_open` has opened the file (`FMODE_OPENED`), even a
+/// failure after that is released through `U::File`'s table (the trait
+/// contract), which takes the data back; a file never opened gets no
+/// release, so the data is taken back here.
+///
+/// # Safety
+///
+/// `file` is being opened by `atomic_open` or `tmpfile` of a directory
+/// with `U`'s table; `d` is its dentry, instantiated with `inode`.
+unsafe fn finish_created_open<U: AtomicOpen + ?Sized>(
+    file: *mut bindings::file,
+    d: *mut bindings::dentry,
+    inode: &Inode<U::FileSystem>,
+    data: <U::File as super::file::Operations>::Data,
+) -> c_int {
+    // SAFETY: The file is being opened (caller) and nobody else sees its
+    // `private_data` before `finish_open` returns; the data is taken back
+    // from it only if the file never opened, so no release will use it.
+    unsafe {
         (*file).private_data = data.into_foreign().cast_mut();
         let r = bindings::finish_open(file, d, Some(created_open_callback::<U>));
         if r != 0 && !bindings::vfs_file_is_opened(file) {
@@ -1249,7 +1258,7 @@ unsafe extern "C" fn tmpfile_callback<U: AtomicOpen + ?Sized>(
                 (*file).private_data.cast_const(),
             );
             (*file).private_data = core::ptr::null_mut();
-            U::release_unopened(&inode, data);
+            U::release_unopened(inode, data);
         }
         r
     }
