@@ -311,20 +311,15 @@ impl Request {
         reply_capacity: usize,
         build: impl FnOnce(&mut [u8]) -> Result<usize>,
     ) -> Result<Self> {
-        // SAFETY: No page segments.
-        unsafe {
-            Self::alloc(
-                GFP_KERNEL,
-                unique,
-                opcode,
-                spec,
-                in_len,
-                reply_capacity,
-                build,
-                &[],
-                &[],
-            )
-        }
+        Self::without_pages(
+            GFP_KERNEL,
+            unique,
+            opcode,
+            spec,
+            in_len,
+            reply_capacity,
+            build,
+        )
     }
 
     /// As [`Request::new`], but every allocation is `__GFP_NOFAIL`, as C's
@@ -343,10 +338,24 @@ impl Request {
         if in_len.saturating_add(reply_capacity) > NOFAIL_MAX {
             return Err(EINVAL);
         }
+        let gfp = GFP_KERNEL | __GFP_NOFAIL;
+        Self::without_pages(gfp, unique, opcode, spec, in_len, reply_capacity, build)
+    }
+
+    /// [`Request::new`] allocating with `gfp`.
+    fn without_pages(
+        gfp: Flags,
+        unique: u64,
+        opcode: Opcode,
+        spec: ReplySpec,
+        in_len: usize,
+        reply_capacity: usize,
+        build: impl FnOnce(&mut [u8]) -> Result<usize>,
+    ) -> Result<Self> {
         // SAFETY: No page segments.
         unsafe {
             Self::alloc(
-                GFP_KERNEL | __GFP_NOFAIL,
+                gfp,
                 unique,
                 opcode,
                 spec,
