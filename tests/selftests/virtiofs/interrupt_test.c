@@ -97,28 +97,16 @@ static void child(enum op op, const char *path, int ready, int out)
  */
 static char wait_asleep(pid_t pid)
 {
-	char path[64], buf[512], *p, prev = 0;
-	ssize_t n;
-	int i, fd;
+	char c, prev = 0;
+	int i;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	for (i = 0; i < 100; i++) {
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			return 0;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			return 0;
-		buf[n] = 0;
-		p = strrchr(buf, ')');
-		if (!p || p[1] != ' ' || !p[2])
-			return 0;
-		if (p[2] == 'Z')
-			return 'Z';
-		if ((p[2] == 'S' || p[2] == 'D') && (prev == 'S' || prev == 'D'))
-			return p[2];
-		prev = p[2];
+		c = vfs_task_state(pid);
+		if (!c || c == 'Z')
+			return c;
+		if ((c == 'S' || c == 'D') && (prev == 'S' || prev == 'D'))
+			return c;
+		prev = c;
 		usleep(100 * 1000);
 	}
 	return 0;

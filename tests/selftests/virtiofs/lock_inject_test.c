@@ -254,27 +254,6 @@ TEST_F(lockinj, nosys_after_a_grant)
  * from the kill on uninterruptibly (D). A kill that comes after the close
  * ended (a stalled parent) proves nothing either way and is let pass.
  */
-/* The state letter of task @pid (/proc/PID/stat), or 0. */
-static char task_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* "PID (COMM) S ...": COMM may hold anything but ends at the last ')'. */
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : 0;
-}
-
 TEST_F(lockinj, killed_close_waits_for_flush)
 {
 	long long t0, took, t_before, t_after;
@@ -298,11 +277,11 @@ TEST_F(lockinj, killed_close_waits_for_flush)
 	ASSERT_EQ(1, read(ready[0], &c, 1));
 	usleep(300 * 1000);
 	/* As C: the wait sleeps interruptibly until a signal comes, then on. */
-	before = task_state(pid);
+	before = vfs_task_state(pid);
 	t_before = now_ms() - t0;
 	kill(pid, SIGKILL);
 	usleep(300 * 1000);
-	after = task_state(pid);
+	after = vfs_task_state(pid);
 	t_after = now_ms() - t0;
 	status = reap(pid);
 	took = now_ms() - t0;

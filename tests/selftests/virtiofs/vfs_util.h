@@ -155,6 +155,27 @@ static inline void vfs_umount(const char *mnt)
 	rmdir(mnt);
 }
 
+/* The state letter of task @pid (/proc/PID/stat: R, S, D, Z...), or 0. */
+static inline char vfs_task_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* "PID (COMM) S ...": COMM may hold anything but ends at the last ')'. */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
 /*
  * Evicts unused dentries and inodes, so their FORGETs go out while the tag
  * is still mounted (at umount the C driver drops them after FUSE_DESTROY).
