@@ -177,7 +177,7 @@ pub(crate) fn read(
     let nodeid = inode.data().nodeid;
     let (fh, flags) = (h.fh, h.flags);
     // As C's `fuse_direct_io`: the submitter's lock owner goes along.
-    let owner = Some(s.lock_owner(inode::current_files()));
+    let owner = s.io_lock_owner();
     let start = kiocb.pos();
     submit(kiocb, inode, false, |dio, held| {
         let mut sent = 0usize;
@@ -232,8 +232,9 @@ pub(crate) fn write(
     let max = s.max_io(true);
     let nodeid = inode.data().nodeid;
     let (fh, flags) = (h.fh, h.flags);
-    let write_flags = s.direct_write_flags() | FUSE_WRITE_LOCKOWNER;
-    let lock_owner = s.lock_owner(inode::current_files());
+    let owner = s.io_lock_owner();
+    let write_flags = s.direct_write_flags() | owner.map_or(0, |_| FUSE_WRITE_LOCKOWNER);
+    let lock_owner = owner.unwrap_or(0);
     let start = kiocb.pos();
     submit(kiocb, inode, true, |dio, held| {
         let mut sent = 0usize;

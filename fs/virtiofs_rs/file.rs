@@ -1285,13 +1285,13 @@ fn made_open(
         0,
     ) {
         Ok(i) => {
+            let h = link_opened(&s, &i, h)?;
             // As C's `fuse_create_open`: a node the guest already caches
             // (a host may answer with one) starts from a dropped page
             // cache unless the host keeps it.
             if out.open_flags & fopen::KEEP_CACHE == 0 {
                 let _ = address_space::invalidate(&i);
             }
-            let h = link_opened(&s, &i, h)?;
             Ok((
                 Entry {
                     inode: Some(i),
@@ -1627,7 +1627,7 @@ fn direct_read(
     let nodeid = inode.data().nodeid;
     // As C's `fuse_direct_io`: the caller's lock owner goes along
     // (FUSE_READ_LOCKOWNER), for a host that checks I/O against locks.
-    let owner = Some(s.lock_owner(inode::current_files()));
+    let owner = s.io_lock_owner();
     let max = s.max_io(false);
     let mut pos = kiocb.pos();
     let mut done = 0usize;
@@ -1738,8 +1738,9 @@ fn direct_write(
     let nodeid = inode.data().nodeid;
     // As C's `fuse_direct_io`: the caller's lock owner goes along
     // (FUSE_WRITE_LOCKOWNER).
-    let lock_owner = s.lock_owner(inode::current_files());
-    let write_flags = s.direct_write_flags() | FUSE_WRITE_LOCKOWNER;
+    let owner = s.io_lock_owner();
+    let write_flags = s.direct_write_flags() | owner.map_or(0, |_| FUSE_WRITE_LOCKOWNER);
+    let lock_owner = owner.unwrap_or(0);
     let max = s.max_io(true);
     let start = kiocb.pos();
     let mut pos = start;

@@ -646,6 +646,14 @@ impl Session {
         unsafe { bindings::siphash_2u64(owner as u64, 0, &self.scramble) }
     }
 
+    /// The lock owner direct I/O carries (C's `fuse_direct_io`: the
+    /// caller's file table, `current->files`), or `None` for a task without
+    /// one (C sends no owner then).
+    pub(crate) fn io_lock_owner(&self) -> Option<u64> {
+        let files = crate::inode::current_files();
+        (files != 0).then(|| self.lock_owner(files))
+    }
+
     /// Sends a request whose data is in caller pages (`out_pages` for the
     /// host to read after the arguments, `in_pages` for it to write after
     /// `inline` bytes of reply), `var_max` the data size the opcode's
