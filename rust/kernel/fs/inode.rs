@@ -1214,14 +1214,19 @@ unsafe extern "C" fn tmpfile_callback<U: AtomicOpen + ?Sized>(
             Ok(v) => v,
             Err(e) => return e.to_errno(),
         };
-        let Some(inode) = entry
-            .inode
-            .filter(|i| i.mode() & S_IFMT == bindings::S_IFREG)
-        else {
-            // Not an entry the VFS can open as a file with no name (a
-            // directory must not get a second alias): give the handle back.
-            U::release_unopened(dir_i, data);
-            return EIO.to_errno();
+        // Only a regular file can be opened as a file with no name (and a
+        // directory must not get a second alias): else the handle goes
+        // back, through the inode if there is one.
+        let inode = match entry.inode {
+            Some(i) if i.mode() & S_IFMT == bindings::S_IFREG => i,
+            Some(i) => {
+                U::release_unopened(&i, data);
+                return EIO.to_errno();
+            }
+            None => {
+                U::release_unopened(dir_i, data);
+                return EIO.to_errno();
+            }
         };
         // The dentry takes a reference of its own; `inode` is kept for a
         // failed open.
