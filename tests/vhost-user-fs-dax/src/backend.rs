@@ -423,6 +423,8 @@ impl FsBackend {
         };
         let nodeid = u64_at(&reply, OUT_HEADER_LEN);
         let fh = u64_at(&reply, OUT_HEADER_LEN + ENTRY_OUT_LEN);
+        // struct fuse_entry_out, then struct fuse_open_out { fh, open_flags, ... } (16).
+        let whole = reply.len() >= OUT_HEADER_LEN + ENTRY_OUT_LEN + 16;
         let request = |opcode: u32, nodeid: u64, body: &[u8]| {
             let mut r = hdr.to_vec();
             r.extend_from_slice(body);
@@ -443,7 +445,13 @@ impl FsBackend {
             false,
         );
         let mut errno = errno_of(&r);
-        if let (0, Some(nodeid), Some(_)) = (errno, nodeid, fh) {
+        if errno != 0 {
+            error!(
+                "TMPFILE unique {unique}: unlink of {} failed ({errno}): the name is left",
+                name.escape_ascii()
+            );
+        }
+        if let (0, Some(nodeid), Some(_), true) = (errno, nodeid, fh, whole) {
             // struct fuse_getattr_in is 16 bytes; struct fuse_attr_out { attr_valid,
             // attr_valid_nsec, dummy, attr }; fuse_attr.nlink is at 64.
             let r = self.dispatch(
