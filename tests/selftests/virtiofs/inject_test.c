@@ -60,9 +60,9 @@ FIXTURE_SETUP(inject)
 }
 
 /*
- * In the parent: the 6.12 harness skips FIXTURE_TEARDOWN() when an ASSERT
- * fails in the test (the test process aborts), which would leave the tag
- * mounted and the next test on the same superblock.
+ * In the parent, once the test process is gone: after a crash too, and
+ * never with the test's descriptors still open (the unmount would be
+ * busy), which would leave the next test on the same superblock.
  */
 FIXTURE_TEARDOWN_PARENT(inject)
 {

@@ -495,28 +495,48 @@ TEST_F(locks, flock_and_posix_independent)
 /*
  * Direct I/O carries its process's lock owner (FUSE_READ_LOCKOWNER and
  * FUSE_WRITE_LOCKOWNER, as C's fuse_direct_io), the one its POSIX locks
- * have: on plan locks the host check (locks.hostcheck) compares the owners
- * of this file's SETLK, READ and WRITE. On locks-dax the file is DAX and
- * no READ or WRITE is sent.
+ * have, whether the caller waits (pwrite, pread) or not (aio): on plan
+ * locks the host check (locks.hostcheck) wants this file's SETLK and its
+ * two direct WRITEs and two direct READs to name one owner, and no other
+ * READ or WRITE of it to carry one. On locks-dax the file is DAX and no
+ * READ or WRITE is sent.
  */
 TEST_F(locks, direct_io_carries_the_lock_owner)
 {
+	struct iocb cb, *ptrs[1] = { &cb };
+	aio_context_t ctx = 0;
+	struct io_event ev;
 	char path[300];
 	void *buf;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/lockowner.f", self->dir);
 	/* Made first: fuse-backend-rs keeps O_DIRECT in a CREATE's host open. */
-	ASSERT_EQ(0, vfs_write_pattern(path, 4096, 142));
+	ASSERT_EQ(0, vfs_write_pattern(path, 8192, 142));
 	fd = open(path, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, fd) TH_LOG("open O_DIRECT: %s", strerror(errno));
 	ASSERT_EQ(0, posix_memalign(&buf, 4096, 4096));
 	memset(buf, 0x5a, 4096);
-	ASSERT_EQ(0, setlk(fd, F_SETLK, F_WRLCK, 0, 4096));
+	ASSERT_EQ(0, setlk(fd, F_SETLK, F_WRLCK, 0, 8192));
 	EXPECT_EQ(4096, pwrite(fd, buf, 4096, 0)) TH_LOG("pwrite: %s", strerror(errno));
 	memset(buf, 0, 4096);
 	EXPECT_EQ(4096, pread(fd, buf, 4096, 0)) TH_LOG("pread: %s", strerror(errno));
 	EXPECT_EQ(0x5a, ((unsigned char *)buf)[4095]);
+
+	/* The same at 4096, through aio (not extending the file). */
+	ASSERT_EQ(0, syscall(__NR_io_setup, 1, &ctx));
+	memset(buf, 0xa5, 4096);
+	vfs_aio_prep(&cb, fd, IOCB_CMD_PWRITE, buf, 4096, 4096, 1);
+	ASSERT_EQ(1, syscall(__NR_io_submit, ctx, 1, ptrs)) TH_LOG("submit: %s", strerror(errno));
+	ASSERT_EQ(1, vfs_aio_reap(ctx, 1, &ev));
+	EXPECT_EQ(4096, ev.res);
+	memset(buf, 0, 4096);
+	vfs_aio_prep(&cb, fd, IOCB_CMD_PREAD, buf, 4096, 4096, 2);
+	ASSERT_EQ(1, syscall(__NR_io_submit, ctx, 1, ptrs));
+	ASSERT_EQ(1, vfs_aio_reap(ctx, 1, &ev));
+	EXPECT_EQ(4096, ev.res);
+	EXPECT_EQ(0xa5, ((unsigned char *)buf)[0]);
+	syscall(__NR_io_destroy, ctx);
 	close(fd);
 	free(buf);
 }

@@ -13,13 +13,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/aio_abi.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define VFS_FS_TYPE "virtiofs"
@@ -153,6 +156,34 @@ static inline void vfs_umount(const char *mnt)
 	if (umount2(mnt, 0))
 		printf("# umount %s: %s\n", mnt, strerror(errno));
 	rmdir(mnt);
+}
+
+/* Waits for @n completions of @ctx (10 s at most each); returns how many. */
+static inline int vfs_aio_reap(aio_context_t ctx, int n, struct io_event *ev)
+{
+	struct timespec ts = { .tv_sec = 10 };
+	int got = 0;
+	long r;
+
+	while (got < n) {
+		r = syscall(__NR_io_getevents, ctx, 1, n - got, ev + got, &ts);
+		if (r <= 0)
+			break;
+		got += r;
+	}
+	return got;
+}
+
+static inline void vfs_aio_prep(struct iocb *cb, int fd, int op, void *buf, size_t len,
+				off_t off, int data)
+{
+	memset(cb, 0, sizeof(*cb));
+	cb->aio_fildes = fd;
+	cb->aio_lio_opcode = op;
+	cb->aio_buf = (uintptr_t)buf;
+	cb->aio_nbytes = len;
+	cb->aio_offset = off;
+	cb->aio_data = data;
 }
 
 /* The state letter of task @pid (/proc/PID/stat: R, S, D, Z...), or 0. */
